@@ -1,0 +1,293 @@
+// Package memstore is an in-memory tenancy.Store: the Store contract in its
+// simplest form, for unit tests and examples. Nothing survives the process.
+package memstore
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/tenancy/tenancy"
+)
+
+var _ tenancy.Store = (*Store)(nil)
+
+// Store is an in-memory tenancy.Store. The zero value is not usable; call
+// New. It is safe for concurrent use.
+type Store struct {
+	mu      sync.Mutex
+	names   map[string]tenancy.OrgID
+	orgs    map[tenancy.OrgID]*tenancy.Org
+	admins  map[tenancy.AdminID]*tenancy.Admin
+	tenants map[string][]map[string]any
+}
+
+// New returns an empty Store.
+func New() *Store {
+	return &Store{
+		names:   make(map[string]tenancy.OrgID),
+		orgs:    make(map[tenancy.OrgID]*tenancy.Org),
+		admins:  make(map[tenancy.AdminID]*tenancy.Admin),
+		tenants: make(map[string][]map[string]any),
+	}
+}
+
+// lock takes the mutex unless ctx is done.
+func (s *Store) lock(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	return nil
+}
+
+func copyOrg(o *tenancy.Org) *tenancy.Org { c := *o; return &c }
+
+func copyAdmin(a *tenancy.Admin) *tenancy.Admin {
+	c := *a
+	c.PasswordHash = slices.Clone(a.PasswordHash)
+	return &c
+}
+
+// ReserveName implements tenancy.Store.
+func (s *Store) ReserveName(ctx context.Context, identifier string, org tenancy.OrgID) error {
+	if err := s.lock(ctx); err != nil {
+		return err
+	}
+	defer s.mu.Unlock()
+	if holder, ok := s.names[identifier]; ok && holder != org {
+		return fmt.Errorf("name %q is held by organization %s: %w", identifier, holder, tenancy.ErrConflict)
+	}
+	s.names[identifier] = org
+	return nil
+}
+
+// ReleaseName implements tenancy.Store.
+func (s *Store) ReleaseName(ctx context.Context, identifier string, org tenancy.OrgID) error {
+	if err := s.lock(ctx); err != nil {
+		return err
+	}
+	defer s.mu.Unlock()
+	if s.names[identifier] == org {
+		delete(s.names, identifier)
+	}
+	return nil
+}
+
+// CreateOrg implements tenancy.Store.
+func (s *Store) CreateOrg(ctx context.Context, org *tenancy.Org) error {
+	if err := s.lock(ctx); err != nil {
+		return err
+	}
+	defer s.mu.Unlock()
+	if _, ok := s.orgs[org.ID]; ok {
+		return fmt.Errorf("organization %s exists: %w", org.ID, tenancy.ErrConflict)
+	}
+	for _, o := range s.orgs {
+		if o.Identifier == org.Identifier {
+			return fmt.Errorf("identifier %q is used by organization %s: %w", org.Identifier, o.ID, tenancy.ErrConflict)
+		}
+	}
+	s.orgs[org.ID] = copyOrg(org)
+	return nil
+}
+
+// OrgByID implements tenancy.Store.
+func (s *Store) OrgByID(ctx context.Context, id tenancy.OrgID) (*tenancy.Org, error) {
+	if err := s.lock(ctx); err != nil {
+		return nil, err
+	}
+	defer s.mu.Unlock()
+	o, ok := s.orgs[id]
+	if !ok {
+		return nil, fmt.Errorf("organization %s: %w", id, tenancy.ErrNotFound)
+	}
+	return copyOrg(o), nil
+}
+
+// OrgByIdentifier implements tenancy.Store.
+func (s *Store) OrgByIdentifier(ctx context.Context, identifier string) (*tenancy.Org, error) {
+	if err := s.lock(ctx); err != nil {
+		return nil, err
+	}
+	defer s.mu.Unlock()
+	for _, o := range s.orgs {
+		if o.Identifier == identifier {
+			return copyOrg(o), nil
+		}
+	}
+	return nil, fmt.Errorf("organization %q: %w", identifier, tenancy.ErrNotFound)
+}
+
+// UpdateOrg implements tenancy.Store.
+func (s *Store) UpdateOrg(ctx context.Context, org *tenancy.Org) error {
+	if err := s.lock(ctx); err != nil {
+		return err
+	}
+	defer s.mu.Unlock()
+	cur, ok := s.orgs[org.ID]
+	if !ok {
+		return fmt.Errorf("organization %s: %w", org.ID, tenancy.ErrNotFound)
+	}
+	if cur.Version != org.Version {
+		return fmt.Errorf("organization %s is at version %d, not %d: %w", org.ID, cur.Version, org.Version, tenancy.ErrConflict)
+	}
+	for _, o := range s.orgs {
+		if o.ID != org.ID && o.Identifier == org.Identifier {
+			return fmt.Errorf("identifier %q is used by organization %s: %w", org.Identifier, o.ID, tenancy.ErrConflict)
+		}
+	}
+	org.Version++
+	s.orgs[org.ID] = copyOrg(org)
+	return nil
+}
+
+// DeleteOrg implements tenancy.Store.
+func (s *Store) DeleteOrg(ctx context.Context, id tenancy.OrgID) error {
+	if err := s.lock(ctx); err != nil {
+		return err
+	}
+	defer s.mu.Unlock()
+	if _, ok := s.orgs[id]; !ok {
+		return fmt.Errorf("organization %s: %w", id, tenancy.ErrNotFound)
+	}
+	delete(s.orgs, id)
+	return nil
+}
+
+// CreateAdmin implements tenancy.Store.
+func (s *Store) CreateAdmin(ctx context.Context, admin *tenancy.Admin) error {
+	if err := s.lock(ctx); err != nil {
+		return err
+	}
+	defer s.mu.Unlock()
+	if _, ok := s.admins[admin.ID]; ok {
+		return fmt.Errorf("admin %s exists: %w", admin.ID, tenancy.ErrConflict)
+	}
+	c := copyAdmin(admin)
+	c.Email = strings.ToLower(c.Email)
+	for _, a := range s.admins {
+		if a.Email == c.Email {
+			return fmt.Errorf("email %s is used by admin %s: %w", c.Email, a.ID, tenancy.ErrConflict)
+		}
+	}
+	s.admins[admin.ID] = c
+	return nil
+}
+
+// AdminByEmail implements tenancy.Store.
+func (s *Store) AdminByEmail(ctx context.Context, email string) (*tenancy.Admin, error) {
+	if err := s.lock(ctx); err != nil {
+		return nil, err
+	}
+	defer s.mu.Unlock()
+	email = strings.ToLower(email)
+	for _, a := range s.admins {
+		if a.Email == email {
+			return copyAdmin(a), nil
+		}
+	}
+	return nil, fmt.Errorf("admin %s: %w", email, tenancy.ErrNotFound)
+}
+
+// AdminByID implements tenancy.Store.
+func (s *Store) AdminByID(ctx context.Context, id tenancy.AdminID) (*tenancy.Admin, error) {
+	if err := s.lock(ctx); err != nil {
+		return nil, err
+	}
+	defer s.mu.Unlock()
+	a, ok := s.admins[id]
+	if !ok {
+		return nil, fmt.Errorf("admin %s: %w", id, tenancy.ErrNotFound)
+	}
+	return copyAdmin(a), nil
+}
+
+// DeleteAdmin implements tenancy.Store.
+func (s *Store) DeleteAdmin(ctx context.Context, id tenancy.AdminID) error {
+	if err := s.lock(ctx); err != nil {
+		return err
+	}
+	defer s.mu.Unlock()
+	if _, ok := s.admins[id]; !ok {
+		return fmt.Errorf("admin %s: %w", id, tenancy.ErrNotFound)
+	}
+	delete(s.admins, id)
+	return nil
+}
+
+// CreateTenantCollection implements tenancy.Store.
+func (s *Store) CreateTenantCollection(ctx context.Context, name string, createdAt time.Time) error {
+	if err := s.lock(ctx); err != nil {
+		return err
+	}
+	defer s.mu.Unlock()
+	if _, ok := s.tenants[name]; ok {
+		return fmt.Errorf("collection %s exists: %w", name, tenancy.ErrConflict)
+	}
+	s.tenants[name] = []map[string]any{{"metadata": map[string]any{"created_at": createdAt, "schema_version": "1.0"}}}
+	return nil
+}
+
+// TenantCollectionExists implements tenancy.Store.
+func (s *Store) TenantCollectionExists(ctx context.Context, name string) (bool, error) {
+	if err := s.lock(ctx); err != nil {
+		return false, err
+	}
+	defer s.mu.Unlock()
+	_, ok := s.tenants[name]
+	return ok, nil
+}
+
+// CountTenantDocuments implements tenancy.Store.
+func (s *Store) CountTenantDocuments(ctx context.Context, name string) (int64, error) {
+	if err := s.lock(ctx); err != nil {
+		return 0, err
+	}
+	defer s.mu.Unlock()
+	return int64(len(s.tenants[name])), nil
+}
+
+// RenameTenantCollection implements tenancy.Store.
+func (s *Store) RenameTenantCollection(ctx context.Context, from, to string) error {
+	if err := s.lock(ctx); err != nil {
+		return err
+	}
+	defer s.mu.Unlock()
+	docs, ok := s.tenants[from]
+	if !ok {
+		return fmt.Errorf("collection %s: %w", from, tenancy.ErrNotFound)
+	}
+	if _, ok := s.tenants[to]; ok {
+		return fmt.Errorf("collection %s exists: %w", to, tenancy.ErrConflict)
+	}
+	s.tenants[to] = docs
+	delete(s.tenants, from)
+	return nil
+}
+
+// DropTenantCollection implements tenancy.Store.
+func (s *Store) DropTenantCollection(ctx context.Context, name string) error {
+	if err := s.lock(ctx); err != nil {
+		return err
+	}
+	defer s.mu.Unlock()
+	delete(s.tenants, name)
+	return nil
+}
+
+// InsertTenantDocument adds doc to the collection name, creating it if
+// needed. It lets tests put data in a tenant collection; the Store
+// interface itself does not write tenant documents.
+func (s *Store) InsertTenantDocument(ctx context.Context, name string, doc map[string]any) error {
+	if err := s.lock(ctx); err != nil {
+		return err
+	}
+	defer s.mu.Unlock()
+	s.tenants[name] = append(s.tenants[name], maps.Clone(doc))
+	return nil
+}

@@ -1,0 +1,410 @@
+// Package mongostore is a tenancy.Store over MongoDB, through
+// go.mongodb.org/mongo-driver/v2. It works on any server the driver
+// reaches (standalone, replica set, sharded, Atlas) and on FerretDB: it
+// uses no multi-document transactions, no collations and no partial
+// indexes, and it decides every uniqueness question by an insert.
+//
+// Collections, in the database given to New:
+//
+//	org_registry     one document per organization; identifier is unique
+//	admin_accounts   one document per admin; email (lower-cased) is unique
+//	org_names        one document per reserved identifier, _id = identifier
+//	tenant_*         one per organization, holding its data
+package mongostore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/tenancy/tenancy"
+)
+
+var _ tenancy.Store = (*Store)(nil)
+
+// Collection names.
+const (
+	OrgsCollection   = "org_registry"
+	AdminsCollection = "admin_accounts"
+	NamesCollection  = "org_names"
+)
+
+// Server error codes the store translates.
+const (
+	codeNamespaceNotFound = 26
+	codeNamespaceExists   = 48
+)
+
+// Store is a tenancy.Store over one MongoDB database. It is safe for
+// concurrent use.
+type Store struct {
+	db     *mongo.Database
+	orgs   *mongo.Collection
+	admins *mongo.Collection
+	names  *mongo.Collection
+}
+
+// New returns a Store over db. It does no I/O: call EnsureIndexes once
+// before serving.
+func New(db *mongo.Database) *Store {
+	return &Store{
+		db:     db,
+		orgs:   db.Collection(OrgsCollection),
+		admins: db.Collection(AdminsCollection),
+		names:  db.Collection(NamesCollection),
+	}
+}
+
+// EnsureIndexes creates the unique indexes the store relies on, if they do
+// not exist yet. It is safe to call on every start and from several
+// processes at once.
+func (s *Store) EnsureIndexes(ctx context.Context) error {
+	unique := options.Index().SetUnique(true)
+	if _, err := s.orgs.Indexes().CreateOne(ctx, mongo.IndexModel{
+		Keys:    bson.D{{Key: "identifier", Value: 1}},
+		Options: unique.SetName("identifier_unique"),
+	}); err != nil {
+		return fmt.Errorf("mongostore: create index on %s.identifier: %w", OrgsCollection, err)
+	}
+	if _, err := s.admins.Indexes().CreateOne(ctx, mongo.IndexModel{
+		Keys:    bson.D{{Key: "email", Value: 1}},
+		Options: options.Index().SetUnique(true).SetName("email_unique"),
+	}); err != nil {
+		return fmt.Errorf("mongostore: create index on %s.email: %w", AdminsCollection, err)
+	}
+	return nil
+}
+
+// Ping checks that the database answers.
+func (s *Store) Ping(ctx context.Context) error {
+	return s.db.Client().Ping(ctx, nil)
+}
+
+type orgDoc struct {
+	ID               bson.ObjectID `bson:"_id"`
+	Name             string        `bson:"name"`
+	Identifier       string        `bson:"identifier"`
+	TenantCollection string        `bson:"tenant_collection"`
+	AdminID          bson.ObjectID `bson:"admin_id"`
+	AdminEmail       string        `bson:"admin_email"`
+	State            string        `bson:"state"`
+	Pending          *pendingDoc   `bson:"pending,omitempty"`
+	CreatedAt        time.Time     `bson:"created_at"`
+	ModifiedAt       time.Time     `bson:"modified_at"`
+	Version          int64         `bson:"version"`
+}
+
+type pendingDoc struct {
+	Name             string `bson:"name"`
+	Identifier       string `bson:"identifier"`
+	TenantCollection string `bson:"tenant_collection"`
+}
+
+type adminDoc struct {
+	ID           bson.ObjectID `bson:"_id"`
+	Email        string        `bson:"email"`
+	PasswordHash string        `bson:"password_hash"`
+	OrgID        bson.ObjectID `bson:"organization_id"`
+	CreatedAt    time.Time     `bson:"created_at"`
+}
+
+type nameDoc struct {
+	Identifier string        `bson:"_id"`
+	OrgID      bson.ObjectID `bson:"org_id"`
+}
+
+func toOrgDoc(o *tenancy.Org) (*orgDoc, error) {
+	id, err := objectID(string(o.ID), "organization id")
+	if err != nil {
+		return nil, err
+	}
+	admin, err := objectID(string(o.AdminID), "admin id")
+	if err != nil {
+		return nil, err
+	}
+	d := &orgDoc{
+		ID: id, Name: o.Name, Identifier: o.Identifier, TenantCollection: o.TenantCollection,
+		AdminID: admin, AdminEmail: o.AdminEmail, State: string(o.State),
+		CreatedAt: o.CreatedAt, ModifiedAt: o.ModifiedAt, Version: o.Version,
+	}
+	if o.PendingName != "" || o.PendingIdentifier != "" || o.PendingCollection != "" {
+		d.Pending = &pendingDoc{Name: o.PendingName, Identifier: o.PendingIdentifier, TenantCollection: o.PendingCollection}
+	}
+	return d, nil
+}
+
+func (d *orgDoc) org() *tenancy.Org {
+	o := &tenancy.Org{
+		ID: tenancy.OrgID(d.ID.Hex()), Name: d.Name, Identifier: d.Identifier, TenantCollection: d.TenantCollection,
+		AdminID: tenancy.AdminID(d.AdminID.Hex()), AdminEmail: d.AdminEmail, State: tenancy.OrgState(d.State),
+		CreatedAt: d.CreatedAt.UTC(), ModifiedAt: d.ModifiedAt.UTC(), Version: d.Version,
+	}
+	if d.Pending != nil {
+		o.PendingName, o.PendingIdentifier, o.PendingCollection = d.Pending.Name, d.Pending.Identifier, d.Pending.TenantCollection
+	}
+	return o
+}
+
+// objectID parses an id for writing; a malformed one is invalid input.
+func objectID(hex, what string) (bson.ObjectID, error) {
+	id, err := bson.ObjectIDFromHex(hex)
+	if err != nil {
+		return id, fmt.Errorf("mongostore: %s %q is not an ObjectID: %w", what, hex, tenancy.ErrInvalid)
+	}
+	return id, nil
+}
+
+// lookupID parses an id for reading; a malformed one names no record.
+func lookupID(hex, what string) (bson.ObjectID, error) {
+	id, err := bson.ObjectIDFromHex(hex)
+	if err != nil {
+		return id, fmt.Errorf("mongostore: %s %q: %w", what, hex, tenancy.ErrNotFound)
+	}
+	return id, nil
+}
+
+// translate maps driver errors to tenancy's sentinels, keeping the cause.
+func translate(err error, format string, args ...any) error {
+	if err == nil {
+		return nil
+	}
+	what := fmt.Sprintf(format, args...)
+	var kind error
+	var se mongo.ServerError
+	switch {
+	case errors.Is(err, mongo.ErrNoDocuments):
+		kind = tenancy.ErrNotFound
+	case mongo.IsDuplicateKeyError(err):
+		kind = tenancy.ErrConflict
+	case errors.As(err, &se) && se.HasErrorCode(codeNamespaceNotFound):
+		kind = tenancy.ErrNotFound
+	case errors.As(err, &se) && se.HasErrorCode(codeNamespaceExists):
+		kind = tenancy.ErrConflict
+	default:
+		return fmt.Errorf("mongostore: %s: %w", what, err)
+	}
+	return fmt.Errorf("mongostore: %s: %w: %w", what, kind, err)
+}
+
+// ReserveName implements tenancy.Store.
+func (s *Store) ReserveName(ctx context.Context, identifier string, org tenancy.OrgID) error {
+	id, err := objectID(string(org), "organization id")
+	if err != nil {
+		return err
+	}
+	_, err = s.names.InsertOne(ctx, nameDoc{Identifier: identifier, OrgID: id})
+	if !mongo.IsDuplicateKeyError(err) {
+		return translate(err, "reserve name %q", identifier)
+	}
+	var held nameDoc
+	if err := s.names.FindOne(ctx, bson.D{{Key: "_id", Value: identifier}}).Decode(&held); err != nil {
+		if errors.Is(err, mongo.ErrNoDocuments) {
+			// Released between the insert and the read: the caller may retry.
+			return fmt.Errorf("mongostore: name %q changed hands while reserving: %w", identifier, tenancy.ErrConflict)
+		}
+		return translate(err, "read reservation of %q", identifier)
+	}
+	if held.OrgID != id {
+		return fmt.Errorf("mongostore: name %q is held by organization %s: %w", identifier, held.OrgID.Hex(), tenancy.ErrConflict)
+	}
+	return nil
+}
+
+// ReleaseName implements tenancy.Store.
+func (s *Store) ReleaseName(ctx context.Context, identifier string, org tenancy.OrgID) error {
+	id, err := lookupID(string(org), "organization id")
+	if err != nil {
+		return nil // a malformed id holds no name
+	}
+	_, err = s.names.DeleteOne(ctx, bson.D{{Key: "_id", Value: identifier}, {Key: "org_id", Value: id}})
+	return translate(err, "release name %q", identifier)
+}
+
+// CreateOrg implements tenancy.Store.
+func (s *Store) CreateOrg(ctx context.Context, org *tenancy.Org) error {
+	d, err := toOrgDoc(org)
+	if err != nil {
+		return err
+	}
+	_, err = s.orgs.InsertOne(ctx, d)
+	return translate(err, "create organization %s", org.ID)
+}
+
+// OrgByID implements tenancy.Store.
+func (s *Store) OrgByID(ctx context.Context, id tenancy.OrgID) (*tenancy.Org, error) {
+	oid, err := lookupID(string(id), "organization")
+	if err != nil {
+		return nil, err
+	}
+	return s.findOrg(ctx, bson.D{{Key: "_id", Value: oid}}, string(id))
+}
+
+// OrgByIdentifier implements tenancy.Store.
+func (s *Store) OrgByIdentifier(ctx context.Context, identifier string) (*tenancy.Org, error) {
+	return s.findOrg(ctx, bson.D{{Key: "identifier", Value: identifier}}, identifier)
+}
+
+func (s *Store) findOrg(ctx context.Context, filter bson.D, what string) (*tenancy.Org, error) {
+	var d orgDoc
+	if err := s.orgs.FindOne(ctx, filter).Decode(&d); err != nil {
+		return nil, translate(err, "organization %q", what)
+	}
+	return d.org(), nil
+}
+
+// UpdateOrg implements tenancy.Store.
+func (s *Store) UpdateOrg(ctx context.Context, org *tenancy.Org) error {
+	d, err := toOrgDoc(org)
+	if err != nil {
+		return err
+	}
+	d.Version++
+	res, err := s.orgs.ReplaceOne(ctx, bson.D{{Key: "_id", Value: d.ID}, {Key: "version", Value: org.Version}}, d)
+	if err != nil {
+		return translate(err, "update organization %s", org.ID)
+	}
+	if res.MatchedCount == 0 {
+		// Tell a stale version from a missing org; this costs a round
+		// trip only on the failure path.
+		n, err := s.orgs.CountDocuments(ctx, bson.D{{Key: "_id", Value: d.ID}}, options.Count().SetLimit(1))
+		if err != nil {
+			return translate(err, "update organization %s", org.ID)
+		}
+		if n == 0 {
+			return fmt.Errorf("mongostore: update organization %s: %w", org.ID, tenancy.ErrNotFound)
+		}
+		return fmt.Errorf("mongostore: organization %s changed since version %d: %w", org.ID, org.Version, tenancy.ErrConflict)
+	}
+	org.Version = d.Version
+	return nil
+}
+
+// DeleteOrg implements tenancy.Store.
+func (s *Store) DeleteOrg(ctx context.Context, id tenancy.OrgID) error {
+	oid, err := lookupID(string(id), "organization")
+	if err != nil {
+		return err
+	}
+	res, err := s.orgs.DeleteOne(ctx, bson.D{{Key: "_id", Value: oid}})
+	if err != nil {
+		return translate(err, "delete organization %s", id)
+	}
+	if res.DeletedCount == 0 {
+		return fmt.Errorf("mongostore: delete organization %s: %w", id, tenancy.ErrNotFound)
+	}
+	return nil
+}
+
+// CreateAdmin implements tenancy.Store.
+func (s *Store) CreateAdmin(ctx context.Context, admin *tenancy.Admin) error {
+	id, err := objectID(string(admin.ID), "admin id")
+	if err != nil {
+		return err
+	}
+	org, err := objectID(string(admin.OrgID), "organization id")
+	if err != nil {
+		return err
+	}
+	_, err = s.admins.InsertOne(ctx, adminDoc{
+		ID: id, Email: strings.ToLower(admin.Email), PasswordHash: string(admin.PasswordHash),
+		OrgID: org, CreatedAt: admin.CreatedAt,
+	})
+	return translate(err, "create admin %s", admin.ID)
+}
+
+// AdminByEmail implements tenancy.Store.
+func (s *Store) AdminByEmail(ctx context.Context, email string) (*tenancy.Admin, error) {
+	return s.findAdmin(ctx, bson.D{{Key: "email", Value: strings.ToLower(email)}}, email)
+}
+
+// AdminByID implements tenancy.Store.
+func (s *Store) AdminByID(ctx context.Context, id tenancy.AdminID) (*tenancy.Admin, error) {
+	oid, err := lookupID(string(id), "admin")
+	if err != nil {
+		return nil, err
+	}
+	return s.findAdmin(ctx, bson.D{{Key: "_id", Value: oid}}, string(id))
+}
+
+func (s *Store) findAdmin(ctx context.Context, filter bson.D, what string) (*tenancy.Admin, error) {
+	var d adminDoc
+	if err := s.admins.FindOne(ctx, filter).Decode(&d); err != nil {
+		return nil, translate(err, "admin %q", what)
+	}
+	return &tenancy.Admin{
+		ID: tenancy.AdminID(d.ID.Hex()), Email: d.Email, PasswordHash: []byte(d.PasswordHash),
+		OrgID: tenancy.OrgID(d.OrgID.Hex()), CreatedAt: d.CreatedAt.UTC(),
+	}, nil
+}
+
+// DeleteAdmin implements tenancy.Store.
+func (s *Store) DeleteAdmin(ctx context.Context, id tenancy.AdminID) error {
+	oid, err := lookupID(string(id), "admin")
+	if err != nil {
+		return err
+	}
+	res, err := s.admins.DeleteOne(ctx, bson.D{{Key: "_id", Value: oid}})
+	if err != nil {
+		return translate(err, "delete admin %s", id)
+	}
+	if res.DeletedCount == 0 {
+		return fmt.Errorf("mongostore: delete admin %s: %w", id, tenancy.ErrNotFound)
+	}
+	return nil
+}
+
+// CreateTenantCollection implements tenancy.Store.
+func (s *Store) CreateTenantCollection(ctx context.Context, name string, createdAt time.Time) error {
+	if err := s.db.CreateCollection(ctx, name); err != nil {
+		return translate(err, "create collection %s", name)
+	}
+	_, err := s.db.Collection(name).InsertOne(ctx, bson.D{{Key: "metadata", Value: bson.D{
+		{Key: "created_at", Value: createdAt},
+		{Key: "schema_version", Value: "1.0"},
+	}}})
+	return translate(err, "write metadata of %s", name)
+}
+
+// TenantCollectionExists implements tenancy.Store.
+func (s *Store) TenantCollectionExists(ctx context.Context, name string) (bool, error) {
+	names, err := s.db.ListCollectionNames(ctx, bson.D{{Key: "name", Value: name}})
+	if err != nil {
+		return false, translate(err, "list collection %s", name)
+	}
+	return len(names) > 0, nil
+}
+
+// CountTenantDocuments implements tenancy.Store.
+func (s *Store) CountTenantDocuments(ctx context.Context, name string) (int64, error) {
+	n, err := s.db.Collection(name).CountDocuments(ctx, bson.D{})
+	return n, translate(err, "count documents of %s", name)
+}
+
+// RenameTenantCollection implements tenancy.Store. It uses renameCollection,
+// which moves the collection's metadata, not its documents.
+func (s *Store) RenameTenantCollection(ctx context.Context, from, to string) error {
+	db := s.db.Name()
+	err := s.db.Client().Database("admin").RunCommand(ctx, bson.D{
+		{Key: "renameCollection", Value: db + "." + from},
+		{Key: "to", Value: db + "." + to},
+	}).Err()
+	return translate(err, "rename collection %s to %s", from, to)
+}
+
+// DropTenantCollection implements tenancy.Store.
+func (s *Store) DropTenantCollection(ctx context.Context, name string) error {
+	return translate(s.db.Collection(name).Drop(ctx), "drop collection %s", name)
+}
+
+// InsertTenantDocument adds doc to the collection name. It lets tests and
+// tools put data in a tenant collection.
+func (s *Store) InsertTenantDocument(ctx context.Context, name string, doc map[string]any) error {
+	_, err := s.db.Collection(name).InsertOne(ctx, doc)
+	return translate(err, "insert into %s", name)
+}

@@ -1,0 +1,215 @@
+// Package mongotest gives tests a fresh MongoDB database on a real
+// MongoDB-wire server, with nothing installed but Go.
+//
+// Where the server comes from:
+//
+//   - MONGODB_URI set: that server (a real mongod, a replica set, Atlas).
+//   - TENANCY_TEST_MONGO=docker: a MongoDB container started through
+//     testcontainers-go, which needs a reachable Docker engine.
+//   - otherwise: FerretDB embedded in the test binary, on SQLite files in a
+//     temporary directory, started on first use and shared by the tests of
+//     the binary.
+//
+// Each call to NewDatabase gets its own uniquely named database, dropped
+// when the test ends, so tests may run in parallel. Call Main from TestMain
+// to stop the server and remove its files when the tests are done:
+//
+//	func TestMain(m *testing.M) { mongotest.Main(m) }
+package mongotest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/FerretDB/FerretDB/ferretdb"
+	"github.com/testcontainers/testcontainers-go/modules/mongodb"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+)
+
+// Environment variables that choose the server.
+const (
+	EnvURI     = "MONGODB_URI"
+	EnvBackend = "TENANCY_TEST_MONGO"
+)
+
+// DockerImage is the MongoDB image used with TENANCY_TEST_MONGO=docker.
+const DockerImage = "mongo:8"
+
+var server struct {
+	once sync.Once
+	uri  string
+	err  error
+	stop func()
+}
+
+// URI returns the connection string of the test server, starting the
+// server on first use. It fails the test if the server cannot start.
+func URI(t testing.TB) string {
+	t.Helper()
+	server.once.Do(func() {
+		server.uri, server.stop, server.err = start()
+	})
+	if server.err != nil {
+		t.Fatalf("mongotest: %v", server.err)
+	}
+	return server.uri
+}
+
+// Backend names the server tests run against: "uri", "docker" or "ferretdb".
+func Backend() string {
+	switch {
+	case os.Getenv(EnvURI) != "":
+		return "uri"
+	case os.Getenv(EnvBackend) == "docker":
+		return "docker"
+	default:
+		return "ferretdb"
+	}
+}
+
+func start() (uri string, stop func(), err error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	switch Backend() {
+	case "uri":
+		uri, stop = os.Getenv(EnvURI), func() {}
+	case "docker":
+		uri, stop, err = startDocker(ctx)
+	default:
+		uri, stop, err = startFerretDB()
+	}
+	if err != nil {
+		return "", nil, err
+	}
+	if err := waitPing(ctx, uri); err != nil {
+		stop()
+		return "", nil, err
+	}
+	return uri, stop, nil
+}
+
+func startFerretDB() (string, func(), error) {
+	dir, err := os.MkdirTemp("", "tenancy-mongotest-")
+	if err != nil {
+		return "", nil, err
+	}
+	f, err := ferretdb.New(&ferretdb.Config{
+		Listener:  ferretdb.ListenerConfig{TCP: "127.0.0.1:0"},
+		Handler:   "sqlite",
+		SQLiteURL: "file:" + dir + "/",
+		Logger:    slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		_ = os.RemoveAll(dir)
+		return "", nil, fmt.Errorf("start embedded FerretDB: %w", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = f.Run(ctx)
+	}()
+	stop := func() {
+		cancel()
+		<-done
+		_ = os.RemoveAll(dir)
+	}
+	return f.MongoDBURI(), stop, nil
+}
+
+func startDocker(ctx context.Context) (string, func(), error) {
+	c, err := mongodb.Run(ctx, DockerImage)
+	if err != nil {
+		return "", nil, fmt.Errorf("start MongoDB container (%s=docker needs a Docker engine): %w", EnvBackend, err)
+	}
+	uri, err := c.ConnectionString(ctx)
+	if err != nil {
+		_ = c.Terminate(context.Background())
+		return "", nil, fmt.Errorf("MongoDB container address: %w", err)
+	}
+	return uri, func() { _ = c.Terminate(context.Background()) }, nil
+}
+
+func waitPing(ctx context.Context, uri string) error {
+	c, err := mongo.Connect(options.Client().ApplyURI(uri))
+	if err != nil {
+		return fmt.Errorf("connect to %s: %w", uri, err)
+	}
+	defer func() { _ = c.Disconnect(context.Background()) }()
+	for {
+		pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		err = c.Ping(pctx, nil)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("server at %s does not answer: %w", uri, errors.Join(err, ctx.Err()))
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// NewDatabase returns a new, empty database on the test server, reached by
+// its own client configured with opts (a command monitor, say). The
+// database is dropped and the client disconnected when the test ends.
+func NewDatabase(t testing.TB, opts ...*options.ClientOptions) *mongo.Database {
+	t.Helper()
+	uri := URI(t)
+	c, err := mongo.Connect(append([]*options.ClientOptions{options.Client().ApplyURI(uri)}, opts...)...)
+	if err != nil {
+		t.Fatalf("mongotest: connect to %s: %v", uri, err)
+	}
+	db := c.Database(databaseName(t.Name()))
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := db.Drop(ctx); err != nil {
+			t.Errorf("mongotest: drop database %s: %v", db.Name(), err)
+		}
+		_ = c.Disconnect(ctx)
+	})
+	return db
+}
+
+// databaseName derives a valid, unique database name from a test name:
+// letters, digits and "_" only, at most 63 bytes (FerretDB's limit).
+func databaseName(test string) string {
+	var b strings.Builder
+	for _, r := range strings.ToLower(test) {
+		switch {
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9':
+			b.WriteRune(r)
+		default:
+			b.WriteByte('_')
+		}
+	}
+	prefix := b.String()
+	if len(prefix) > 40 {
+		prefix = prefix[:40]
+	}
+	suffix := make([]byte, 6)
+	_, _ = rand.Read(suffix)
+	return "t_" + prefix + "_" + hex.EncodeToString(suffix)
+}
+
+// Main runs the tests of m, then stops the server this package started and
+// removes its files, and exits with the tests' status.
+func Main(m *testing.M) {
+	code := m.Run()
+	if server.stop != nil {
+		server.stop()
+	}
+	os.Exit(code)
+}

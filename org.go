@@ -1,0 +1,467 @@
+package tenancy
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"golang.org/x/text/cases"
+	"golang.org/x/text/unicode/norm"
+)
+
+// OrgID identifies an organization: 24 lower-case hex digits, the text form
+// of a MongoDB ObjectID.
+type OrgID string
+
+// OrgState is where an organization is in its lifecycle.
+type OrgState string
+
+// Organization states. Only an active organization is visible to GetOrg;
+// the others mark an operation in progress, which Manager methods refuse to
+// start another operation over.
+const (
+	OrgCreating OrgState = "creating"
+	OrgActive   OrgState = "active"
+	OrgRenaming OrgState = "renaming"
+	OrgDeleting OrgState = "deleting"
+)
+
+// Org is an organization record.
+type Org struct {
+	ID OrgID
+	// Name is the display name as the admin typed it (trimmed).
+	Name string
+	// Identifier is derived from Name by Identifier and is unique.
+	Identifier string
+	// TenantCollection is the collection holding the org's data.
+	TenantCollection string
+	AdminID          AdminID
+	// AdminEmail is a copy of the admin's email, so that reading an org
+	// takes one database round trip.
+	AdminEmail string
+	State      OrgState
+	// PendingName, PendingIdentifier and PendingCollection are the target
+	// of a rename in progress (State == OrgRenaming); empty otherwise.
+	PendingName       string
+	PendingIdentifier string
+	PendingCollection string
+	CreatedAt         time.Time
+	ModifiedAt        time.Time
+	// Version counts updates; Store.UpdateOrg uses it to refuse stale writes.
+	Version int64
+}
+
+// Naming limits.
+const (
+	// MaxNameLength is the longest organization name, in characters.
+	MaxNameLength = 100
+	// MaxIdentifierLength is the longest identifier, in bytes. It keeps the
+	// tenant collection name (at most 7+MaxIdentifierLength bytes) and the
+	// full namespace "<database>.<collection>" within MongoDB's 255 bytes
+	// for any valid database name (at most 63 bytes).
+	MaxIdentifierLength = 120
+	// TenantCollectionPrefix starts every tenant collection name.
+	TenantCollectionPrefix = "tenant_"
+)
+
+// Identifier derives an organization's identifier from its name. The
+// identifier is what makes two names the same organization: case, width,
+// accents in composed or decomposed form, spaces and punctuation do not
+// count. Letters and digits of any script are kept (case-folded, NFKC
+// normalized), every run of other characters becomes one "-", and
+// invisible format characters are dropped:
+//
+//	"Tech Innovations Corp 2.0" -> "tech-innovations-corp-2-0"
+//
+// It returns a *ValidationError for the field "organization_name" if the
+// name is empty, too long, not UTF-8, has control characters, has no letter
+// or digit, or yields an identifier longer than MaxIdentifierLength.
+func Identifier(name string) (string, error) {
+	_, id, msg := identifier(name)
+	if msg != "" {
+		return "", &ValidationError{Fields: []FieldError{{Field: "organization_name", Message: msg}}}
+	}
+	return id, nil
+}
+
+// TenantCollection returns the tenant collection name of an identifier:
+// "tenant_" followed by the identifier with "-" as "_". Identifiers never
+// contain "_", so distinct identifiers give distinct collections.
+func TenantCollection(identifier string) string {
+	return TenantCollectionPrefix + strings.ReplaceAll(identifier, "-", "_")
+}
+
+// identifier returns the trimmed name and its identifier, or a message
+// saying why the name is refused.
+func identifier(name string) (trimmed, id, msg string) {
+	if !utf8.ValidString(name) {
+		return "", "", "must be valid UTF-8"
+	}
+	trimmed = strings.TrimSpace(name)
+	if trimmed == "" {
+		return "", "", "is required"
+	}
+	if utf8.RuneCountInString(trimmed) > MaxNameLength {
+		return "", "", fmt.Sprintf("must be at most %d characters", MaxNameLength)
+	}
+	for _, r := range trimmed {
+		if unicode.IsControl(r) || r == utf8.RuneError {
+			return "", "", "must not contain control characters"
+		}
+	}
+	folded := foldName(trimmed)
+	var b strings.Builder
+	b.Grow(len(folded))
+	sep := false
+	for _, r := range folded {
+		switch {
+		case unicode.IsLetter(r) || unicode.IsDigit(r) || unicode.In(r, unicode.Mn, unicode.Mc):
+			if sep && b.Len() > 0 {
+				b.WriteByte('-')
+			}
+			sep = false
+			b.WriteRune(r)
+		case unicode.Is(unicode.Cf, r):
+			// Zero-width joiners, soft hyphens and the like are invisible:
+			// names differing only by them are the same name.
+		default:
+			sep = true
+		}
+	}
+	id = b.String()
+	if id == "" {
+		return "", "", "must contain at least one letter or digit"
+	}
+	if len(id) > MaxIdentifierLength {
+		return "", "", fmt.Sprintf("is too long: its identifier %q is %d bytes, the limit is %d", truncate(id, 24), len(id), MaxIdentifierLength)
+	}
+	return trimmed, id, ""
+}
+
+// foldName case-folds and NFKC-normalizes s, with a fast path for ASCII.
+func foldName(s string) string {
+	ascii := true
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			ascii = false
+			break
+		}
+	}
+	if ascii {
+		return strings.ToLower(s)
+	}
+	// Normalize on both sides of the fold: folding can produce sequences
+	// that compose differently, and the identifier must be stable when
+	// derived again from itself.
+	return norm.NFKC.String(cases.Fold().String(norm.NFKC.String(s)))
+}
+
+// truncate shortens s to at most n runes for an error message.
+func truncate(s string, n int) string {
+	i := 0
+	for j := range s {
+		if i == n {
+			return s[:j] + "…"
+		}
+		i++
+	}
+	return s
+}
+
+// CreateOrgParams are the inputs of CreateOrg.
+type CreateOrgParams struct {
+	// Name is the organization name; see Identifier for the rules.
+	Name string
+	// AdminEmail is the admin's email, stored lower-cased.
+	AdminEmail string
+	// AdminPassword is the admin's password, 8 to 72 bytes.
+	AdminPassword string
+}
+
+// CreateOrg creates an organization, its admin and its tenant collection.
+// It returns a *ValidationError (ErrInvalid) for bad input and ErrConflict
+// if the name's identifier or the email is taken. On any failure the steps
+// already taken are undone.
+func (m *Manager) CreateOrg(ctx context.Context, p CreateOrgParams) (*Org, error) {
+	var verr ValidationError
+	name, id, msg := identifier(p.Name)
+	verr.add("organization_name", msg)
+	email, msg := normalizeEmail(p.AdminEmail)
+	verr.add("email", msg)
+	verr.add("password", checkPassword(p.AdminPassword))
+	if err := verr.err(); err != nil {
+		return nil, err
+	}
+	hash, err := m.hashPassword(p.AdminPassword)
+	if err != nil {
+		return nil, err
+	}
+
+	now := m.now().UTC()
+	org := &Org{
+		ID:               OrgID(newObjectID(now)),
+		Name:             name,
+		Identifier:       id,
+		TenantCollection: TenantCollection(id),
+		AdminID:          AdminID(newObjectID(now)),
+		AdminEmail:       email,
+		State:            OrgCreating,
+		CreatedAt:        now,
+		ModifiedAt:       now,
+	}
+	admin := &Admin{ID: org.AdminID, Email: email, PasswordHash: hash, OrgID: org.ID, CreatedAt: now}
+
+	if err := m.store.ReserveName(ctx, id, org.ID); err != nil {
+		if errors.Is(err, ErrConflict) {
+			return nil, fmt.Errorf("organization %q: name is taken: %w", name, err)
+		}
+		return nil, fmt.Errorf("reserve name: %w", err)
+	}
+	undo := []func(context.Context) error{func(ctx context.Context) error { return m.store.ReleaseName(ctx, id, org.ID) }}
+	fail := func(err error) (*Org, error) {
+		m.rollback(ctx, "create", org.ID, undo)
+		return nil, err
+	}
+
+	if err := m.store.CreateOrg(ctx, org); err != nil {
+		return fail(fmt.Errorf("create org record: %w", err))
+	}
+	undo = append(undo, func(ctx context.Context) error { return ignoreNotFound(m.store.DeleteOrg(ctx, org.ID)) })
+
+	if err := m.store.CreateTenantCollection(ctx, org.TenantCollection, now); err != nil {
+		if errors.Is(err, ErrConflict) {
+			err = fmt.Errorf("tenant collection %s already exists: %w", org.TenantCollection, err)
+		}
+		return fail(fmt.Errorf("create tenant collection: %w", err))
+	}
+	undo = append(undo, func(ctx context.Context) error { return m.store.DropTenantCollection(ctx, org.TenantCollection) })
+
+	if err := m.store.CreateAdmin(ctx, admin); err != nil {
+		if errors.Is(err, ErrConflict) {
+			return fail(fmt.Errorf("email %s is already an admin: %w", email, err))
+		}
+		return fail(fmt.Errorf("create admin: %w", err))
+	}
+	undo = append(undo, func(ctx context.Context) error { return ignoreNotFound(m.store.DeleteAdmin(ctx, admin.ID)) })
+
+	org.State = OrgActive
+	if err := m.store.UpdateOrg(ctx, org); err != nil {
+		return fail(fmt.Errorf("activate org: %w", err))
+	}
+	m.log.InfoContext(ctx, "organization created", "org_id", org.ID, "identifier", id)
+	return org, nil
+}
+
+// GetOrg returns the active organization whose name has the same identifier
+// as name. It returns a *ValidationError if name cannot be an organization
+// name and ErrNotFound if there is no such organization. It takes one
+// database round trip.
+func (m *Manager) GetOrg(ctx context.Context, name string) (*Org, error) {
+	_, id, msg := identifier(name)
+	if msg != "" {
+		return nil, &ValidationError{Fields: []FieldError{{Field: "organization_name", Message: msg}}}
+	}
+	org, err := m.store.OrgByIdentifier(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("organization %q: %w", name, err)
+	}
+	if !org.visible() {
+		return nil, fmt.Errorf("organization %q: %w", name, ErrNotFound)
+	}
+	return org, nil
+}
+
+// GetOrgByID returns the active organization with id, or ErrNotFound.
+func (m *Manager) GetOrgByID(ctx context.Context, id OrgID) (*Org, error) {
+	org, err := m.store.OrgByID(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("organization %s: %w", id, err)
+	}
+	if !org.visible() {
+		return nil, fmt.Errorf("organization %s: %w", id, ErrNotFound)
+	}
+	return org, nil
+}
+
+// visible reports whether the org exists for readers: it has been created
+// and is not being deleted.
+func (o *Org) visible() bool { return o.State == OrgActive || o.State == OrgRenaming }
+
+// RenameResult reports a completed rename.
+type RenameResult struct {
+	Org                *Org
+	PreviousCollection string
+	CurrentCollection  string
+	// DocumentsMigrated counts the documents of the tenant collection after
+	// the move, metadata document included.
+	DocumentsMigrated int64
+}
+
+// RenameOrg gives the organization id a new name and moves its tenant
+// collection to the collection of the new name. A new name with the same
+// identifier only changes the display name. It returns a *ValidationError
+// for a bad name, ErrNotFound if the organization does not exist, and
+// ErrConflict if the new identifier is taken or another operation on the
+// organization is in progress.
+func (m *Manager) RenameOrg(ctx context.Context, id OrgID, newName string) (*RenameResult, error) {
+	name, newID, msg := identifier(newName)
+	if msg != "" {
+		return nil, &ValidationError{Fields: []FieldError{{Field: "organization_name", Message: msg}}}
+	}
+	org, err := m.store.OrgByID(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("organization %s: %w", id, err)
+	}
+	if !org.visible() {
+		return nil, fmt.Errorf("organization %s: %w", id, ErrNotFound)
+	}
+	if org.State != OrgActive {
+		return nil, fmt.Errorf("organization %s is %s: %w", id, org.State, ErrConflict)
+	}
+	prev := org.TenantCollection
+
+	if newID == org.Identifier {
+		org.Name = name
+		org.ModifiedAt = m.now().UTC()
+		if err := m.store.UpdateOrg(ctx, org); err != nil {
+			return nil, fmt.Errorf("rename organization %s: %w", id, err)
+		}
+		n, err := m.store.CountTenantDocuments(ctx, prev)
+		if err != nil {
+			return nil, fmt.Errorf("count tenant documents: %w", err)
+		}
+		return &RenameResult{Org: org, PreviousCollection: prev, CurrentCollection: prev, DocumentsMigrated: n}, nil
+	}
+
+	if err := m.store.ReserveName(ctx, newID, id); err != nil {
+		if errors.Is(err, ErrConflict) {
+			return nil, fmt.Errorf("organization %q: name is taken: %w", name, err)
+		}
+		return nil, fmt.Errorf("reserve name: %w", err)
+	}
+	undo := []func(context.Context) error{func(ctx context.Context) error { return m.store.ReleaseName(ctx, newID, id) }}
+	fail := func(err error) (*RenameResult, error) {
+		m.rollback(ctx, "rename", id, undo)
+		return nil, err
+	}
+
+	oldID, oldState := org.Identifier, *org
+	org.State = OrgRenaming
+	org.PendingName, org.PendingIdentifier, org.PendingCollection = name, newID, TenantCollection(newID)
+	org.ModifiedAt = m.now().UTC()
+	if err := m.store.UpdateOrg(ctx, org); err != nil {
+		return fail(fmt.Errorf("record rename of organization %s: %w", id, err))
+	}
+	undo = append(undo, func(ctx context.Context) error {
+		restored := oldState
+		restored.Version = org.Version
+		return m.store.UpdateOrg(ctx, &restored)
+	})
+
+	if err := m.store.RenameTenantCollection(ctx, prev, org.PendingCollection); err != nil {
+		if errors.Is(err, ErrConflict) {
+			err = fmt.Errorf("tenant collection %s already exists: %w", org.PendingCollection, err)
+		}
+		return fail(fmt.Errorf("move tenant collection: %w", err))
+	}
+	undo = append(undo, func(ctx context.Context) error {
+		return m.store.RenameTenantCollection(ctx, org.PendingCollection, prev)
+	})
+
+	n, err := m.store.CountTenantDocuments(ctx, org.PendingCollection)
+	if err != nil {
+		return fail(fmt.Errorf("count tenant documents: %w", err))
+	}
+
+	org.Name, org.Identifier, org.TenantCollection = name, newID, org.PendingCollection
+	org.PendingName, org.PendingIdentifier, org.PendingCollection = "", "", ""
+	org.State = OrgActive
+	org.ModifiedAt = m.now().UTC()
+	if err := m.store.UpdateOrg(ctx, org); err != nil {
+		return fail(fmt.Errorf("complete rename of organization %s: %w", id, err))
+	}
+	if err := m.store.ReleaseName(ctx, oldID, id); err != nil {
+		// The rename is done; the old name stays reserved until released.
+		m.log.WarnContext(ctx, "release old organization name", "org_id", id, "identifier", oldID, "err", err)
+	}
+	m.log.InfoContext(ctx, "organization renamed", "org_id", id, "from", oldID, "to", newID, "documents", n)
+	return &RenameResult{Org: org, PreviousCollection: prev, CurrentCollection: org.TenantCollection, DocumentsMigrated: n}, nil
+}
+
+// DeleteOrg deletes the organization id with its admin, its tenant
+// collection and all of its data. It returns ErrNotFound if there is no
+// such organization and ErrConflict if another operation on it is in
+// progress.
+func (m *Manager) DeleteOrg(ctx context.Context, id OrgID) error {
+	org, err := m.store.OrgByID(ctx, id)
+	if err != nil {
+		return fmt.Errorf("organization %s: %w", id, err)
+	}
+	switch org.State {
+	case OrgActive:
+		org.State = OrgDeleting
+		org.ModifiedAt = m.now().UTC()
+		if err := m.store.UpdateOrg(ctx, org); err != nil {
+			return fmt.Errorf("record deletion of organization %s: %w", id, err)
+		}
+	case OrgDeleting:
+		// A deletion was interrupted: finish it.
+	case OrgCreating:
+		return fmt.Errorf("organization %s: %w", id, ErrNotFound)
+	default:
+		return fmt.Errorf("organization %s is %s: %w", id, org.State, ErrConflict)
+	}
+	// Admin first, so that no new token is issued for a vanishing org;
+	// name last, so that the name is never free while data remains.
+	if err := ignoreNotFound(m.store.DeleteAdmin(ctx, org.AdminID)); err != nil {
+		return fmt.Errorf("delete admin of organization %s: %w", id, err)
+	}
+	if err := m.store.DropTenantCollection(ctx, org.TenantCollection); err != nil {
+		return fmt.Errorf("drop tenant collection %s: %w", org.TenantCollection, err)
+	}
+	if err := ignoreNotFound(m.store.DeleteOrg(ctx, id)); err != nil {
+		return fmt.Errorf("delete organization %s: %w", id, err)
+	}
+	if err := m.store.ReleaseName(ctx, org.Identifier, id); err != nil {
+		return fmt.Errorf("release name of organization %s: %w", id, err)
+	}
+	m.log.InfoContext(ctx, "organization deleted", "org_id", id, "identifier", org.Identifier)
+	return nil
+}
+
+// rollback runs undo steps in reverse order. It runs them even when ctx is
+// done, since they repair state the caller's operation left behind; a
+// failing step is logged, not returned, because the caller's error is the
+// one that matters.
+func (m *Manager) rollback(ctx context.Context, op string, id OrgID, undo []func(context.Context) error) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	for i := len(undo) - 1; i >= 0; i-- {
+		if err := undo[i](ctx); err != nil {
+			m.log.ErrorContext(ctx, "roll back organization "+op, "org_id", id, "step", i, "err", err)
+		}
+	}
+}
+
+func ignoreNotFound(err error) error {
+	if errors.Is(err, ErrNotFound) {
+		return nil
+	}
+	return err
+}
+
+// newObjectID returns 24 hex digits laid out like a MongoDB ObjectID: a
+// big-endian seconds timestamp, then 8 random bytes.
+func newObjectID(now time.Time) string {
+	var b [12]byte
+	s := uint32(now.Unix())
+	b[0], b[1], b[2], b[3] = byte(s>>24), byte(s>>16), byte(s>>8), byte(s)
+	_, _ = rand.Read(b[4:]) // crypto/rand.Read never fails; it aborts the program instead
+	return hex.EncodeToString(b[:])
+}

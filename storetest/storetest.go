@@ -1,0 +1,476 @@
+// Package storetest is the conformance suite every tenancy.Store must pass.
+// A store's tests call Run with a constructor of fresh, empty stores:
+//
+//	func TestConformance(t *testing.T) {
+//		storetest.Run(t, func(t *testing.T) tenancy.Store { return memstore.New() })
+//	}
+package storetest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/tenancy/tenancy"
+)
+
+// TenantWriter is implemented by stores that can add a document to a
+// tenant collection. When the store under test implements it, the suite
+// also checks that renaming a collection keeps every document.
+type TenantWriter interface {
+	InsertTenantDocument(ctx context.Context, collection string, doc map[string]any) error
+}
+
+// Run runs the conformance suite. newStore must return an empty store that
+// no other test uses.
+func Run(t *testing.T, newStore func(t *testing.T) tenancy.Store) {
+	tests := []struct {
+		name string
+		fn   func(t *testing.T, s tenancy.Store)
+	}{
+		{"CreateAndGetOrg", testCreateAndGetOrg},
+		{"DuplicateOrg", testDuplicateOrg},
+		{"MissingRecords", testMissingRecords},
+		{"UpdateOrg", testUpdateOrg},
+		{"StaleUpdate", testStaleUpdate},
+		{"DeleteOrg", testDeleteOrg},
+		{"AdminByEmail", testAdminByEmail},
+		{"DuplicateAdmin", testDuplicateAdmin},
+		{"ReturnsCopies", testReturnsCopies},
+		{"Names", testNames},
+		{"ConcurrentReserveName", testConcurrentReserveName},
+		{"ConcurrentCreateOrg", testConcurrentCreateOrg},
+		{"TenantCollections", testTenantCollections},
+		{"UnicodeTenantCollection", testUnicodeTenantCollection},
+		{"CanceledContext", testCanceledContext},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.fn(t, newStore(t))
+		})
+	}
+}
+
+// newID returns a fresh id in the ObjectID text form every store accepts.
+func newID() string {
+	b := make([]byte, 12)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// now returns the current time at the millisecond precision stores keep.
+func now() time.Time { return time.Now().UTC().Truncate(time.Millisecond) }
+
+func sampleOrg(identifier string) *tenancy.Org {
+	t := now()
+	return &tenancy.Org{
+		ID:               tenancy.OrgID(newID()),
+		Name:             "Org " + identifier,
+		Identifier:       identifier,
+		TenantCollection: tenancy.TenantCollection(identifier),
+		AdminID:          tenancy.AdminID(newID()),
+		AdminEmail:       "admin@" + identifier + ".example",
+		State:            tenancy.OrgActive,
+		CreatedAt:        t,
+		ModifiedAt:       t,
+	}
+}
+
+func sampleAdmin(email string) *tenancy.Admin {
+	return &tenancy.Admin{
+		ID:           tenancy.AdminID(newID()),
+		Email:        email,
+		PasswordHash: []byte("$2a$10$abcdefghijklmnopqrstuu5Qx9m1n0cP8o4fE2B3bq6kJ9nVxYzW"),
+		OrgID:        tenancy.OrgID(newID()),
+		CreatedAt:    now(),
+	}
+}
+
+func assertOrgEqual(t *testing.T, want, got *tenancy.Org) {
+	t.Helper()
+	assert.Equal(t, want.ID, got.ID)
+	assert.Equal(t, want.Name, got.Name)
+	assert.Equal(t, want.Identifier, got.Identifier)
+	assert.Equal(t, want.TenantCollection, got.TenantCollection)
+	assert.Equal(t, want.AdminID, got.AdminID)
+	assert.Equal(t, want.AdminEmail, got.AdminEmail)
+	assert.Equal(t, want.State, got.State)
+	assert.Equal(t, want.PendingName, got.PendingName)
+	assert.Equal(t, want.PendingIdentifier, got.PendingIdentifier)
+	assert.Equal(t, want.PendingCollection, got.PendingCollection)
+	assert.True(t, want.CreatedAt.Equal(got.CreatedAt), "CreatedAt: want %v, got %v", want.CreatedAt, got.CreatedAt)
+	assert.True(t, want.ModifiedAt.Equal(got.ModifiedAt), "ModifiedAt: want %v, got %v", want.ModifiedAt, got.ModifiedAt)
+	assert.Equal(t, want.Version, got.Version)
+}
+
+func testCreateAndGetOrg(t *testing.T, s tenancy.Store) {
+	ctx := t.Context()
+	org := sampleOrg("acme-corporation")
+	require.NoError(t, s.CreateOrg(ctx, org))
+
+	got, err := s.OrgByID(ctx, org.ID)
+	require.NoError(t, err)
+	assertOrgEqual(t, org, got)
+
+	got, err = s.OrgByIdentifier(ctx, org.Identifier)
+	require.NoError(t, err)
+	assertOrgEqual(t, org, got)
+}
+
+func testDuplicateOrg(t *testing.T, s tenancy.Store) {
+	ctx := t.Context()
+	org := sampleOrg("acme")
+	require.NoError(t, s.CreateOrg(ctx, org))
+
+	sameID := sampleOrg("other")
+	sameID.ID = org.ID
+	assert.ErrorIs(t, s.CreateOrg(ctx, sameID), tenancy.ErrConflict, "same id")
+
+	sameIdentifier := sampleOrg("acme")
+	assert.ErrorIs(t, s.CreateOrg(ctx, sameIdentifier), tenancy.ErrConflict, "same identifier")
+	_, err := s.OrgByID(ctx, sameIdentifier.ID)
+	assert.ErrorIs(t, err, tenancy.ErrNotFound, "a refused org must not be stored")
+}
+
+func testMissingRecords(t *testing.T, s tenancy.Store) {
+	ctx := t.Context()
+	org := sampleOrg("ghost")
+	checks := map[string]error{}
+	_, checks["OrgByID"] = s.OrgByID(ctx, org.ID)
+	_, checks["OrgByIdentifier"] = s.OrgByIdentifier(ctx, org.Identifier)
+	checks["UpdateOrg"] = s.UpdateOrg(ctx, org)
+	checks["DeleteOrg"] = s.DeleteOrg(ctx, org.ID)
+	_, checks["AdminByEmail"] = s.AdminByEmail(ctx, "nobody@example.com")
+	_, checks["AdminByID"] = s.AdminByID(ctx, org.AdminID)
+	checks["DeleteAdmin"] = s.DeleteAdmin(ctx, org.AdminID)
+	checks["RenameTenantCollection"] = s.RenameTenantCollection(ctx, "tenant_ghost", "tenant_ghost_2")
+	for name, err := range checks {
+		assert.ErrorIs(t, err, tenancy.ErrNotFound, name)
+	}
+	// Ids that cannot exist in a store are missing records, not failures.
+	_, err := s.OrgByID(ctx, "not-an-id")
+	assert.ErrorIs(t, err, tenancy.ErrNotFound, "OrgByID with a malformed id")
+	_, err = s.AdminByID(ctx, "not-an-id")
+	assert.ErrorIs(t, err, tenancy.ErrNotFound, "AdminByID with a malformed id")
+}
+
+func testUpdateOrg(t *testing.T, s tenancy.Store) {
+	ctx := t.Context()
+	org := sampleOrg("before")
+	require.NoError(t, s.CreateOrg(ctx, org))
+
+	org.Name = "After"
+	org.Identifier = "after"
+	org.TenantCollection = tenancy.TenantCollection("after")
+	org.State = tenancy.OrgRenaming
+	org.PendingName, org.PendingIdentifier, org.PendingCollection = "Later", "later", "tenant_later"
+	org.ModifiedAt = now().Add(time.Second)
+	require.NoError(t, s.UpdateOrg(ctx, org))
+	assert.Equal(t, int64(1), org.Version, "UpdateOrg increments Version")
+
+	got, err := s.OrgByID(ctx, org.ID)
+	require.NoError(t, err)
+	assertOrgEqual(t, org, got)
+	got, err = s.OrgByIdentifier(ctx, "after")
+	require.NoError(t, err)
+	assert.Equal(t, org.ID, got.ID)
+	_, err = s.OrgByIdentifier(ctx, "before")
+	assert.ErrorIs(t, err, tenancy.ErrNotFound, "old identifier")
+
+	require.NoError(t, s.UpdateOrg(ctx, org))
+	assert.Equal(t, int64(2), org.Version)
+}
+
+func testStaleUpdate(t *testing.T, s tenancy.Store) {
+	ctx := t.Context()
+	org := sampleOrg("stale")
+	require.NoError(t, s.CreateOrg(ctx, org))
+
+	first, err := s.OrgByID(ctx, org.ID)
+	require.NoError(t, err)
+	second, err := s.OrgByID(ctx, org.ID)
+	require.NoError(t, err)
+
+	first.Name = "First"
+	require.NoError(t, s.UpdateOrg(ctx, first))
+	second.Name = "Second"
+	assert.ErrorIs(t, s.UpdateOrg(ctx, second), tenancy.ErrConflict)
+	assert.Equal(t, int64(0), second.Version, "a refused update leaves Version alone")
+
+	got, err := s.OrgByID(ctx, org.ID)
+	require.NoError(t, err)
+	assert.Equal(t, "First", got.Name)
+	assert.Equal(t, int64(1), got.Version)
+}
+
+func testDeleteOrg(t *testing.T, s tenancy.Store) {
+	ctx := t.Context()
+	org := sampleOrg("doomed")
+	keep := sampleOrg("kept")
+	require.NoError(t, s.CreateOrg(ctx, org))
+	require.NoError(t, s.CreateOrg(ctx, keep))
+
+	require.NoError(t, s.DeleteOrg(ctx, org.ID))
+	_, err := s.OrgByID(ctx, org.ID)
+	assert.ErrorIs(t, err, tenancy.ErrNotFound)
+	_, err = s.OrgByIdentifier(ctx, org.Identifier)
+	assert.ErrorIs(t, err, tenancy.ErrNotFound)
+	assert.ErrorIs(t, s.DeleteOrg(ctx, org.ID), tenancy.ErrNotFound, "second delete")
+
+	_, err = s.OrgByID(ctx, keep.ID)
+	assert.NoError(t, err, "other orgs are untouched")
+	// The identifier is free again.
+	assert.NoError(t, s.CreateOrg(ctx, sampleOrg("doomed")))
+}
+
+func testAdminByEmail(t *testing.T, s tenancy.Store) {
+	ctx := t.Context()
+	admin := sampleAdmin("admin@acme.com")
+	require.NoError(t, s.CreateAdmin(ctx, admin))
+
+	for _, email := range []string{"admin@acme.com", "Admin@ACME.com"} {
+		got, err := s.AdminByEmail(ctx, email)
+		require.NoError(t, err, email)
+		assert.Equal(t, admin.ID, got.ID)
+		assert.Equal(t, "admin@acme.com", got.Email)
+		assert.Equal(t, admin.PasswordHash, got.PasswordHash)
+		assert.Equal(t, admin.OrgID, got.OrgID)
+		assert.True(t, admin.CreatedAt.Equal(got.CreatedAt))
+	}
+	got, err := s.AdminByID(ctx, admin.ID)
+	require.NoError(t, err)
+	assert.Equal(t, admin.Email, got.Email)
+
+	require.NoError(t, s.DeleteAdmin(ctx, admin.ID))
+	_, err = s.AdminByEmail(ctx, admin.Email)
+	assert.ErrorIs(t, err, tenancy.ErrNotFound)
+}
+
+func testDuplicateAdmin(t *testing.T, s tenancy.Store) {
+	ctx := t.Context()
+	admin := sampleAdmin("dup@example.com")
+	require.NoError(t, s.CreateAdmin(ctx, admin))
+
+	assert.ErrorIs(t, s.CreateAdmin(ctx, sampleAdmin("DUP@example.com")), tenancy.ErrConflict, "same email, other case")
+	sameID := sampleAdmin("other@example.com")
+	sameID.ID = admin.ID
+	assert.ErrorIs(t, s.CreateAdmin(ctx, sameID), tenancy.ErrConflict, "same id")
+	_, err := s.AdminByEmail(ctx, "other@example.com")
+	assert.ErrorIs(t, err, tenancy.ErrNotFound, "a refused admin must not be stored")
+}
+
+func testReturnsCopies(t *testing.T, s tenancy.Store) {
+	ctx := t.Context()
+	org := sampleOrg("copies")
+	require.NoError(t, s.CreateOrg(ctx, org))
+	org.Name = "changed after create"
+
+	got, err := s.OrgByID(ctx, org.ID)
+	require.NoError(t, err)
+	assert.Equal(t, "Org copies", got.Name, "the store kept the caller's pointer")
+	got.Name = "changed after read"
+	again, err := s.OrgByIdentifier(ctx, "copies")
+	require.NoError(t, err)
+	assert.Equal(t, "Org copies", again.Name, "the store returned its own pointer")
+
+	admin := sampleAdmin("copy@example.com")
+	require.NoError(t, s.CreateAdmin(ctx, admin))
+	admin.PasswordHash[0] = 'X'
+	a, err := s.AdminByID(ctx, admin.ID)
+	require.NoError(t, err)
+	assert.Equal(t, byte('$'), a.PasswordHash[0], "the store kept the caller's hash slice")
+	a.PasswordHash[0] = 'Y'
+	b, err := s.AdminByEmail(ctx, admin.Email)
+	require.NoError(t, err)
+	assert.Equal(t, byte('$'), b.PasswordHash[0], "the store returned its own hash slice")
+}
+
+func testNames(t *testing.T, s tenancy.Store) {
+	ctx := t.Context()
+	a, b := tenancy.OrgID(newID()), tenancy.OrgID(newID())
+
+	require.NoError(t, s.ReserveName(ctx, "shared", a))
+	assert.NoError(t, s.ReserveName(ctx, "shared", a), "reserving again for the same org")
+	assert.ErrorIs(t, s.ReserveName(ctx, "shared", b), tenancy.ErrConflict, "another org")
+
+	assert.NoError(t, s.ReleaseName(ctx, "shared", b), "releasing someone else's name is a no-op")
+	assert.ErrorIs(t, s.ReserveName(ctx, "shared", b), tenancy.ErrConflict, "still held after a foreign release")
+
+	require.NoError(t, s.ReleaseName(ctx, "shared", a))
+	assert.NoError(t, s.ReleaseName(ctx, "shared", a), "releasing a free name")
+	assert.NoError(t, s.ReserveName(ctx, "shared", b), "free after release")
+}
+
+// race runs fn concurrently n times and returns the errors.
+func race(n int, fn func(i int) error) []error {
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range n {
+		wg.Go(func() {
+			<-start
+			errs[i] = fn(i)
+		})
+	}
+	close(start)
+	wg.Wait()
+	return errs
+}
+
+func assertOneWinner(t *testing.T, errs []error) {
+	t.Helper()
+	wins := 0
+	for _, err := range errs {
+		if err == nil {
+			wins++
+		} else {
+			assert.ErrorIs(t, err, tenancy.ErrConflict)
+		}
+	}
+	assert.Equal(t, 1, wins, "exactly one of %d concurrent calls must win", len(errs))
+}
+
+func testConcurrentReserveName(t *testing.T, s tenancy.Store) {
+	ctx := t.Context()
+	errs := race(8, func(int) error { return s.ReserveName(ctx, "contested", tenancy.OrgID(newID())) })
+	assertOneWinner(t, errs)
+}
+
+func testConcurrentCreateOrg(t *testing.T, s tenancy.Store) {
+	ctx := t.Context()
+	errs := race(8, func(int) error { return s.CreateOrg(ctx, sampleOrg("contested")) })
+	assertOneWinner(t, errs)
+	_, err := s.OrgByIdentifier(ctx, "contested")
+	assert.NoError(t, err)
+}
+
+func testTenantCollections(t *testing.T, s tenancy.Store) {
+	ctx := t.Context()
+	const a, b = "tenant_alpha", "tenant_beta"
+	created := now()
+
+	exists, err := s.TenantCollectionExists(ctx, a)
+	require.NoError(t, err)
+	assert.False(t, exists)
+	n, err := s.CountTenantDocuments(ctx, a)
+	require.NoError(t, err)
+	assert.Zero(t, n, "a missing collection counts 0")
+
+	require.NoError(t, s.CreateTenantCollection(ctx, a, created))
+	assert.ErrorIs(t, s.CreateTenantCollection(ctx, a, created), tenancy.ErrConflict, "create twice")
+	exists, err = s.TenantCollectionExists(ctx, a)
+	require.NoError(t, err)
+	assert.True(t, exists)
+	n, err = s.CountTenantDocuments(ctx, a)
+	require.NoError(t, err)
+	assert.Equal(t, int64(1), n, "a new tenant collection holds its metadata document")
+
+	want := int64(1)
+	if w, ok := s.(TenantWriter); ok {
+		for i := range 25 {
+			require.NoError(t, w.InsertTenantDocument(ctx, a, map[string]any{"n": i}))
+		}
+		want += 25
+	}
+
+	require.NoError(t, s.RenameTenantCollection(ctx, a, b))
+	n, err = s.CountTenantDocuments(ctx, b)
+	require.NoError(t, err)
+	assert.Equal(t, want, n, "rename keeps every document")
+	exists, err = s.TenantCollectionExists(ctx, a)
+	require.NoError(t, err)
+	assert.False(t, exists, "the old collection is gone")
+
+	assert.ErrorIs(t, s.RenameTenantCollection(ctx, a, b), tenancy.ErrNotFound, "source missing")
+	require.NoError(t, s.CreateTenantCollection(ctx, a, created))
+	assert.ErrorIs(t, s.RenameTenantCollection(ctx, a, b), tenancy.ErrConflict, "target exists")
+	n, err = s.CountTenantDocuments(ctx, b)
+	require.NoError(t, err)
+	assert.Equal(t, want, n, "a refused rename leaves the target alone")
+
+	require.NoError(t, s.DropTenantCollection(ctx, b))
+	require.NoError(t, s.DropTenantCollection(ctx, b), "dropping a missing collection")
+	exists, err = s.TenantCollectionExists(ctx, b)
+	require.NoError(t, err)
+	assert.False(t, exists)
+}
+
+func testUnicodeTenantCollection(t *testing.T, s tenancy.Store) {
+	ctx := t.Context()
+	for _, name := range []string{"Société Générale", "東京テック", "شركة التقنية", "Ünïcödé 2.0"} {
+		id, err := tenancy.Identifier(name)
+		require.NoError(t, err, name)
+		coll := tenancy.TenantCollection(id)
+		require.NoError(t, s.CreateTenantCollection(ctx, coll, now()), coll)
+		renamed := coll + "_2"
+		require.NoError(t, s.RenameTenantCollection(ctx, coll, renamed), coll)
+		n, err := s.CountTenantDocuments(ctx, renamed)
+		require.NoError(t, err)
+		assert.Equal(t, int64(1), n, renamed)
+		require.NoError(t, s.ReserveName(ctx, id, tenancy.OrgID(newID())), id)
+		org := sampleOrg(id)
+		require.NoError(t, s.CreateOrg(ctx, org), id)
+		got, err := s.OrgByIdentifier(ctx, id)
+		require.NoError(t, err, id)
+		assert.Equal(t, org.ID, got.ID)
+	}
+}
+
+func testCanceledContext(t *testing.T, s tenancy.Store) {
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	org := sampleOrg("canceled")
+	admin := sampleAdmin("canceled@example.com")
+	calls := map[string]func() error{
+		"ReserveName": func() error { return s.ReserveName(ctx, "canceled", org.ID) },
+		"ReleaseName": func() error { return s.ReleaseName(ctx, "canceled", org.ID) },
+		"CreateOrg":   func() error { return s.CreateOrg(ctx, org) },
+		"OrgByID":     func() error { _, err := s.OrgByID(ctx, org.ID); return err },
+		"OrgByIdentifier": func() error {
+			_, err := s.OrgByIdentifier(ctx, org.Identifier)
+			return err
+		},
+		"UpdateOrg":    func() error { return s.UpdateOrg(ctx, org) },
+		"DeleteOrg":    func() error { return s.DeleteOrg(ctx, org.ID) },
+		"CreateAdmin":  func() error { return s.CreateAdmin(ctx, admin) },
+		"AdminByEmail": func() error { _, err := s.AdminByEmail(ctx, admin.Email); return err },
+		"AdminByID":    func() error { _, err := s.AdminByID(ctx, admin.ID); return err },
+		"DeleteAdmin":  func() error { return s.DeleteAdmin(ctx, admin.ID) },
+		"CreateTenantCollection": func() error {
+			return s.CreateTenantCollection(ctx, org.TenantCollection, now())
+		},
+		"TenantCollectionExists": func() error {
+			_, err := s.TenantCollectionExists(ctx, org.TenantCollection)
+			return err
+		},
+		"CountTenantDocuments": func() error {
+			_, err := s.CountTenantDocuments(ctx, org.TenantCollection)
+			return err
+		},
+		"RenameTenantCollection": func() error {
+			return s.RenameTenantCollection(ctx, org.TenantCollection, "tenant_elsewhere")
+		},
+		"DropTenantCollection": func() error { return s.DropTenantCollection(ctx, org.TenantCollection) },
+	}
+	for name, call := range calls {
+		err := call()
+		assert.ErrorIs(t, err, context.Canceled, fmt.Sprintf("%s with a canceled context", name))
+	}
+
+	live := t.Context()
+	_, err := s.OrgByID(live, org.ID)
+	assert.ErrorIs(t, err, tenancy.ErrNotFound, "no org written")
+	_, err = s.AdminByID(live, admin.ID)
+	assert.ErrorIs(t, err, tenancy.ErrNotFound, "no admin written")
+	exists, err := s.TenantCollectionExists(live, org.TenantCollection)
+	require.NoError(t, err)
+	assert.False(t, exists, "no collection created")
+	assert.NoError(t, s.ReserveName(live, "canceled", tenancy.OrgID(newID())), "no name reserved")
+}

@@ -1,0 +1,305 @@
+package tenancy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// Sentinel errors. Every error returned by a Manager or a Store that callers
+// are expected to act on matches one of these under errors.Is; the wrapped
+// message says what happened, the sentinel says what kind of thing it was.
+var (
+	// ErrNotFound reports that an organization, admin or collection does not exist.
+	ErrNotFound = errors.New("not found")
+	// ErrConflict reports that a name, email or record is already taken or
+	// was changed by someone else since it was read.
+	ErrConflict = errors.New("conflict")
+	// ErrInvalid reports input that breaks a rule; see ValidationError.
+	ErrInvalid = errors.New("invalid input")
+	// ErrUnauthenticated reports wrong credentials or a token that does not verify.
+	ErrUnauthenticated = errors.New("unauthenticated")
+	// ErrForbidden reports an authenticated admin acting on an organization
+	// that is not theirs.
+	ErrForbidden = errors.New("forbidden")
+)
+
+// FieldError is one broken rule of one input field. Field is the name the
+// field has on the wire ("organization_name", "email", "password").
+type FieldError struct {
+	Field   string
+	Message string
+}
+
+// ValidationError lists every invalid field of one request. It matches
+// ErrInvalid under errors.Is.
+type ValidationError struct {
+	Fields []FieldError
+}
+
+func (e *ValidationError) Error() string {
+	var b strings.Builder
+	b.WriteString("invalid input: ")
+	for i, f := range e.Fields {
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		b.WriteString(f.Field)
+		b.WriteString(" ")
+		b.WriteString(f.Message)
+	}
+	return b.String()
+}
+
+// Is reports whether target is ErrInvalid.
+func (e *ValidationError) Is(target error) bool { return target == ErrInvalid }
+
+// add records a broken rule; it is a no-op for an empty message.
+func (e *ValidationError) add(field, message string) {
+	if message != "" {
+		e.Fields = append(e.Fields, FieldError{Field: field, Message: message})
+	}
+}
+
+// err returns e as an error, or nil when no rule was broken.
+func (e *ValidationError) err() error {
+	if len(e.Fields) == 0 {
+		return nil
+	}
+	return e
+}
+
+// Store persists organizations, admin accounts, name reservations and tenant
+// collections. It holds no policy: validation, ids, hashing, clocks and the
+// order of the steps of an operation belong to the Manager. Implementations
+// must be safe for concurrent use, must not retain or share the values passed
+// to or returned from them, and must return an error matching ctx.Err() when
+// ctx is already done, without writing anything.
+//
+// Errors: a missing record gives ErrNotFound, a taken unique value
+// (id, identifier, email) or a stale version gives ErrConflict; other errors
+// are failures of the backend and keep their cause.
+type Store interface {
+	// ReserveName claims identifier for org. It is the only way uniqueness
+	// of identifiers is decided, so it must be an atomic insert. Reserving
+	// a name the same org already holds succeeds; a name held by another org
+	// gives ErrConflict.
+	ReserveName(ctx context.Context, identifier string, org OrgID) error
+	// ReleaseName gives up org's claim on identifier. Releasing a name that
+	// is not held, or is held by another org, changes nothing and succeeds.
+	ReleaseName(ctx context.Context, identifier string, org OrgID) error
+
+	// CreateOrg inserts org. It gives ErrConflict if the id or the
+	// identifier is already in use.
+	CreateOrg(ctx context.Context, org *Org) error
+	// OrgByID returns the org with id, or ErrNotFound.
+	OrgByID(ctx context.Context, id OrgID) (*Org, error)
+	// OrgByIdentifier returns the org whose Identifier is identifier, or ErrNotFound.
+	OrgByIdentifier(ctx context.Context, identifier string) (*Org, error)
+	// UpdateOrg replaces the stored org that has org.ID and org.Version with
+	// org, and on success increments org.Version to the stored version.
+	// It gives ErrNotFound if no org has the id, and ErrConflict if the
+	// stored version differs (someone else updated it since it was read).
+	UpdateOrg(ctx context.Context, org *Org) error
+	// DeleteOrg removes the org with id, or gives ErrNotFound.
+	DeleteOrg(ctx context.Context, id OrgID) error
+
+	// CreateAdmin inserts admin. It gives ErrConflict if the id or the email
+	// (compared lower-cased) is already in use.
+	CreateAdmin(ctx context.Context, admin *Admin) error
+	// AdminByEmail returns the admin with the lower-cased email, or ErrNotFound.
+	AdminByEmail(ctx context.Context, email string) (*Admin, error)
+	// AdminByID returns the admin with id, or ErrNotFound.
+	AdminByID(ctx context.Context, id AdminID) (*Admin, error)
+	// DeleteAdmin removes the admin with id, or gives ErrNotFound.
+	DeleteAdmin(ctx context.Context, id AdminID) error
+
+	// CreateTenantCollection creates the collection name holding one
+	// metadata document stamped with createdAt. It gives ErrConflict if the
+	// collection exists.
+	CreateTenantCollection(ctx context.Context, name string, createdAt time.Time) error
+	// TenantCollectionExists reports whether the collection name exists.
+	TenantCollectionExists(ctx context.Context, name string) (bool, error)
+	// CountTenantDocuments counts the documents of the collection name,
+	// metadata document included; a missing collection counts 0.
+	CountTenantDocuments(ctx context.Context, name string) (int64, error)
+	// RenameTenantCollection renames the collection from to to, keeping its
+	// documents. It gives ErrNotFound if from does not exist and ErrConflict
+	// if to exists.
+	RenameTenantCollection(ctx context.Context, from, to string) error
+	// DropTenantCollection removes the collection name and its documents.
+	// Dropping a missing collection succeeds.
+	DropTenantCollection(ctx context.Context, name string) error
+}
+
+// Manager runs the organization lifecycle and admin authentication over a
+// Store. It is safe for concurrent use.
+type Manager struct {
+	store    Store
+	now      func() time.Time
+	log      *slog.Logger
+	cost     int
+	lifetime time.Duration
+	issuer   string
+	method   jwt.SigningMethod
+	secret   []byte
+	parser   *jwt.Parser
+
+	dummyOnce sync.Once
+	dummyHash []byte
+}
+
+// Defaults and limits of the Manager's options.
+const (
+	DefaultBcryptCost    = 12
+	MinBcryptCost        = 10
+	DefaultTokenLifetime = 60 * time.Minute
+	DefaultIssuer        = "tenancy"
+	DefaultAlgorithm     = "HS256"
+	// MinSecretLength is the shortest signing secret accepted, in bytes:
+	// an HMAC key shorter than the hash output weakens the signature.
+	MinSecretLength = 32
+)
+
+// Option configures a Manager.
+type Option func(*config) error
+
+type config struct {
+	now       func() time.Time
+	log       *slog.Logger
+	cost      int
+	lifetime  time.Duration
+	issuer    string
+	algorithm string
+	secret    []byte
+}
+
+// WithSigningSecret sets the HMAC secret tokens are signed and verified
+// with. It is required and must be at least MinSecretLength bytes.
+func WithSigningSecret(secret []byte) Option {
+	return func(c *config) error {
+		if len(secret) < MinSecretLength {
+			return fmt.Errorf("tenancy: signing secret is %d bytes, need at least %d", len(secret), MinSecretLength)
+		}
+		c.secret = append([]byte(nil), secret...)
+		return nil
+	}
+}
+
+// WithAlgorithm sets the token signing algorithm: HS256 (the default),
+// HS384 or HS512. Tokens signed with any other algorithm are rejected.
+func WithAlgorithm(name string) Option {
+	return func(c *config) error {
+		switch name {
+		case "HS256", "HS384", "HS512":
+			c.algorithm = name
+			return nil
+		}
+		return fmt.Errorf("tenancy: unsupported signing algorithm %q (want HS256, HS384 or HS512)", name)
+	}
+}
+
+// WithTokenLifetime sets how long issued tokens stay valid (default 60 minutes).
+func WithTokenLifetime(d time.Duration) Option {
+	return func(c *config) error {
+		if d <= 0 {
+			return fmt.Errorf("tenancy: token lifetime %v must be positive", d)
+		}
+		c.lifetime = d
+		return nil
+	}
+}
+
+// WithIssuer sets the token issuer, written to and required in the iss claim
+// (default "tenancy").
+func WithIssuer(iss string) Option {
+	return func(c *config) error {
+		if iss == "" {
+			return errors.New("tenancy: issuer must not be empty")
+		}
+		c.issuer = iss
+		return nil
+	}
+}
+
+// WithBcryptCost sets the bcrypt cost of new password hashes (default 12).
+// Costs below MinBcryptCost are refused.
+func WithBcryptCost(cost int) Option {
+	return func(c *config) error {
+		if cost < MinBcryptCost || cost > 31 {
+			return fmt.Errorf("tenancy: bcrypt cost %d outside %d..31", cost, MinBcryptCost)
+		}
+		c.cost = cost
+		return nil
+	}
+}
+
+// WithClock sets the source of the current time (default time.Now).
+func WithClock(now func() time.Time) Option {
+	return func(c *config) error {
+		if now == nil {
+			return errors.New("tenancy: clock must not be nil")
+		}
+		c.now = now
+		return nil
+	}
+}
+
+// WithLogger sets the logger for lifecycle events (default: discard).
+func WithLogger(l *slog.Logger) Option {
+	return func(c *config) error {
+		if l == nil {
+			return errors.New("tenancy: logger must not be nil")
+		}
+		c.log = l
+		return nil
+	}
+}
+
+// New returns a Manager over store. It does no I/O. It returns an error if
+// no signing secret is given or an option is invalid.
+func New(store Store, opts ...Option) (*Manager, error) {
+	if store == nil {
+		return nil, errors.New("tenancy: store must not be nil")
+	}
+	c := config{
+		now:       time.Now,
+		log:       slog.New(slog.DiscardHandler),
+		cost:      DefaultBcryptCost,
+		lifetime:  DefaultTokenLifetime,
+		issuer:    DefaultIssuer,
+		algorithm: DefaultAlgorithm,
+	}
+	for _, opt := range opts {
+		if err := opt(&c); err != nil {
+			return nil, err
+		}
+	}
+	if c.secret == nil {
+		return nil, errors.New("tenancy: a signing secret is required (WithSigningSecret)")
+	}
+	method := jwt.GetSigningMethod(c.algorithm)
+	return &Manager{
+		store:    store,
+		now:      c.now,
+		log:      c.log,
+		cost:     c.cost,
+		lifetime: c.lifetime,
+		issuer:   c.issuer,
+		method:   method,
+		secret:   c.secret,
+		parser: jwt.NewParser(
+			jwt.WithValidMethods([]string{method.Alg()}),
+			jwt.WithExpirationRequired(),
+			jwt.WithIssuedAt(),
+			jwt.WithIssuer(c.issuer),
+			jwt.WithTimeFunc(c.now),
+		),
+	}, nil
+}
