@@ -157,9 +157,10 @@ func foldName(s string) string {
 		return strings.ToLower(s)
 	}
 	// Normalize on both sides of the fold: folding can produce sequences
-	// that compose differently, and the identifier must be stable when
-	// derived again from itself.
-	return norm.NFKC.String(cases.Fold().String(norm.NFKC.String(s)))
+	// that compose differently. The final lower-casing settles the scripts
+	// (Cherokee) whose case folding maps to upper case, so that an
+	// identifier derived again from itself stays the same.
+	return strings.ToLower(norm.NFKC.String(cases.Fold().String(norm.NFKC.String(s))))
 }
 
 // truncate shortens s to at most n runes for an error message.

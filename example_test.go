@@ -1,0 +1,186 @@
+package tenancy_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log"
+
+	"github.com/tenancy/tenancy"
+	"github.com/tenancy/tenancy/memstore"
+)
+
+// newExampleManager returns a Manager over an in-memory store with one
+// organization, "Acme Corporation", whose admin is admin@acme.com.
+func newExampleManager() (*tenancy.Manager, *tenancy.Org) {
+	m, err := tenancy.New(memstore.New(),
+		tenancy.WithSigningSecret([]byte("example-secret-of-at-least-32-bytes")),
+		tenancy.WithBcryptCost(tenancy.MinBcryptCost),
+	)
+	if err != nil {
+		log.Fatal(err)
+	}
+	org, err := m.CreateOrg(context.Background(), tenancy.CreateOrgParams{
+		Name:          "Acme Corporation",
+		AdminEmail:    "admin@acme.com",
+		AdminPassword: "MySecurePassword123",
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	return m, org
+}
+
+func ExampleManager_CreateOrg() {
+	m, err := tenancy.New(memstore.New(),
+		tenancy.WithSigningSecret([]byte("example-secret-of-at-least-32-bytes")),
+		tenancy.WithBcryptCost(tenancy.MinBcryptCost), // the default, 12, is for production
+	)
+	if err != nil {
+		log.Fatal(err)
+	}
+	org, err := m.CreateOrg(context.Background(), tenancy.CreateOrgParams{
+		Name:          "Tech Innovations Corp",
+		AdminEmail:    "Admin@TechCorp.com",
+		AdminPassword: "SecurePassword123",
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(org.Name)
+	fmt.Println(org.Identifier)
+	fmt.Println(org.TenantCollection)
+	fmt.Println(org.AdminEmail)
+
+	_, err = m.CreateOrg(context.Background(), tenancy.CreateOrgParams{
+		Name:          "TECH innovations corp.",
+		AdminEmail:    "other@techcorp.com",
+		AdminPassword: "SecurePassword123",
+	})
+	fmt.Println(errors.Is(err, tenancy.ErrConflict))
+	// Output:
+	// Tech Innovations Corp
+	// tech-innovations-corp
+	// tenant_tech_innovations_corp
+	// admin@techcorp.com
+	// true
+}
+
+func ExampleManager_GetOrg() {
+	m, _ := newExampleManager()
+	org, err := m.GetOrg(context.Background(), "acme corporation")
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(org.Name, org.TenantCollection)
+
+	_, err = m.GetOrg(context.Background(), "Nobody Inc")
+	fmt.Println(errors.Is(err, tenancy.ErrNotFound))
+	// Output:
+	// Acme Corporation tenant_acme_corporation
+	// true
+}
+
+func ExampleManager_GetOrgByID() {
+	m, created := newExampleManager()
+	org, err := m.GetOrgByID(context.Background(), created.ID)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(org.Name)
+	// Output: Acme Corporation
+}
+
+func ExampleManager_RenameOrg() {
+	m, org := newExampleManager()
+	res, err := m.RenameOrg(context.Background(), org.ID, "Acme Global Inc")
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(res.PreviousCollection, "->", res.CurrentCollection)
+	fmt.Println(res.Org.Identifier, res.DocumentsMigrated)
+	// Output:
+	// tenant_acme_corporation -> tenant_acme_global_inc
+	// acme-global-inc 1
+}
+
+func ExampleManager_DeleteOrg() {
+	m, org := newExampleManager()
+	if err := m.DeleteOrg(context.Background(), org.ID); err != nil {
+		log.Fatal(err)
+	}
+	_, err := m.GetOrg(context.Background(), "Acme Corporation")
+	fmt.Println(errors.Is(err, tenancy.ErrNotFound))
+	// Output: true
+}
+
+func ExampleManager_Login() {
+	m, org := newExampleManager()
+	tok, err := m.Login(context.Background(), "admin@acme.com", "MySecurePassword123")
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(tok.TokenType, tok.OrgID == org.ID)
+
+	_, err = m.Login(context.Background(), "admin@acme.com", "not-the-password")
+	fmt.Println(err)
+	// Output:
+	// bearer true
+	// incorrect email or password: unauthenticated
+}
+
+func ExampleManager_Authenticate() {
+	m, org := newExampleManager()
+	admin, err := m.Authenticate(context.Background(), "ADMIN@acme.com", "MySecurePassword123")
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(admin.Email, admin.OrgID == org.ID)
+	// Output: admin@acme.com true
+}
+
+func ExampleManager_VerifyToken() {
+	m, org := newExampleManager()
+	tok, err := m.Login(context.Background(), "admin@acme.com", "MySecurePassword123")
+	if err != nil {
+		log.Fatal(err)
+	}
+	claims, err := m.VerifyToken(tok.AccessToken)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(claims.Email, claims.OrgID == org.ID)
+
+	_, err = m.VerifyToken(tok.AccessToken + "x")
+	fmt.Println(errors.Is(err, tenancy.ErrUnauthenticated))
+	// Output:
+	// admin@acme.com true
+	// true
+}
+
+func ExampleManager_IssueToken() {
+	m, org := newExampleManager()
+	tok, err := m.IssueToken(&tenancy.Admin{ID: org.AdminID, Email: org.AdminEmail, OrgID: org.ID})
+	if err != nil {
+		log.Fatal(err)
+	}
+	claims, _ := m.VerifyToken(tok.AccessToken)
+	fmt.Println(claims.AdminID == org.AdminID)
+	// Output: true
+}
+
+func ExampleIdentifier() {
+	id, err := tenancy.Identifier("Tech Innovations Corp 2.0")
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(id)
+	fmt.Println(tenancy.TenantCollection(id))
+
+	_, err = tenancy.Identifier("!!!")
+	fmt.Println(err)
+	// Output:
+	// tech-innovations-corp-2-0
+	// tenant_tech_innovations_corp_2_0
+	// invalid input: organization_name must contain at least one letter or digit
+}

@@ -1,0 +1,509 @@
+package tenancy_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/tenancy/tenancy"
+	"github.com/tenancy/tenancy/memstore"
+	"github.com/tenancy/tenancy/mongostore"
+	"github.com/tenancy/tenancy/mongotest"
+	"github.com/tenancy/tenancy/storetest"
+)
+
+var testSecret = []byte("test-secret-of-at-least-32-bytes!!")
+
+func newManager(t *testing.T, store tenancy.Store, opts ...tenancy.Option) *tenancy.Manager {
+	t.Helper()
+	m, err := tenancy.New(store, append([]tenancy.Option{
+		tenancy.WithSigningSecret(testSecret),
+		tenancy.WithBcryptCost(tenancy.MinBcryptCost),
+	}, opts...)...)
+	require.NoError(t, err)
+	return m
+}
+
+// testStore is a Store that tests can also put tenant documents into.
+type testStore interface {
+	tenancy.Store
+	storetest.TenantWriter
+}
+
+// eachStore runs fn on memstore and on mongostore over the test server, so
+// every lifecycle test also runs against a real MongoDB-wire database.
+func eachStore(t *testing.T, fn func(t *testing.T, store testStore)) {
+	t.Parallel()
+	t.Run("memstore", func(t *testing.T) { fn(t, memstore.New()) })
+	t.Run("mongostore", func(t *testing.T) {
+		s := mongostore.New(mongotest.NewDatabase(t))
+		require.NoError(t, s.EnsureIndexes(t.Context()))
+		fn(t, s)
+	})
+}
+
+func createAcme(t *testing.T, m *tenancy.Manager) *tenancy.Org {
+	t.Helper()
+	org, err := m.CreateOrg(t.Context(), tenancy.CreateOrgParams{
+		Name: "Acme Corporation", AdminEmail: "admin@acme.com", AdminPassword: "MySecurePassword123",
+	})
+	require.NoError(t, err)
+	return org
+}
+
+func fieldsOf(t *testing.T, err error) map[string]string {
+	t.Helper()
+	var verr *tenancy.ValidationError
+	require.True(t, errors.As(err, &verr), "want *ValidationError, got %v", err)
+	require.ErrorIs(t, err, tenancy.ErrInvalid)
+	fields := map[string]string{}
+	for _, f := range verr.Fields {
+		fields[f.Field] = f.Message
+	}
+	return fields
+}
+
+func TestNewRefusesBadOptions(t *testing.T) {
+	store := memstore.New()
+	tests := map[string][]tenancy.Option{
+		"no secret":         nil,
+		"short secret":      {tenancy.WithSigningSecret([]byte("31-bytes-is-one-too-few-for-us!"))},
+		"low bcrypt cost":   {tenancy.WithSigningSecret(testSecret), tenancy.WithBcryptCost(9)},
+		"bad algorithm":     {tenancy.WithSigningSecret(testSecret), tenancy.WithAlgorithm("none")},
+		"RS256":             {tenancy.WithSigningSecret(testSecret), tenancy.WithAlgorithm("RS256")},
+		"zero lifetime":     {tenancy.WithSigningSecret(testSecret), tenancy.WithTokenLifetime(0)},
+		"empty issuer":      {tenancy.WithSigningSecret(testSecret), tenancy.WithIssuer("")},
+		"nil clock":         {tenancy.WithSigningSecret(testSecret), tenancy.WithClock(nil)},
+		"nil logger":        {tenancy.WithSigningSecret(testSecret), tenancy.WithLogger(nil)},
+		"negative lifetime": {tenancy.WithSigningSecret(testSecret), tenancy.WithTokenLifetime(-time.Minute)},
+	}
+	for name, opts := range tests {
+		t.Run(name, func(t *testing.T) {
+			m, err := tenancy.New(store, opts...)
+			assert.Error(t, err)
+			assert.Nil(t, m)
+		})
+	}
+	_, err := tenancy.New(nil, tenancy.WithSigningSecret(testSecret))
+	assert.Error(t, err, "nil store")
+}
+
+func TestCreateOrg(t *testing.T) {
+	eachStore(t, func(t *testing.T, store testStore) {
+		m := newManager(t, store)
+		org := createAcme(t, m)
+
+		assert.Len(t, string(org.ID), 24)
+		assert.Equal(t, "Acme Corporation", org.Name)
+		assert.Equal(t, "acme-corporation", org.Identifier)
+		assert.Equal(t, "tenant_acme_corporation", org.TenantCollection)
+		assert.Equal(t, "admin@acme.com", org.AdminEmail)
+		assert.Equal(t, tenancy.OrgActive, org.State)
+
+		admin, err := store.AdminByID(t.Context(), org.AdminID)
+		require.NoError(t, err)
+		assert.Equal(t, org.ID, admin.OrgID)
+		assert.True(t, strings.HasPrefix(string(admin.PasswordHash), "$2a$10$"), "bcrypt hash at the configured cost")
+		n, err := store.CountTenantDocuments(t.Context(), org.TenantCollection)
+		require.NoError(t, err)
+		assert.Equal(t, int64(1), n, "tenant collection holds its metadata document")
+	})
+}
+
+func TestCreateOrgValidation(t *testing.T) {
+	m := newManager(t, memstore.New())
+	tests := []struct {
+		desc   string
+		params tenancy.CreateOrgParams
+		fields []string
+	}{
+		{"all missing", tenancy.CreateOrgParams{}, []string{"organization_name", "email", "password"}},
+		{"bad email", tenancy.CreateOrgParams{Name: "Acme", AdminEmail: "not-an-email", AdminPassword: "longenough"}, []string{"email"}},
+		{"display name email", tenancy.CreateOrgParams{Name: "Acme", AdminEmail: "Bob <bob@acme.com>", AdminPassword: "longenough"}, []string{"email"}},
+		{"short password", tenancy.CreateOrgParams{Name: "Acme", AdminEmail: "a@acme.com", AdminPassword: "1234567"}, []string{"password"}},
+		{"73-byte password", tenancy.CreateOrgParams{Name: "Acme", AdminEmail: "a@acme.com", AdminPassword: strings.Repeat("p", 73)}, []string{"password"}},
+		{"name without letters", tenancy.CreateOrgParams{Name: "???", AdminEmail: "a@acme.com", AdminPassword: "longenough"}, []string{"organization_name"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.desc, func(t *testing.T) {
+			_, err := m.CreateOrg(t.Context(), tt.params)
+			fields := fieldsOf(t, err)
+			assert.Len(t, fields, len(tt.fields))
+			for _, f := range tt.fields {
+				assert.Contains(t, fields, f)
+			}
+		})
+	}
+	_, err := m.CreateOrg(t.Context(), tenancy.CreateOrgParams{Name: "Acme", AdminEmail: "a@acme.com", AdminPassword: strings.Repeat("p", 72)})
+	assert.NoError(t, err, "72 bytes is the longest password")
+}
+
+func TestCreateOrgConflicts(t *testing.T) {
+	eachStore(t, func(t *testing.T, store testStore) {
+		m := newManager(t, store)
+		createAcme(t, m)
+
+		_, err := m.CreateOrg(t.Context(), tenancy.CreateOrgParams{Name: "ACME  corporation!", AdminEmail: "other@acme.com", AdminPassword: "password123"})
+		assert.ErrorIs(t, err, tenancy.ErrConflict, "same identifier")
+
+		_, err = m.CreateOrg(t.Context(), tenancy.CreateOrgParams{Name: "Other Org", AdminEmail: "ADMIN@acme.com", AdminPassword: "password123"})
+		assert.ErrorIs(t, err, tenancy.ErrConflict, "same email")
+		// The refused org left nothing behind: its name is free.
+		_, err = m.GetOrg(t.Context(), "Other Org")
+		assert.ErrorIs(t, err, tenancy.ErrNotFound)
+		exists, err := store.TenantCollectionExists(t.Context(), "tenant_other_org")
+		require.NoError(t, err)
+		assert.False(t, exists)
+		_, err = m.CreateOrg(t.Context(), tenancy.CreateOrgParams{Name: "Other Org", AdminEmail: "other@acme.com", AdminPassword: "password123"})
+		assert.NoError(t, err)
+	})
+}
+
+func TestConcurrentCreateOneName(t *testing.T) {
+	eachStore(t, func(t *testing.T, store testStore) {
+		m := newManager(t, store)
+		const n = 6
+		errs := make([]error, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Go(func() {
+				_, errs[i] = m.CreateOrg(t.Context(), tenancy.CreateOrgParams{
+					Name: "Race Corp", AdminEmail: fmt.Sprintf("admin%d@race.com", i), AdminPassword: "password123",
+				})
+			})
+		}
+		wg.Wait()
+		wins := 0
+		for _, err := range errs {
+			if err == nil {
+				wins++
+			} else {
+				assert.ErrorIs(t, err, tenancy.ErrConflict)
+			}
+		}
+		assert.Equal(t, 1, wins)
+	})
+}
+
+func TestGetOrg(t *testing.T) {
+	eachStore(t, func(t *testing.T, store testStore) {
+		m := newManager(t, store)
+		org := createAcme(t, m)
+
+		for _, name := range []string{"Acme Corporation", "acme corporation", "ACME-CORPORATION", " Acme   Corporation. "} {
+			got, err := m.GetOrg(t.Context(), name)
+			require.NoError(t, err, name)
+			assert.Equal(t, org.ID, got.ID)
+			assert.Equal(t, "Acme Corporation", got.Name)
+		}
+		got, err := m.GetOrgByID(t.Context(), org.ID)
+		require.NoError(t, err)
+		assert.Equal(t, org.Identifier, got.Identifier)
+
+		_, err = m.GetOrg(t.Context(), "Nobody Inc")
+		assert.ErrorIs(t, err, tenancy.ErrNotFound)
+		_, err = m.GetOrgByID(t.Context(), "507f1f77bcf86cd799439011")
+		assert.ErrorIs(t, err, tenancy.ErrNotFound)
+		_, err = m.GetOrg(t.Context(), "")
+		assert.Contains(t, fieldsOf(t, err), "organization_name")
+	})
+}
+
+func TestRenameOrg(t *testing.T) {
+	eachStore(t, func(t *testing.T, store testStore) {
+		m := newManager(t, store)
+		org := createAcme(t, m)
+		for i := range 41 {
+			require.NoError(t, store.InsertTenantDocument(t.Context(), org.TenantCollection, map[string]any{"i": i}))
+		}
+
+		res, err := m.RenameOrg(t.Context(), org.ID, "Acme Global Inc")
+		require.NoError(t, err)
+		assert.Equal(t, "tenant_acme_corporation", res.PreviousCollection)
+		assert.Equal(t, "tenant_acme_global_inc", res.CurrentCollection)
+		assert.Equal(t, int64(42), res.DocumentsMigrated)
+		assert.Equal(t, "acme-global-inc", res.Org.Identifier)
+		assert.Equal(t, tenancy.OrgActive, res.Org.State)
+		assert.Empty(t, res.Org.PendingIdentifier)
+
+		_, err = m.GetOrg(t.Context(), "Acme Corporation")
+		assert.ErrorIs(t, err, tenancy.ErrNotFound, "old name")
+		got, err := m.GetOrg(t.Context(), "Acme Global Inc")
+		require.NoError(t, err)
+		assert.Equal(t, org.ID, got.ID)
+		exists, err := store.TenantCollectionExists(t.Context(), "tenant_acme_corporation")
+		require.NoError(t, err)
+		assert.False(t, exists, "old collection gone")
+
+		// The old name is free for a new org.
+		_, err = m.CreateOrg(t.Context(), tenancy.CreateOrgParams{Name: "Acme Corporation", AdminEmail: "new@acme.com", AdminPassword: "password123"})
+		assert.NoError(t, err)
+
+		// Same identifier: display name only.
+		res, err = m.RenameOrg(t.Context(), org.ID, "ACME Global, Inc.")
+		require.NoError(t, err)
+		assert.Equal(t, res.PreviousCollection, res.CurrentCollection)
+		assert.Equal(t, "ACME Global, Inc.", res.Org.Name)
+		assert.Equal(t, int64(42), res.DocumentsMigrated)
+	})
+}
+
+func TestRenameOrgRefused(t *testing.T) {
+	eachStore(t, func(t *testing.T, store testStore) {
+		m := newManager(t, store)
+		org := createAcme(t, m)
+		other, err := m.CreateOrg(t.Context(), tenancy.CreateOrgParams{Name: "Taken Name", AdminEmail: "t@taken.com", AdminPassword: "password123"})
+		require.NoError(t, err)
+
+		_, err = m.RenameOrg(t.Context(), org.ID, "taken  NAME")
+		assert.ErrorIs(t, err, tenancy.ErrConflict)
+		_, err = m.RenameOrg(t.Context(), "507f1f77bcf86cd799439011", "Fresh Name")
+		assert.ErrorIs(t, err, tenancy.ErrNotFound)
+		_, err = m.RenameOrg(t.Context(), org.ID, "   ")
+		assert.Contains(t, fieldsOf(t, err), "organization_name")
+
+		got, err := m.GetOrgByID(t.Context(), org.ID)
+		require.NoError(t, err)
+		assert.Equal(t, "acme-corporation", got.Identifier, "refused renames change nothing")
+		got, err = m.GetOrgByID(t.Context(), other.ID)
+		require.NoError(t, err)
+		assert.Equal(t, "taken-name", got.Identifier)
+	})
+}
+
+func TestDeleteOrg(t *testing.T) {
+	eachStore(t, func(t *testing.T, store testStore) {
+		m := newManager(t, store)
+		org := createAcme(t, m)
+
+		require.NoError(t, m.DeleteOrg(t.Context(), org.ID))
+		_, err := m.GetOrg(t.Context(), "Acme Corporation")
+		assert.ErrorIs(t, err, tenancy.ErrNotFound)
+		_, err = store.AdminByID(t.Context(), org.AdminID)
+		assert.ErrorIs(t, err, tenancy.ErrNotFound, "admin deleted")
+		exists, err := store.TenantCollectionExists(t.Context(), org.TenantCollection)
+		require.NoError(t, err)
+		assert.False(t, exists, "tenant collection dropped")
+		_, err = m.Login(t.Context(), "admin@acme.com", "MySecurePassword123")
+		assert.ErrorIs(t, err, tenancy.ErrUnauthenticated, "no login after delete")
+
+		assert.ErrorIs(t, m.DeleteOrg(t.Context(), org.ID), tenancy.ErrNotFound, "second delete")
+		// Name and email are free again.
+		createAcme(t, m)
+	})
+}
+
+func TestLogin(t *testing.T) {
+	eachStore(t, func(t *testing.T, store testStore) {
+		m := newManager(t, store)
+		org := createAcme(t, m)
+
+		tok, err := m.Login(t.Context(), "  ADMIN@acme.com ", "MySecurePassword123")
+		require.NoError(t, err)
+		assert.Equal(t, "bearer", tok.TokenType)
+		assert.Equal(t, org.ID, tok.OrgID)
+		assert.Equal(t, org.AdminID, tok.AdminID)
+
+		claims, err := m.VerifyToken(tok.AccessToken)
+		require.NoError(t, err)
+		assert.Equal(t, org.ID, claims.OrgID)
+		assert.Equal(t, org.AdminID, claims.AdminID)
+		assert.Equal(t, "admin@acme.com", claims.Email)
+		assert.Equal(t, string(org.AdminID), claims.Subject)
+		assert.Equal(t, tenancy.DefaultIssuer, claims.Issuer)
+		assert.WithinDuration(t, claims.IssuedAt.Add(tenancy.DefaultTokenLifetime), claims.ExpiresAt, time.Second)
+
+		wrong, err := m.Login(t.Context(), "admin@acme.com", "WrongPassword123")
+		assert.ErrorIs(t, err, tenancy.ErrUnauthenticated)
+		assert.Nil(t, wrong)
+		_, unknownErr := m.Login(t.Context(), "nobody@acme.com", "MySecurePassword123")
+		assert.ErrorIs(t, unknownErr, tenancy.ErrUnauthenticated)
+		assert.Equal(t, err.Error(), unknownErr.Error(), "unknown email and wrong password read the same")
+
+		_, err = m.Login(t.Context(), "admin@acme.com", strings.Repeat("p", 73))
+		assert.Contains(t, fieldsOf(t, err), "password", "73 bytes is refused, not truncated")
+		_, err = m.Login(t.Context(), "", "")
+		fields := fieldsOf(t, err)
+		assert.Contains(t, fields, "email")
+		assert.Contains(t, fields, "password")
+	})
+}
+
+func TestVerifyTokenRejects(t *testing.T) {
+	clock := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	now := func() time.Time { return clock }
+	m := newManager(t, memstore.New(), tenancy.WithClock(now))
+	createAcme(t, m)
+	tok, err := m.Login(t.Context(), "admin@acme.com", "MySecurePassword123")
+	require.NoError(t, err)
+	good := tok.AccessToken
+
+	sign := func(method jwt.SigningMethod, key any, claims jwt.MapClaims) string {
+		s, err := jwt.NewWithClaims(method, claims).SignedString(key)
+		require.NoError(t, err)
+		return s
+	}
+	valid := func() jwt.MapClaims {
+		return jwt.MapClaims{
+			"admin_id": string(tok.AdminID), "org_id": string(tok.OrgID), "email": "admin@acme.com",
+			"sub": string(tok.AdminID), "iss": tenancy.DefaultIssuer,
+			"iat": clock.Unix(), "exp": clock.Add(time.Hour).Unix(),
+		}
+	}
+	without := func(key string) jwt.MapClaims { c := valid(); delete(c, key); return c }
+	with := func(key string, v any) jwt.MapClaims { c := valid(); c[key] = v; return c }
+	parts := strings.Split(good, ".")
+
+	tests := map[string]string{
+		"empty":            "",
+		"garbage":          "not.a.token",
+		"alg none":         sign(jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, valid()),
+		"other algorithm":  sign(jwt.SigningMethodHS512, testSecret, valid()),
+		"wrong key":        sign(jwt.SigningMethodHS256, []byte("another-secret-of-at-least-32-bytes"), valid()),
+		"expired":          sign(jwt.SigningMethodHS256, testSecret, with("exp", clock.Add(-time.Second).Unix())),
+		"no exp":           sign(jwt.SigningMethodHS256, testSecret, without("exp")),
+		"wrong issuer":     sign(jwt.SigningMethodHS256, testSecret, with("iss", "someone-else")),
+		"no issuer":        sign(jwt.SigningMethodHS256, testSecret, without("iss")),
+		"issued in future": sign(jwt.SigningMethodHS256, testSecret, with("iat", clock.Add(time.Hour).Unix())),
+		"no org":           sign(jwt.SigningMethodHS256, testSecret, without("org_id")),
+		"no admin":         sign(jwt.SigningMethodHS256, testSecret, without("admin_id")),
+		"sub mismatch":     sign(jwt.SigningMethodHS256, testSecret, with("sub", "someone")),
+		"tampered payload": parts[0] + "." + strings.TrimRight(parts[1], "A") + "B." + parts[2],
+		"stripped sig":     parts[0] + "." + parts[1] + ".",
+	}
+	for name, token := range tests {
+		t.Run(name, func(t *testing.T) {
+			claims, err := m.VerifyToken(token)
+			assert.ErrorIs(t, err, tenancy.ErrUnauthenticated)
+			assert.Nil(t, claims)
+		})
+	}
+	_, err = m.VerifyToken(sign(jwt.SigningMethodHS256, testSecret, valid()))
+	assert.NoError(t, err, "the hand-made valid token verifies, so each case above fails for its own reason")
+
+	clock = clock.Add(tenancy.DefaultTokenLifetime + time.Second)
+	_, err = m.VerifyToken(good)
+	assert.ErrorIs(t, err, tenancy.ErrUnauthenticated, "issued token after its lifetime")
+}
+
+// failingStore fails the named Store method once, to check that every
+// operation undoes its partial work.
+type failingStore struct {
+	*memstore.Store
+	failOn string
+}
+
+var errInjected = errors.New("injected failure")
+
+func (s *failingStore) fail(method string) error {
+	if s.failOn == method {
+		s.failOn = ""
+		return errInjected
+	}
+	return nil
+}
+
+func (s *failingStore) ReserveName(ctx context.Context, id string, org tenancy.OrgID) error {
+	if err := s.fail("ReserveName"); err != nil {
+		return err
+	}
+	return s.Store.ReserveName(ctx, id, org)
+}
+
+func (s *failingStore) CreateOrg(ctx context.Context, org *tenancy.Org) error {
+	if err := s.fail("CreateOrg"); err != nil {
+		return err
+	}
+	return s.Store.CreateOrg(ctx, org)
+}
+
+func (s *failingStore) UpdateOrg(ctx context.Context, org *tenancy.Org) error {
+	if err := s.fail("UpdateOrg"); err != nil {
+		return err
+	}
+	return s.Store.UpdateOrg(ctx, org)
+}
+
+func (s *failingStore) CreateAdmin(ctx context.Context, a *tenancy.Admin) error {
+	if err := s.fail("CreateAdmin"); err != nil {
+		return err
+	}
+	return s.Store.CreateAdmin(ctx, a)
+}
+
+func (s *failingStore) CreateTenantCollection(ctx context.Context, name string, at time.Time) error {
+	if err := s.fail("CreateTenantCollection"); err != nil {
+		return err
+	}
+	return s.Store.CreateTenantCollection(ctx, name, at)
+}
+
+func (s *failingStore) RenameTenantCollection(ctx context.Context, from, to string) error {
+	if err := s.fail("RenameTenantCollection"); err != nil {
+		return err
+	}
+	return s.Store.RenameTenantCollection(ctx, from, to)
+}
+
+func (s *failingStore) CountTenantDocuments(ctx context.Context, name string) (int64, error) {
+	if err := s.fail("CountTenantDocuments"); err != nil {
+		return 0, err
+	}
+	return s.Store.CountTenantDocuments(ctx, name)
+}
+
+func TestCreateOrgUndoesPartialWork(t *testing.T) {
+	t.Parallel()
+	for _, step := range []string{"ReserveName", "CreateOrg", "CreateTenantCollection", "CreateAdmin", "UpdateOrg"} {
+		t.Run(step, func(t *testing.T) {
+			store := &failingStore{Store: memstore.New(), failOn: step}
+			m := newManager(t, store)
+			_, err := m.CreateOrg(t.Context(), tenancy.CreateOrgParams{Name: "Acme Corporation", AdminEmail: "admin@acme.com", AdminPassword: "MySecurePassword123"})
+			require.ErrorIs(t, err, errInjected)
+
+			_, err = store.OrgByIdentifier(t.Context(), "acme-corporation")
+			assert.ErrorIs(t, err, tenancy.ErrNotFound, "no org left")
+			_, err = store.AdminByEmail(t.Context(), "admin@acme.com")
+			assert.ErrorIs(t, err, tenancy.ErrNotFound, "no admin left")
+			exists, err := store.TenantCollectionExists(t.Context(), "tenant_acme_corporation")
+			require.NoError(t, err)
+			assert.False(t, exists, "no collection left")
+			createAcme(t, m) // and the name is free
+		})
+	}
+}
+
+func TestRenameOrgUndoesPartialWork(t *testing.T) {
+	t.Parallel()
+	for _, step := range []string{"ReserveName", "UpdateOrg", "RenameTenantCollection", "CountTenantDocuments"} {
+		t.Run(step, func(t *testing.T) {
+			store := &failingStore{Store: memstore.New()}
+			m := newManager(t, store)
+			org := createAcme(t, m)
+			store.failOn = step
+			_, err := m.RenameOrg(t.Context(), org.ID, "Acme Global Inc")
+			require.ErrorIs(t, err, errInjected)
+
+			got, err := m.GetOrg(t.Context(), "Acme Corporation")
+			require.NoError(t, err, "old name still resolves")
+			assert.Equal(t, tenancy.OrgActive, got.State)
+			n, err := store.CountTenantDocuments(t.Context(), "tenant_acme_corporation")
+			require.NoError(t, err)
+			assert.Equal(t, int64(1), n, "data back in the old collection")
+			exists, err := store.TenantCollectionExists(t.Context(), "tenant_acme_global_inc")
+			require.NoError(t, err)
+			assert.False(t, exists, "no new collection left")
+			// The new name was released and the rename can be retried.
+			_, err = m.RenameOrg(t.Context(), org.ID, "Acme Global Inc")
+			assert.NoError(t, err)
+		})
+	}
+}

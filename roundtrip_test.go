@@ -1,0 +1,93 @@
+package tenancy_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.mongodb.org/mongo-driver/v2/event"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/tenancy/tenancy"
+	"github.com/tenancy/tenancy/mongostore"
+	"github.com/tenancy/tenancy/mongotest"
+)
+
+func TestMain(m *testing.M) { mongotest.Main(m) }
+
+// commandLog records the commands a client sends.
+type commandLog struct {
+	mu    sync.Mutex
+	names []string
+}
+
+func (l *commandLog) monitor() *event.CommandMonitor {
+	return &event.CommandMonitor{Started: func(_ context.Context, e *event.CommandStartedEvent) {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		l.names = append(l.names, e.CommandName)
+	}}
+}
+
+// during returns the commands sent while fn runs.
+func (l *commandLog) during(fn func()) []string {
+	l.mu.Lock()
+	start := len(l.names)
+	l.mu.Unlock()
+	fn()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]string(nil), l.names[start:]...)
+}
+
+// TestDatabaseRoundTrips counts the commands each hot operation sends to a
+// real MongoDB-wire server, so a change that adds a round trip fails here.
+func TestDatabaseRoundTrips(t *testing.T) {
+	var log commandLog
+	db := mongotest.NewDatabase(t, options.Client().SetMonitor(log.monitor()))
+	store := mongostore.New(db)
+	require.NoError(t, store.EnsureIndexes(t.Context()))
+	m := newManager(t, store)
+	org := createAcme(t, m)
+	ctx := t.Context()
+
+	cmds := log.during(func() {
+		got, err := m.GetOrg(ctx, "Acme Corporation")
+		require.NoError(t, err)
+		assert.Equal(t, org.ID, got.ID)
+	})
+	assert.Equal(t, []string{"find"}, cmds, "GetOrg by name")
+
+	cmds = log.during(func() {
+		_, err := m.GetOrgByID(ctx, org.ID)
+		require.NoError(t, err)
+	})
+	assert.Equal(t, []string{"find"}, cmds, "GetOrgByID")
+
+	var tok *tenancy.Token
+	stop := tenancy.CountHashCompares()
+	cmds = log.during(func() {
+		var err error
+		tok, err = m.Login(ctx, "admin@acme.com", "MySecurePassword123")
+		require.NoError(t, err)
+	})
+	assert.Equal(t, []string{"find"}, cmds, "Login")
+	assert.Equal(t, int64(1), stop(), "Login does one bcrypt comparison")
+
+	stop = tenancy.CountHashCompares()
+	cmds = log.during(func() {
+		_, err := m.Login(ctx, "nobody@acme.com", "MySecurePassword123")
+		require.ErrorIs(t, err, tenancy.ErrUnauthenticated)
+	})
+	assert.Equal(t, []string{"find"}, cmds, "Login of an unknown email")
+	assert.Equal(t, int64(1), stop(), "an unknown email costs one bcrypt comparison too")
+
+	cmds = log.during(func() {
+		claims, err := m.VerifyToken(tok.AccessToken)
+		require.NoError(t, err)
+		assert.Equal(t, org.ID, claims.OrgID)
+	})
+	assert.Empty(t, cmds, "VerifyToken")
+}
