@@ -1,0 +1,34 @@
+// Package tenancy manages organizations of a multi-tenant service on
+// MongoDB: each organization has a unique name, an isolated tenant
+// collection and an admin who logs in with a bcrypt-hashed password and
+// receives a JWT scoped to that organization. Renaming an organization
+// moves its tenant collection to the collection of the new name.
+//
+// A Manager holds the policy (naming rules, validation, ids, hashing,
+// tokens and the order of each operation's steps) over a Store, which only
+// persists. Use mongostore for MongoDB and memstore for unit tests:
+//
+//	client, err := mongo.Connect(options.Client().ApplyURI("mongodb://localhost:27017"))
+//	...
+//	store := mongostore.New(client.Database("enterprise_db"))
+//	if err := store.EnsureIndexes(ctx); err != nil { ... }
+//	m, err := tenancy.New(store, tenancy.WithSigningSecret(secret))
+//	...
+//	org, err := m.CreateOrg(ctx, tenancy.CreateOrgParams{
+//		Name:          "Acme Corporation",
+//		AdminEmail:    "admin@acme.com",
+//		AdminPassword: "MySecurePassword123",
+//	})
+//	tok, err := m.Login(ctx, "admin@acme.com", "MySecurePassword123")
+//	claims, err := m.VerifyToken(tok.AccessToken) // no database round trip
+//
+// Errors match one of ErrNotFound, ErrConflict, ErrInvalid,
+// ErrUnauthenticated and ErrForbidden under errors.Is; invalid input comes
+// as a *ValidationError naming each bad field.
+//
+// Names: an organization's identifier is derived from its name, ignoring
+// case, width, spaces and punctuation ("Tech Innovations Corp 2.0" is
+// "tech-innovations-corp-2-0"), and names with the same identifier are the
+// same organization. Its tenant collection is "tenant_" plus the identifier
+// with "_" for "-". See Identifier.
+package tenancy
