@@ -50,6 +50,15 @@ func checkPassword(password string) string {
 	return ""
 }
 
+// CheckPassword returns a *ValidationError for the field "password" if
+// password is outside MinPasswordLength..MaxPasswordLength bytes.
+func CheckPassword(password string) error {
+	if msg := checkPassword(password); msg != "" {
+		return &ValidationError{Fields: []FieldError{{Field: "password", Message: msg}}}
+	}
+	return nil
+}
+
 // NormalizeEmail returns email trimmed and lower-cased, the form admins are
 // stored and looked up by. It returns a *ValidationError for the field
 // "email" if email is not a plain address such as "admin@example.com".

@@ -220,7 +220,7 @@ func (m *Manager) CreateOrg(ctx context.Context, p CreateOrgParams) (*Org, error
 
 	if err := m.store.ReserveName(ctx, id, org.ID); err != nil {
 		if errors.Is(err, ErrConflict) {
-			return nil, fmt.Errorf("organization %q: name is taken: %w", name, err)
+			return nil, nameTaken(name, err)
 		}
 		return nil, fmt.Errorf("reserve name: %w", err)
 	}
@@ -245,7 +245,7 @@ func (m *Manager) CreateOrg(ctx context.Context, p CreateOrgParams) (*Org, error
 
 	if err := m.store.CreateAdmin(ctx, admin); err != nil {
 		if errors.Is(err, ErrConflict) {
-			return fail(fmt.Errorf("email %s is already an admin: %w", email, err))
+			return fail(&ConflictError{Field: "email", Message: "is already registered to an organization", Err: err})
 		}
 		return fail(fmt.Errorf("create admin: %w", err))
 	}
@@ -342,7 +342,7 @@ func (m *Manager) RenameOrg(ctx context.Context, id OrgID, newName string) (*Ren
 
 	if err := m.store.ReserveName(ctx, newID, id); err != nil {
 		if errors.Is(err, ErrConflict) {
-			return nil, fmt.Errorf("organization %q: name is taken: %w", name, err)
+			return nil, nameTaken(name, err)
 		}
 		return nil, fmt.Errorf("reserve name: %w", err)
 	}
@@ -448,6 +448,10 @@ func (m *Manager) rollback(ctx context.Context, op string, id OrgID, undo []func
 			m.log.ErrorContext(ctx, "roll back organization "+op, "org_id", id, "step", i, "err", err)
 		}
 	}
+}
+
+func nameTaken(name string, err error) error {
+	return &ConflictError{Field: "organization_name", Message: fmt.Sprintf("%q is already taken (names differing only in case, spaces or punctuation are the same)", name), Err: err}
 }
 
 func ignoreNotFound(err error) error {

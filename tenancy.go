@@ -75,6 +75,23 @@ func (e *ValidationError) err() error {
 	return e
 }
 
+// ConflictError reports that a unique value is taken. Field is the input
+// field holding it ("organization_name" or "email"). It matches ErrConflict
+// under errors.Is and unwraps to the store's error.
+type ConflictError struct {
+	Field   string
+	Message string
+	Err     error
+}
+
+func (e *ConflictError) Error() string { return e.Field + " " + e.Message }
+
+// Is reports whether target is ErrConflict.
+func (e *ConflictError) Is(target error) bool { return target == ErrConflict }
+
+// Unwrap returns the store's error.
+func (e *ConflictError) Unwrap() error { return e.Err }
+
 // Store persists organizations, admin accounts, name reservations and tenant
 // collections. It holds no policy: validation, ids, hashing, clocks and the
 // order of the steps of an operation belong to the Manager. Implementations
@@ -136,6 +153,11 @@ type Store interface {
 	// DropTenantCollection removes the collection name and its documents.
 	// Dropping a missing collection succeeds.
 	DropTenantCollection(ctx context.Context, name string) error
+}
+
+// Pinger is implemented by stores that can check their database answers.
+type Pinger interface {
+	Ping(ctx context.Context) error
 }
 
 // Manager runs the organization lifecycle and admin authentication over a
@@ -260,6 +282,15 @@ func WithLogger(l *slog.Logger) Option {
 		c.log = l
 		return nil
 	}
+}
+
+// Ping checks that the store's database answers, when the store can tell
+// (see Pinger); otherwise it returns nil.
+func (m *Manager) Ping(ctx context.Context) error {
+	if p, ok := m.store.(Pinger); ok {
+		return p.Ping(ctx)
+	}
+	return nil
 }
 
 // New returns a Manager over store. It does no I/O. It returns an error if

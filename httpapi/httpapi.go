@@ -1,0 +1,341 @@
+// Package httpapi serves a tenancy.Manager over HTTP with the contract of
+// the Organization Management API:
+//
+//	POST   /org/create     create an organization and its admin      201
+//	GET    /org/get        look one up by ?organization_name=        200
+//	PUT    /org/update     rename the token's organization (Bearer)  200
+//	DELETE /org/delete     delete the token's organization (Bearer)  200
+//	POST   /admin/login    exchange email and password for a token   200
+//	GET    /health         liveness                                  200
+//	GET    /ready          the database answers                      200 or 503
+//	GET    /openapi.json   the OpenAPI 3.1 document; /docs/ and /redoc/ render it
+//
+// Errors are RFC 9457 problem details (application/problem+json) with a
+// human "detail" and, for 400 and 409, the offending fields.
+//
+// The handler works at the root or under a prefix:
+//
+//	mux.Handle("/api/", http.StripPrefix("/api", httpapi.New(m)))
+//
+// RequireAuth protects an application's own routes with the same tokens.
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/tenancy/tenancy"
+)
+
+// DefaultMaxBodyBytes is the default request body limit. Every request of
+// this API fits in a few hundred bytes.
+const DefaultMaxBodyBytes = 64 << 10
+
+// Option configures the handler.
+type Option func(*api)
+
+// WithLogger sets the logger for unexpected errors (default: discard).
+func WithLogger(l *slog.Logger) Option {
+	return func(a *api) {
+		if l != nil {
+			a.log = l
+		}
+	}
+}
+
+// WithMaxBodyBytes sets the request body limit; larger bodies get 413.
+func WithMaxBodyBytes(n int64) Option {
+	return func(a *api) {
+		if n > 0 {
+			a.maxBody = n
+		}
+	}
+}
+
+// WithReadyTimeout bounds the database ping of GET /ready (default 2 s).
+func WithReadyTimeout(d time.Duration) Option {
+	return func(a *api) {
+		if d > 0 {
+			a.readyTimeout = d
+		}
+	}
+}
+
+type api struct {
+	m            *tenancy.Manager
+	log          *slog.Logger
+	maxBody      int64
+	readyTimeout time.Duration
+}
+
+// New returns the API's http.Handler over m.
+func New(m *tenancy.Manager, opts ...Option) http.Handler {
+	a := &api{
+		m:            m,
+		log:          slog.New(slog.DiscardHandler),
+		maxBody:      DefaultMaxBodyBytes,
+		readyTimeout: 2 * time.Second,
+	}
+	for _, opt := range opts {
+		opt(a)
+	}
+	mux := http.NewServeMux()
+	routes := []struct {
+		method, path string
+		h            http.Handler
+	}{
+		{http.MethodPost, "/org/create", http.HandlerFunc(a.createOrg)},
+		{http.MethodGet, "/org/get", http.HandlerFunc(a.getOrg)},
+		{http.MethodPut, "/org/update", a.requireAuth(http.HandlerFunc(a.updateOrg))},
+		{http.MethodDelete, "/org/delete", a.requireAuth(http.HandlerFunc(a.deleteOrg))},
+		{http.MethodPost, "/admin/login", http.HandlerFunc(a.login)},
+		{http.MethodGet, "/health", http.HandlerFunc(health)},
+		{http.MethodGet, "/ready", http.HandlerFunc(a.ready)},
+		{http.MethodGet, "/openapi.json", http.HandlerFunc(serveOpenAPI)},
+		{http.MethodGet, "/docs/", docsHandler()},
+		{http.MethodGet, "/redoc/", redocHandler()},
+		{http.MethodGet, "/docs", redirectSlash("docs/")},
+		{http.MethodGet, "/redoc", redirectSlash("redoc/")},
+	}
+	methods := map[string][]string{}
+	for _, rt := range routes {
+		mux.Handle(rt.method+" "+rt.path, rt.h)
+		methods[rt.path] = append(methods[rt.path], rt.method)
+	}
+	// Other methods on a known path get 405 with Allow, as problem
+	// details; unknown paths get 404.
+	for path, ms := range methods {
+		if slices.Contains(ms, http.MethodGet) {
+			ms = append(ms, http.MethodHead)
+		}
+		allow := strings.Join(ms, ", ")
+		mux.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Allow", allow)
+			writeProblem(w, r, Problem{Status: http.StatusMethodNotAllowed, Detail: "Method " + r.Method + " is not allowed here; allowed: " + allow})
+		})
+	}
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeProblem(w, r, Problem{Status: http.StatusNotFound, Detail: "No such endpoint: " + r.URL.Path})
+	})
+	return withRequestID(mux)
+}
+
+// redirectSlash sends a browser from /docs to docs/ relative to where the
+// handler is mounted, so that it works under any prefix.
+func redirectSlash(to string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Location", to)
+		w.WriteHeader(http.StatusMovedPermanently)
+	}
+}
+
+// orgBody is the wire form of an organization.
+type orgBody struct {
+	ID                     string `json:"id"`
+	OrganizationName       string `json:"organization_name"`
+	OrganizationIdentifier string `json:"organization_identifier"`
+	TenantCollection       string `json:"tenant_collection"`
+	AdminEmail             string `json:"admin_email"`
+}
+
+func orgBodyOf(o *tenancy.Org) orgBody {
+	return orgBody{
+		ID:                     string(o.ID),
+		OrganizationName:       o.Name,
+		OrganizationIdentifier: o.Identifier,
+		TenantCollection:       o.TenantCollection,
+		AdminEmail:             o.AdminEmail,
+	}
+}
+
+type orgCredentials struct {
+	OrganizationName string `json:"organization_name"`
+	Email            string `json:"email"`
+	Password         string `json:"password"`
+}
+
+func (a *api) createOrg(w http.ResponseWriter, r *http.Request) {
+	var req orgCredentials
+	if !a.decode(w, r, &req, false) {
+		return
+	}
+	org, err := a.m.CreateOrg(r.Context(), tenancy.CreateOrgParams{
+		Name: req.OrganizationName, AdminEmail: req.Email, AdminPassword: req.Password,
+	})
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, orgBodyOf(org))
+}
+
+func (a *api) getOrg(w http.ResponseWriter, r *http.Request) {
+	name := r.URL.Query().Get("organization_name")
+	if name == "" {
+		writeProblem(w, r, Problem{
+			Status: http.StatusBadRequest,
+			Detail: "organization_name query parameter is required",
+			Errors: []FieldIssue{{Field: "organization_name", Message: "is required"}},
+		})
+		return
+	}
+	org, err := a.m.GetOrg(r.Context(), name)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, orgBodyOf(org))
+}
+
+type updateResult struct {
+	Message                string `json:"message"`
+	PreviousCollection     string `json:"previous_collection"`
+	CurrentCollection      string `json:"current_collection"`
+	DocumentsMigrated      int64  `json:"documents_migrated"`
+	OrganizationIdentifier string `json:"organization_identifier"`
+}
+
+// updateOrg renames the token's organization. The body's email and
+// password re-authenticate: wrong ones are 401, another admin's are 403.
+func (a *api) updateOrg(w http.ResponseWriter, r *http.Request) {
+	claims := ClaimsFrom(r.Context())
+	var req orgCredentials
+	if !a.decode(w, r, &req, false) {
+		return
+	}
+	if err := validate(
+		func() error { _, err := tenancy.Identifier(req.OrganizationName); return err },
+		func() error { _, err := tenancy.NormalizeEmail(req.Email); return err },
+		func() error { return tenancy.CheckPassword(req.Password) },
+	); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	admin, err := a.m.Authenticate(r.Context(), req.Email, req.Password)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	if admin.ID != claims.AdminID || admin.OrgID != claims.OrgID {
+		a.writeError(w, r, tenancy.ErrForbidden)
+		return
+	}
+	res, err := a.m.RenameOrg(r.Context(), claims.OrgID, req.OrganizationName)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, updateResult{
+		Message:                "Organization updated successfully",
+		PreviousCollection:     res.PreviousCollection,
+		CurrentCollection:      res.CurrentCollection,
+		DocumentsMigrated:      res.DocumentsMigrated,
+		OrganizationIdentifier: res.Org.Identifier,
+	})
+}
+
+// validate runs every check and merges their *tenancy.ValidationErrors,
+// so that one response names every bad field.
+func validate(checks ...func() error) error {
+	var all tenancy.ValidationError
+	for _, check := range checks {
+		var verr *tenancy.ValidationError
+		if err := check(); errors.As(err, &verr) {
+			all.Fields = append(all.Fields, verr.Fields...)
+		}
+	}
+	if len(all.Fields) == 0 {
+		return nil
+	}
+	return &all
+}
+
+type orgName struct {
+	OrganizationName string `json:"organization_name"`
+}
+
+func (a *api) deleteOrg(w http.ResponseWriter, r *http.Request) {
+	claims := ClaimsFrom(r.Context())
+	var req orgName
+	if !a.decode(w, r, &req, true) {
+		return
+	}
+	if req.OrganizationName == "" {
+		req.OrganizationName = r.URL.Query().Get("organization_name")
+	}
+	if req.OrganizationName == "" {
+		writeProblem(w, r, Problem{
+			Status: http.StatusBadRequest,
+			Detail: "organization_name is required, in the JSON body or the query",
+			Errors: []FieldIssue{{Field: "organization_name", Message: "is required"}},
+		})
+		return
+	}
+	org, err := a.m.GetOrg(r.Context(), req.OrganizationName)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	if org.ID != claims.OrgID {
+		a.writeError(w, r, tenancy.ErrForbidden)
+		return
+	}
+	if err := a.m.DeleteOrg(r.Context(), org.ID); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"message": "Organization and all associated data have been deleted"})
+}
+
+type credentials struct {
+	Email    string `json:"email"`
+	Password string `json:"password"`
+}
+
+type tokenBody struct {
+	AccessToken string `json:"access_token"`
+	TokenType   string `json:"token_type"`
+	AdminID     string `json:"admin_id"`
+	OrgID       string `json:"org_id"`
+}
+
+func (a *api) login(w http.ResponseWriter, r *http.Request) {
+	var req credentials
+	if !a.decode(w, r, &req, false) {
+		return
+	}
+	tok, err := a.m.Login(r.Context(), req.Email, req.Password)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, tokenBody{
+		AccessToken: tok.AccessToken, TokenType: tok.TokenType,
+		AdminID: string(tok.AdminID), OrgID: string(tok.OrgID),
+	})
+}
+
+// healthBody is the spec's exact /health answer, encoded once.
+var healthBody = []byte(`{"status":"operational","service":"Organization Management API"}` + "\n")
+
+func health(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	_, _ = w.Write(healthBody)
+}
+
+func (a *api) ready(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), a.readyTimeout)
+	defer cancel()
+	if err := a.m.Ping(ctx); err != nil {
+		a.log.WarnContext(r.Context(), "readiness check failed", "request_id", RequestID(r.Context()), "err", err)
+		writeProblem(w, r, Problem{Status: http.StatusServiceUnavailable, Detail: "The database does not answer"})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}

@@ -1,0 +1,460 @@
+package httpapi_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/pb33f/libopenapi"
+	validator "github.com/pb33f/libopenapi-validator"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/tenancy/tenancy"
+	"github.com/tenancy/tenancy/httpapi"
+	"github.com/tenancy/tenancy/mongostore"
+	"github.com/tenancy/tenancy/mongotest"
+)
+
+func TestMain(m *testing.M) { mongotest.Main(m) }
+
+var testSecret = []byte("http-test-secret-of-at-least-32-bytes")
+
+// env is an API over a fresh database.
+type env struct {
+	m     *tenancy.Manager
+	store *mongostore.Store
+	h     http.Handler
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	store := mongostore.New(mongotest.NewDatabase(t))
+	require.NoError(t, store.EnsureIndexes(t.Context()))
+	m, err := tenancy.New(store, tenancy.WithSigningSecret(testSecret), tenancy.WithBcryptCost(tenancy.MinBcryptCost))
+	require.NoError(t, err)
+	return &env{m: m, store: store, h: httpapi.New(m)}
+}
+
+var (
+	docOnce sync.Once
+	docV    validator.Validator
+	docErr  error
+)
+
+// openAPI returns a validator for the served OpenAPI document.
+func openAPI(t *testing.T) validator.Validator {
+	t.Helper()
+	docOnce.Do(func() {
+		doc, err := libopenapi.NewDocument(httpapi.OpenAPI)
+		if err != nil {
+			docErr = err
+			return
+		}
+		v, errs := validator.NewValidator(doc)
+		if len(errs) > 0 {
+			docErr = fmt.Errorf("%v", errs)
+			return
+		}
+		if ok, verrs := v.ValidateDocument(); !ok {
+			docErr = fmt.Errorf("document invalid: %v", describe(verrs))
+			return
+		}
+		docV = v
+	})
+	require.NoError(t, docErr)
+	return docV
+}
+
+func describe[E interface{ Error() string }](errs []E) string {
+	var b strings.Builder
+	for _, e := range errs {
+		b.WriteString("\n  ")
+		b.WriteString(e.Error())
+	}
+	return b.String()
+}
+
+// call is one request of a test.
+type call struct {
+	method, target string
+	body           any // marshalled to JSON unless a string (sent raw)
+	token          string
+	contentType    string // default application/json when there is a body
+	// invalidRequest marks requests the document itself refuses, such as a
+	// missing required field; the server must refuse them too.
+	invalidRequest bool
+}
+
+type reply struct {
+	status int
+	header http.Header
+	body   map[string]any
+	raw    []byte
+}
+
+// do sends c to h and checks the request and the response against the
+// OpenAPI document: every response of a documented endpoint must match it.
+func do(t *testing.T, h http.Handler, c call) reply {
+	t.Helper()
+	var payload []byte
+	switch b := c.body.(type) {
+	case nil:
+	case string:
+		payload = []byte(b)
+	default:
+		var err error
+		payload, err = json.Marshal(b)
+		require.NoError(t, err)
+	}
+	newReq := func() *http.Request {
+		r := httptest.NewRequest(c.method, "http://api.test"+c.target, bytes.NewReader(payload))
+		if payload != nil {
+			ct := c.contentType
+			if ct == "" {
+				ct = "application/json"
+			}
+			r.Header.Set("Content-Type", ct)
+		}
+		if c.token != "" {
+			r.Header.Set("Authorization", "Bearer "+c.token)
+		}
+		return r
+	}
+
+	v := openAPI(t)
+	ok, errs := v.ValidateHttpRequestSync(newReq())
+	if c.invalidRequest {
+		assert.False(t, ok, "the OpenAPI document accepts a request the test calls invalid: %s %s", c.method, c.target)
+	} else if c.contentType == "" && len(payload) < httpapi.DefaultMaxBodyBytes {
+		assert.True(t, ok, "request %s %s breaks the OpenAPI document:%s", c.method, c.target, describe(errs))
+	}
+
+	req := newReq()
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	res := rec.Result()
+	raw, err := io.ReadAll(res.Body)
+	require.NoError(t, err)
+
+	res.Body = io.NopCloser(bytes.NewReader(raw))
+	ok, errs = v.ValidateHttpResponse(newReq(), res)
+	assert.True(t, ok, "response %d to %s %s breaks the OpenAPI document:%s\n%s", res.StatusCode, c.method, c.target, describe(errs), raw)
+
+	r := reply{status: res.StatusCode, header: res.Header, raw: raw}
+	if len(raw) > 0 && strings.Contains(res.Header.Get("Content-Type"), "json") {
+		require.NoError(t, json.Unmarshal(raw, &r.body), "body: %s", raw)
+	}
+	assert.NotEmpty(t, res.Header.Get("X-Request-ID"), "every response carries a request id")
+	if res.StatusCode >= 400 {
+		assert.Equal(t, "application/problem+json", res.Header.Get("Content-Type"))
+		assert.NotEmpty(t, r.body["detail"], "problem details always carry detail")
+		assert.Equal(t, float64(res.StatusCode), r.body["status"])
+	}
+	return r
+}
+
+func fields(r reply) []string {
+	var out []string
+	errs, _ := r.body["errors"].([]any)
+	for _, e := range errs {
+		out = append(out, e.(map[string]any)["field"].(string))
+	}
+	return out
+}
+
+func login(t *testing.T, h http.Handler, email, password string) string {
+	t.Helper()
+	r := do(t, h, call{method: "POST", target: "/admin/login", body: map[string]string{"email": email, "password": password}})
+	require.Equal(t, http.StatusOK, r.status, "login: %s", r.raw)
+	return r.body["access_token"].(string)
+}
+
+func create(t *testing.T, h http.Handler, name, email, password string) map[string]any {
+	t.Helper()
+	r := do(t, h, call{method: "POST", target: "/org/create", body: map[string]string{
+		"organization_name": name, "email": email, "password": password,
+	}})
+	require.Equal(t, http.StatusCreated, r.status, "create: %s", r.raw)
+	return r.body
+}
+
+func TestHealthAndReady(t *testing.T) {
+	e := newEnv(t)
+	r := do(t, e.h, call{method: "GET", target: "/health"})
+	assert.Equal(t, http.StatusOK, r.status)
+	assert.JSONEq(t, `{"status":"operational","service":"Organization Management API"}`, string(r.raw))
+
+	r = do(t, e.h, call{method: "GET", target: "/ready"})
+	assert.Equal(t, http.StatusOK, r.status)
+	assert.Equal(t, "ready", r.body["status"])
+}
+
+func TestCreateOrg(t *testing.T) {
+	e := newEnv(t)
+	valid := map[string]string{"organization_name": "Tech Innovations Corp", "email": "admin@techcorp.com", "password": "SecurePassword123"}
+
+	r := do(t, e.h, call{method: "POST", target: "/org/create", body: valid})
+	require.Equal(t, http.StatusCreated, r.status, string(r.raw))
+	assert.Len(t, r.body["id"], 24)
+	assert.Equal(t, "Tech Innovations Corp", r.body["organization_name"])
+	assert.Equal(t, "tech-innovations-corp", r.body["organization_identifier"])
+	assert.Equal(t, "tenant_tech_innovations_corp", r.body["tenant_collection"])
+	assert.Equal(t, "admin@techcorp.com", r.body["admin_email"])
+
+	tests := []struct {
+		desc    string
+		c       call
+		status  int
+		fields  []string
+		snippet string
+	}{
+		{"same name, other spelling", call{body: map[string]string{"organization_name": "TECH innovations corp.", "email": "x@techcorp.com", "password": "SecurePassword123"}},
+			409, []string{"organization_name"}, "already taken"},
+		{"same email", call{body: map[string]string{"organization_name": "Other Corp", "email": "ADMIN@techcorp.com", "password": "SecurePassword123"}},
+			409, []string{"email"}, "already registered"},
+		{"empty object", call{body: map[string]string{}, invalidRequest: true},
+			400, []string{"organization_name", "email", "password"}, "is required"},
+		{"nulls", call{body: `{"organization_name":null,"email":null,"password":null}`, invalidRequest: true},
+			400, []string{"organization_name", "email", "password"}, "is required"},
+		{"operator object", call{body: map[string]any{"organization_name": map[string]any{"$ne": nil}, "email": "a@b.co", "password": "SecurePassword123"}, invalidRequest: true},
+			400, []string{"organization_name"}, "must be a string"},
+		{"number for email", call{body: map[string]any{"organization_name": "N Corp", "email": 42, "password": "SecurePassword123"}, invalidRequest: true},
+			400, []string{"email"}, "must be a string"},
+		{"array body", call{body: `[1,2]`, invalidRequest: true}, 400, nil, "JSON object"},
+		{"malformed JSON", call{body: `{"organization_name":`, invalidRequest: true}, 400, nil, "not valid JSON"},
+		{"trailing data", call{body: `{"organization_name":"A","email":"a@b.co","password":"SecurePassword123"} {}`, invalidRequest: true}, 400, nil, "not valid JSON"},
+		{"no body", call{invalidRequest: true}, 400, nil, "body is required"},
+		{"bad email", call{body: map[string]string{"organization_name": "E Corp", "email": "not-an-email", "password": "SecurePassword123"}},
+			400, []string{"email"}, "email address"},
+		{"short password", call{body: map[string]string{"organization_name": "P Corp", "email": "p@p.co", "password": "short"}, invalidRequest: true},
+			400, []string{"password"}, "at least 8"},
+		{"73-byte password", call{body: map[string]string{"organization_name": "P Corp", "email": "p@p.co", "password": strings.Repeat("x", 73)}},
+			400, []string{"password"}, "at most 72"},
+		{"name without letters", call{body: map[string]string{"organization_name": "!!!", "email": "p@p.co", "password": "SecurePassword123"}},
+			400, []string{"organization_name"}, "letter or digit"},
+		{"wrong content type", call{body: `organization_name=x`, contentType: "application/x-www-form-urlencoded", invalidRequest: true}, 415, nil, "application/json"},
+		{"oversized body", call{body: `{"organization_name":"` + strings.Repeat("a", httpapi.DefaultMaxBodyBytes) + `"}`}, 413, nil, "exceeds"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.desc, func(t *testing.T) {
+			tt.c.method, tt.c.target = "POST", "/org/create"
+			r := do(t, e.h, tt.c)
+			assert.Equal(t, tt.status, r.status, string(r.raw))
+			assert.ElementsMatch(t, tt.fields, fields(r))
+			assert.Contains(t, r.body["detail"], tt.snippet)
+		})
+	}
+}
+
+func TestGetOrg(t *testing.T) {
+	e := newEnv(t)
+	created := create(t, e.h, "Acme Corporation", "admin@acme.com", "MySecurePassword123")
+
+	r := do(t, e.h, call{method: "GET", target: "/org/get?organization_name=Acme%20Corporation"})
+	require.Equal(t, http.StatusOK, r.status)
+	assert.Equal(t, created, r.body)
+	r = do(t, e.h, call{method: "GET", target: "/org/get?organization_name=acme-corporation"})
+	assert.Equal(t, http.StatusOK, r.status, "lookup ignores case and punctuation")
+
+	r = do(t, e.h, call{method: "GET", target: "/org/get", invalidRequest: true})
+	assert.Equal(t, http.StatusBadRequest, r.status)
+	assert.Equal(t, []string{"organization_name"}, fields(r))
+	r = do(t, e.h, call{method: "GET", target: "/org/get?organization_name=Nobody%20Inc"})
+	assert.Equal(t, http.StatusNotFound, r.status)
+	assert.Equal(t, "Organization not found", r.body["detail"])
+	r = do(t, e.h, call{method: "GET", target: "/org/get?organization_name=%21%21%21"})
+	assert.Equal(t, http.StatusBadRequest, r.status)
+}
+
+func TestLogin(t *testing.T) {
+	e := newEnv(t)
+	created := create(t, e.h, "Acme Corporation", "admin@acme.com", "MySecurePassword123")
+
+	r := do(t, e.h, call{method: "POST", target: "/admin/login", body: map[string]string{"email": "admin@acme.com", "password": "MySecurePassword123"}})
+	require.Equal(t, http.StatusOK, r.status)
+	assert.Equal(t, "bearer", r.body["token_type"])
+	assert.Equal(t, created["id"], r.body["org_id"])
+	claims, err := e.m.VerifyToken(r.body["access_token"].(string))
+	require.NoError(t, err)
+	assert.Equal(t, r.body["admin_id"], string(claims.AdminID))
+
+	wrong := do(t, e.h, call{method: "POST", target: "/admin/login", body: map[string]string{"email": "admin@acme.com", "password": "WrongPassword1"}})
+	unknown := do(t, e.h, call{method: "POST", target: "/admin/login", body: map[string]string{"email": "nobody@acme.com", "password": "WrongPassword1"}})
+	assert.Equal(t, http.StatusUnauthorized, wrong.status)
+	assert.Equal(t, http.StatusUnauthorized, unknown.status)
+	assert.Equal(t, wrong.body["detail"], unknown.body["detail"], "unknown email and wrong password answer alike")
+
+	r = do(t, e.h, call{method: "POST", target: "/admin/login", body: map[string]string{"email": "nope", "password": "x"}, invalidRequest: true})
+	assert.Equal(t, http.StatusBadRequest, r.status)
+	assert.ElementsMatch(t, []string{"email", "password"}, fields(r))
+	r = do(t, e.h, call{method: "POST", target: "/admin/login", body: `{"email":{"$gt":""},"password":{"$gt":""}}`, invalidRequest: true})
+	assert.Equal(t, http.StatusBadRequest, r.status, "operator injection is a type error")
+	r = do(t, e.h, call{method: "POST", target: "/admin/login", body: `email=a`, contentType: "text/plain", invalidRequest: true})
+	assert.Equal(t, http.StatusUnsupportedMediaType, r.status)
+	r = do(t, e.h, call{method: "POST", target: "/admin/login", body: `{"email":"` + strings.Repeat("a", 70000) + `"}`})
+	assert.Equal(t, http.StatusRequestEntityTooLarge, r.status)
+}
+
+func TestUpdateOrg(t *testing.T) {
+	e := newEnv(t)
+	acme := create(t, e.h, "Acme Corporation", "admin@acme.com", "MySecurePassword123")
+	create(t, e.h, "Beta Labs", "admin@beta.com", "BetaPassword123")
+	token := login(t, e.h, "admin@acme.com", "MySecurePassword123")
+	for i := range 41 {
+		require.NoError(t, e.store.InsertTenantDocument(t.Context(), "tenant_acme_corporation", map[string]any{"n": i}))
+	}
+	body := func(name, email, password string) map[string]string {
+		return map[string]string{"organization_name": name, "email": email, "password": password}
+	}
+	update := func(c call) reply {
+		c.method, c.target = "PUT", "/org/update"
+		return do(t, e.h, c)
+	}
+
+	tests := []struct {
+		desc   string
+		c      call
+		status int
+		fields []string
+	}{
+		{"no token", call{body: body("Acme Global Inc", "admin@acme.com", "MySecurePassword123"), invalidRequest: true}, 401, nil},
+		{"malformed token", call{body: body("Acme Global Inc", "admin@acme.com", "MySecurePassword123"), token: "abc.def.ghi"}, 401, nil},
+		{"tampered token", call{body: body("Acme Global Inc", "admin@acme.com", "MySecurePassword123"), token: token + "x"}, 401, nil},
+		{"wrong password", call{body: body("Acme Global Inc", "admin@acme.com", "WrongPassword123"), token: token}, 401, nil},
+		{"unknown admin", call{body: body("Acme Global Inc", "ghost@acme.com", "MySecurePassword123"), token: token}, 401, nil},
+		{"another org's admin", call{body: body("Acme Global Inc", "admin@beta.com", "BetaPassword123"), token: token}, 403, nil},
+		{"bad input", call{body: body("", "bad", "short"), token: token, invalidRequest: true}, 400, []string{"organization_name", "email", "password"}},
+		{"operator object", call{body: `{"organization_name":{"$ne":null},"email":"admin@acme.com","password":"MySecurePassword123"}`, token: token, invalidRequest: true}, 400, []string{"organization_name"}},
+		{"name taken", call{body: body("beta labs", "admin@acme.com", "MySecurePassword123"), token: token}, 409, []string{"organization_name"}},
+		{"wrong content type", call{body: "x", contentType: "text/plain", token: token, invalidRequest: true}, 415, nil},
+		{"oversized body", call{body: strings.Repeat(" ", httpapi.DefaultMaxBodyBytes+1), token: token}, 413, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.desc, func(t *testing.T) {
+			r := update(tt.c)
+			assert.Equal(t, tt.status, r.status, string(r.raw))
+			assert.ElementsMatch(t, tt.fields, fields(r))
+			if tt.status == http.StatusUnauthorized {
+				assert.Contains(t, r.header.Get("WWW-Authenticate"), "Bearer")
+			}
+		})
+	}
+
+	r := update(call{body: body("Acme Global Inc", "admin@acme.com", "MySecurePassword123"), token: token})
+	require.Equal(t, http.StatusOK, r.status, string(r.raw))
+	assert.Equal(t, map[string]any{
+		"message":                 "Organization updated successfully",
+		"previous_collection":     "tenant_acme_corporation",
+		"current_collection":      "tenant_acme_global_inc",
+		"documents_migrated":      float64(42),
+		"organization_identifier": "acme-global-inc",
+	}, r.body)
+	got := do(t, e.h, call{method: "GET", target: "/org/get?organization_name=Acme%20Global%20Inc"})
+	assert.Equal(t, acme["id"], got.body["id"])
+
+	// The org vanishing under a valid token and valid credentials is a 404.
+	require.NoError(t, e.store.DeleteOrg(t.Context(), tenancy.OrgID(acme["id"].(string))))
+	r = update(call{body: body("Acme Again", "admin@acme.com", "MySecurePassword123"), token: token})
+	assert.Equal(t, http.StatusNotFound, r.status, string(r.raw))
+}
+
+func TestDeleteOrg(t *testing.T) {
+	e := newEnv(t)
+	create(t, e.h, "Acme Corporation", "admin@acme.com", "MySecurePassword123")
+	create(t, e.h, "Beta Labs", "admin@beta.com", "BetaPassword123")
+	acme := login(t, e.h, "admin@acme.com", "MySecurePassword123")
+	beta := login(t, e.h, "admin@beta.com", "BetaPassword123")
+	del := func(c call) reply {
+		c.method = "DELETE"
+		if c.target == "" {
+			c.target = "/org/delete"
+		}
+		return do(t, e.h, c)
+	}
+	name := func(n string) map[string]string { return map[string]string{"organization_name": n} }
+
+	tests := []struct {
+		desc   string
+		c      call
+		status int
+	}{
+		{"no token", call{body: name("Acme Corporation"), invalidRequest: true}, 401},
+		{"bad token", call{body: name("Acme Corporation"), token: "x.y.z"}, 401},
+		{"no name", call{token: acme}, 400},
+		{"empty name", call{body: name(""), token: acme, invalidRequest: true}, 400},
+		{"operator object", call{body: `{"organization_name":{"$ne":null}}`, token: acme, invalidRequest: true}, 400},
+		{"unknown org", call{body: name("Nobody Inc"), token: acme}, 404},
+		{"another org", call{body: name("Beta Labs"), token: acme}, 403},
+		{"another org by query", call{target: "/org/delete?organization_name=Beta%20Labs", token: acme}, 403},
+		{"wrong content type", call{body: "x", contentType: "text/plain", token: acme, invalidRequest: true}, 415},
+		{"oversized body", call{body: strings.Repeat(" ", httpapi.DefaultMaxBodyBytes+1), token: acme}, 413},
+	}
+	for _, tt := range tests {
+		t.Run(tt.desc, func(t *testing.T) {
+			r := del(tt.c)
+			assert.Equal(t, tt.status, r.status, string(r.raw))
+		})
+	}
+
+	r := del(call{body: name("acme corporation"), token: acme})
+	require.Equal(t, http.StatusOK, r.status, string(r.raw))
+	assert.Equal(t, "Organization and all associated data have been deleted", r.body["message"])
+	r = do(t, e.h, call{method: "GET", target: "/org/get?organization_name=Acme%20Corporation"})
+	assert.Equal(t, http.StatusNotFound, r.status)
+
+	r = del(call{target: "/org/delete?organization_name=Beta%20Labs", token: beta})
+	assert.Equal(t, http.StatusOK, r.status, "name in the query")
+}
+
+func TestUnknownRoutes(t *testing.T) {
+	e := newEnv(t)
+	for _, tt := range []struct {
+		method, target string
+		status         int
+		allow          string
+	}{
+		{"GET", "/nope", 404, ""},
+		{"GET", "/org/create", 405, "POST"},
+		{"POST", "/org/get", 405, "GET, HEAD"},
+		{"PATCH", "/org/update", 405, "PUT"},
+	} {
+		rec := httptest.NewRecorder()
+		e.h.ServeHTTP(rec, httptest.NewRequest(tt.method, tt.target, nil))
+		assert.Equal(t, tt.status, rec.Code, tt.target)
+		assert.Equal(t, "application/problem+json", rec.Header().Get("Content-Type"))
+		assert.Equal(t, tt.allow, rec.Header().Get("Allow"), tt.target)
+	}
+}
+
+func TestDocs(t *testing.T) {
+	e := newEnv(t)
+	get := func(target string) *httptest.ResponseRecorder {
+		rec := httptest.NewRecorder()
+		e.h.ServeHTTP(rec, httptest.NewRequest("GET", target, nil))
+		return rec
+	}
+	rec := get("/openapi.json")
+	assert.Equal(t, http.StatusOK, rec.Code)
+	assert.Equal(t, httpapi.OpenAPI, rec.Body.Bytes())
+
+	for _, page := range []string{"/docs/", "/redoc/"} {
+		rec = get(page)
+		assert.Equal(t, http.StatusOK, rec.Code, page)
+		assert.Contains(t, rec.Body.String(), "../openapi.json", page)
+	}
+	for _, asset := range []string{"/docs/swagger-ui-bundle.js", "/docs/swagger-ui.css", "/redoc/redoc.standalone.js"} {
+		rec = get(asset)
+		assert.Equal(t, http.StatusOK, rec.Code, asset)
+		assert.Greater(t, rec.Body.Len(), 10000, asset)
+	}
+	rec = get("/docs")
+	assert.Equal(t, http.StatusMovedPermanently, rec.Code)
+	assert.Equal(t, "docs/", rec.Header().Get("Location"), "relative, so it works under a prefix")
+}
