@@ -135,9 +135,12 @@ func (m *Manager) Authenticate(ctx context.Context, email, password string) (*Ad
 	if err := verr.err(); err != nil {
 		return nil, err
 	}
+	// Build the dummy hash before the lookup, so that the first login for
+	// an unknown email costs no more than the first for a known one.
+	dummy := m.dummy()
 	admin, err := m.store.AdminByEmail(ctx, e)
 	if errors.Is(err, ErrNotFound) {
-		_ = compareHash(m.dummy(), []byte(password))
+		_ = compareHash(dummy, []byte(password))
 		return nil, errBadCredentials
 	}
 	if err != nil {
@@ -189,7 +192,11 @@ type jwtClaims struct {
 }
 
 // IssueToken signs a token for admin, valid for the configured lifetime.
+// It returns ErrInvalid if admin lacks an id or an organization.
 func (m *Manager) IssueToken(admin *Admin) (*Token, error) {
+	if admin == nil || admin.ID == "" || admin.OrgID == "" {
+		return nil, fmt.Errorf("issue token: admin without id or organization: %w", ErrInvalid)
+	}
 	now := m.now()
 	exp := now.Add(m.lifetime)
 	c := jwtClaims{
@@ -212,7 +219,8 @@ func (m *Manager) IssueToken(admin *Admin) (*Token, error) {
 
 // VerifyToken checks a token's signature, algorithm, issuer and expiry and
 // returns its claims. It returns ErrUnauthenticated for any token that does
-// not verify. It does no I/O.
+// not verify. It does no I/O, so it cannot tell whether the admin or the
+// organization still exists: operations that act on them look them up.
 func (m *Manager) VerifyToken(token string) (*Claims, error) {
 	var c jwtClaims
 	_, err := m.parser.ParseWithClaims(token, &c, func(*jwt.Token) (any, error) { return m.secret, nil })

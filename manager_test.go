@@ -38,8 +38,9 @@ type testStore interface {
 	storetest.TenantWriter
 }
 
-// eachStore runs fn on memstore and on mongostore over the test server, so
-// every lifecycle test also runs against a real MongoDB-wire database.
+// eachStore marks t parallel and runs fn on memstore and on mongostore over
+// the test server, so
+// that every lifecycle test also runs against a real MongoDB-wire database.
 func eachStore(t *testing.T, fn func(t *testing.T, store testStore)) {
 	t.Parallel()
 	t.Run("memstore", func(t *testing.T) { fn(t, memstore.New()) })
@@ -394,116 +395,177 @@ func TestVerifyTokenRejects(t *testing.T) {
 	assert.ErrorIs(t, err, tenancy.ErrUnauthenticated, "issued token after its lifetime")
 }
 
-// failingStore fails the named Store method once, to check that every
-// operation undoes its partial work.
+// failingStore fails the nth call of one Store method, either before the
+// call (nothing happened) or after it (the call took effect, but its caller
+// sees an error, as with a lost reply), to check that every operation
+// leaves a consistent state.
 type failingStore struct {
 	*memstore.Store
-	failOn string
+	method string
+	nth    int  // 1-based call to fail
+	after  bool // perform the call, then fail
+	calls  map[string]int
 }
 
 var errInjected = errors.New("injected failure")
 
-func (s *failingStore) fail(method string) error {
-	if s.failOn == method {
-		s.failOn = ""
-		return errInjected
+func (s *failingStore) call(method string, do func() error) error {
+	if s.calls == nil {
+		s.calls = map[string]int{}
 	}
-	return nil
+	s.calls[method]++
+	if method != s.method || s.calls[method] != s.nth {
+		return do()
+	}
+	if s.after {
+		_ = do()
+	}
+	return errInjected
 }
 
 func (s *failingStore) ReserveName(ctx context.Context, id string, org tenancy.OrgID) error {
-	if err := s.fail("ReserveName"); err != nil {
-		return err
-	}
-	return s.Store.ReserveName(ctx, id, org)
+	return s.call("ReserveName", func() error { return s.Store.ReserveName(ctx, id, org) })
+}
+
+func (s *failingStore) ReleaseName(ctx context.Context, id string, org tenancy.OrgID) error {
+	return s.call("ReleaseName", func() error { return s.Store.ReleaseName(ctx, id, org) })
 }
 
 func (s *failingStore) CreateOrg(ctx context.Context, org *tenancy.Org) error {
-	if err := s.fail("CreateOrg"); err != nil {
-		return err
-	}
-	return s.Store.CreateOrg(ctx, org)
+	return s.call("CreateOrg", func() error { return s.Store.CreateOrg(ctx, org) })
 }
 
 func (s *failingStore) UpdateOrg(ctx context.Context, org *tenancy.Org) error {
-	if err := s.fail("UpdateOrg"); err != nil {
-		return err
-	}
-	return s.Store.UpdateOrg(ctx, org)
+	return s.call("UpdateOrg", func() error { return s.Store.UpdateOrg(ctx, org) })
+}
+
+func (s *failingStore) DeleteOrg(ctx context.Context, id tenancy.OrgID) error {
+	return s.call("DeleteOrg", func() error { return s.Store.DeleteOrg(ctx, id) })
 }
 
 func (s *failingStore) CreateAdmin(ctx context.Context, a *tenancy.Admin) error {
-	if err := s.fail("CreateAdmin"); err != nil {
-		return err
-	}
-	return s.Store.CreateAdmin(ctx, a)
+	return s.call("CreateAdmin", func() error { return s.Store.CreateAdmin(ctx, a) })
+}
+
+func (s *failingStore) DeleteAdmin(ctx context.Context, id tenancy.AdminID) error {
+	return s.call("DeleteAdmin", func() error { return s.Store.DeleteAdmin(ctx, id) })
 }
 
 func (s *failingStore) CreateTenantCollection(ctx context.Context, name string, at time.Time) error {
-	if err := s.fail("CreateTenantCollection"); err != nil {
-		return err
-	}
-	return s.Store.CreateTenantCollection(ctx, name, at)
+	return s.call("CreateTenantCollection", func() error { return s.Store.CreateTenantCollection(ctx, name, at) })
 }
 
 func (s *failingStore) RenameTenantCollection(ctx context.Context, from, to string) error {
-	if err := s.fail("RenameTenantCollection"); err != nil {
-		return err
-	}
-	return s.Store.RenameTenantCollection(ctx, from, to)
+	return s.call("RenameTenantCollection", func() error { return s.Store.RenameTenantCollection(ctx, from, to) })
+}
+
+func (s *failingStore) DropTenantCollection(ctx context.Context, name string) error {
+	return s.call("DropTenantCollection", func() error { return s.Store.DropTenantCollection(ctx, name) })
 }
 
 func (s *failingStore) CountTenantDocuments(ctx context.Context, name string) (int64, error) {
-	if err := s.fail("CountTenantDocuments"); err != nil {
-		return 0, err
+	var n int64
+	err := s.call("CountTenantDocuments", func() error {
+		var err error
+		n, err = s.Store.CountTenantDocuments(ctx, name)
+		return err
+	})
+	return n, err
+}
+
+// fault is one injected failure.
+type fault struct {
+	method string
+	nth    int
+}
+
+// eachFault marks t parallel and runs fn for every fault, failing before
+// and after the call.
+func eachFault(t *testing.T, faults []fault, fn func(t *testing.T, store *failingStore)) {
+	t.Parallel()
+	for _, f := range faults {
+		for _, after := range []bool{false, true} {
+			when := "before"
+			if after {
+				when = "after"
+			}
+			t.Run(fmt.Sprintf("%s#%d/%s", f.method, f.nth, when), func(t *testing.T) {
+				fn(t, &failingStore{Store: memstore.New(), method: f.method, nth: f.nth, after: after})
+			})
+		}
 	}
-	return s.Store.CountTenantDocuments(ctx, name)
+}
+
+func assertNoTrace(t *testing.T, store tenancy.Store, identifier, email string) {
+	t.Helper()
+	_, err := store.OrgByIdentifier(t.Context(), identifier)
+	assert.ErrorIs(t, err, tenancy.ErrNotFound, "no org left")
+	_, err = store.AdminByEmail(t.Context(), email)
+	assert.ErrorIs(t, err, tenancy.ErrNotFound, "no admin left")
+	exists, err := store.TenantCollectionExists(t.Context(), tenancy.TenantCollection(identifier))
+	require.NoError(t, err)
+	assert.False(t, exists, "no collection left")
 }
 
 func TestCreateOrgUndoesPartialWork(t *testing.T) {
-	t.Parallel()
-	for _, step := range []string{"ReserveName", "CreateOrg", "CreateTenantCollection", "CreateAdmin", "UpdateOrg"} {
-		t.Run(step, func(t *testing.T) {
-			store := &failingStore{Store: memstore.New(), failOn: step}
-			m := newManager(t, store)
-			_, err := m.CreateOrg(t.Context(), tenancy.CreateOrgParams{Name: "Acme Corporation", AdminEmail: "admin@acme.com", AdminPassword: "MySecurePassword123"})
-			require.ErrorIs(t, err, errInjected)
-
-			_, err = store.OrgByIdentifier(t.Context(), "acme-corporation")
-			assert.ErrorIs(t, err, tenancy.ErrNotFound, "no org left")
-			_, err = store.AdminByEmail(t.Context(), "admin@acme.com")
-			assert.ErrorIs(t, err, tenancy.ErrNotFound, "no admin left")
-			exists, err := store.TenantCollectionExists(t.Context(), "tenant_acme_corporation")
-			require.NoError(t, err)
-			assert.False(t, exists, "no collection left")
-			createAcme(t, m) // and the name is free
-		})
-	}
+	faults := []fault{{"ReserveName", 1}, {"CreateOrg", 1}, {"CreateTenantCollection", 1}, {"CreateAdmin", 1}, {"UpdateOrg", 1}}
+	eachFault(t, faults, func(t *testing.T, store *failingStore) {
+		m := newManager(t, store)
+		_, err := m.CreateOrg(t.Context(), tenancy.CreateOrgParams{Name: "Acme Corporation", AdminEmail: "admin@acme.com", AdminPassword: "MySecurePassword123"})
+		require.ErrorIs(t, err, errInjected)
+		assertNoTrace(t, store, "acme-corporation", "admin@acme.com")
+		createAcme(t, m) // and the name and email are free
+	})
 }
 
 func TestRenameOrgUndoesPartialWork(t *testing.T) {
-	t.Parallel()
-	for _, step := range []string{"ReserveName", "UpdateOrg", "RenameTenantCollection", "CountTenantDocuments"} {
-		t.Run(step, func(t *testing.T) {
-			store := &failingStore{Store: memstore.New()}
-			m := newManager(t, store)
-			org := createAcme(t, m)
-			store.failOn = step
-			_, err := m.RenameOrg(t.Context(), org.ID, "Acme Global Inc")
-			require.ErrorIs(t, err, errInjected)
-
-			got, err := m.GetOrg(t.Context(), "Acme Corporation")
-			require.NoError(t, err, "old name still resolves")
-			assert.Equal(t, tenancy.OrgActive, got.State)
-			n, err := store.CountTenantDocuments(t.Context(), "tenant_acme_corporation")
-			require.NoError(t, err)
-			assert.Equal(t, int64(1), n, "data back in the old collection")
-			exists, err := store.TenantCollectionExists(t.Context(), "tenant_acme_global_inc")
-			require.NoError(t, err)
-			assert.False(t, exists, "no new collection left")
-			// The new name was released and the rename can be retried.
-			_, err = m.RenameOrg(t.Context(), org.ID, "Acme Global Inc")
-			assert.NoError(t, err)
-		})
+	faults := []fault{
+		{"ReserveName", 2}, {"UpdateOrg", 2}, {"RenameTenantCollection", 1},
+		{"CountTenantDocuments", 1}, {"UpdateOrg", 3},
 	}
+	eachFault(t, faults, func(t *testing.T, store *failingStore) {
+		m := newManager(t, store)
+		org := createAcme(t, m)
+		for i := range 41 {
+			require.NoError(t, store.InsertTenantDocument(t.Context(), org.TenantCollection, map[string]any{"i": i}))
+		}
+		_, err := m.RenameOrg(t.Context(), org.ID, "Acme Global Inc")
+		require.ErrorIs(t, err, errInjected)
+
+		got, err := m.GetOrg(t.Context(), "Acme Corporation")
+		require.NoError(t, err, "old name still resolves")
+		assert.Equal(t, tenancy.OrgActive, got.State)
+		assert.Equal(t, "tenant_acme_corporation", got.TenantCollection)
+		assert.Empty(t, got.PendingIdentifier)
+		n, err := store.CountTenantDocuments(t.Context(), "tenant_acme_corporation")
+		require.NoError(t, err)
+		assert.Equal(t, int64(42), n, "every document back in the old collection")
+		exists, err := store.TenantCollectionExists(t.Context(), "tenant_acme_global_inc")
+		require.NoError(t, err)
+		assert.False(t, exists, "no new collection left")
+		_, err = m.GetOrg(t.Context(), "Acme Global Inc")
+		assert.ErrorIs(t, err, tenancy.ErrNotFound)
+
+		res, err := m.RenameOrg(t.Context(), org.ID, "Acme Global Inc")
+		require.NoError(t, err, "the new name was released and the rename can be retried")
+		assert.Equal(t, int64(42), res.DocumentsMigrated)
+	})
+}
+
+func TestDeleteOrgCanBeRetried(t *testing.T) {
+	faults := []fault{{"UpdateOrg", 2}, {"DeleteAdmin", 1}, {"DropTenantCollection", 1}, {"ReleaseName", 1}, {"DeleteOrg", 1}}
+	eachFault(t, faults, func(t *testing.T, store *failingStore) {
+		m := newManager(t, store)
+		org := createAcme(t, m)
+		require.ErrorIs(t, m.DeleteOrg(t.Context(), org.ID), errInjected)
+
+		err := m.DeleteOrg(t.Context(), org.ID)
+		if !store.after || store.method != "DeleteOrg" {
+			require.NoError(t, err, "retrying the delete finishes it")
+		} else {
+			assert.ErrorIs(t, err, tenancy.ErrNotFound, "the delete had finished")
+		}
+		assertNoTrace(t, store, "acme-corporation", "admin@acme.com")
+		createAcme(t, m)
+	})
 }

@@ -111,14 +111,18 @@ func identifier(name string) (trimmed, id, msg string) {
 		return "", "", fmt.Sprintf("must be at most %d characters", MaxNameLength)
 	}
 	for _, r := range trimmed {
-		if unicode.IsControl(r) || r == utf8.RuneError {
+		switch {
+		case unicode.IsControl(r):
 			return "", "", "must not contain control characters"
+		case unicode.Is(unicode.Bidi_Control, r):
+			// Overrides can make a name display as another one.
+			return "", "", "must not contain bidirectional control characters"
 		}
 	}
 	folded := foldName(trimmed)
 	var b strings.Builder
 	b.Grow(len(folded))
-	sep := false
+	sep, alnum := false, false
 	for _, r := range folded {
 		switch {
 		case unicode.IsLetter(r) || unicode.IsDigit(r) || unicode.In(r, unicode.Mn, unicode.Mc):
@@ -126,6 +130,7 @@ func identifier(name string) (trimmed, id, msg string) {
 				b.WriteByte('-')
 			}
 			sep = false
+			alnum = alnum || unicode.IsLetter(r) || unicode.IsDigit(r)
 			b.WriteRune(r)
 		case unicode.Is(unicode.Cf, r):
 			// Zero-width joiners, soft hyphens and the like are invisible:
@@ -135,7 +140,7 @@ func identifier(name string) (trimmed, id, msg string) {
 		}
 	}
 	id = b.String()
-	if id == "" {
+	if !alnum {
 		return "", "", "must contain at least one letter or digit"
 	}
 	if len(id) > MaxIdentifierLength {
@@ -218,38 +223,53 @@ func (m *Manager) CreateOrg(ctx context.Context, p CreateOrgParams) (*Org, error
 	}
 	admin := &Admin{ID: org.AdminID, Email: email, PasswordHash: hash, OrgID: org.ID, CreatedAt: now}
 
-	if err := m.store.ReserveName(ctx, id, org.ID); err != nil {
-		if errors.Is(err, ErrConflict) {
-			return nil, nameTaken(name, err)
-		}
-		return nil, fmt.Errorf("reserve name: %w", err)
-	}
-	undo := []func(context.Context) error{func(ctx context.Context) error { return m.store.ReleaseName(ctx, id, org.ID) }}
+	// Each undo is registered before its step runs, since a step can take
+	// effect and still report an error (a lost reply, a canceled context),
+	// and each undo is safe to run whether or not its step took effect.
+	var undo undoList
 	fail := func(err error) (*Org, error) {
 		m.rollback(ctx, "create", org.ID, undo)
 		return nil, err
 	}
 
+	undo.add(func(ctx context.Context) error { return m.store.ReleaseName(ctx, id, org.ID) })
+	if err := m.store.ReserveName(ctx, id, org.ID); err != nil {
+		if errors.Is(err, ErrConflict) {
+			return fail(nameTaken(name, err))
+		}
+		return fail(fmt.Errorf("reserve name: %w", err))
+	}
+
+	undo.add(func(ctx context.Context) error { return ignoreNotFound(m.store.DeleteOrg(ctx, org.ID)) })
 	if err := m.store.CreateOrg(ctx, org); err != nil {
 		return fail(fmt.Errorf("create org record: %w", err))
 	}
-	undo = append(undo, func(ctx context.Context) error { return ignoreNotFound(m.store.DeleteOrg(ctx, org.ID)) })
 
+	ownCollection := true
+	undo.add(func(ctx context.Context) error {
+		if !ownCollection {
+			return nil
+		}
+		return m.store.DropTenantCollection(ctx, org.TenantCollection)
+	})
 	if err := m.store.CreateTenantCollection(ctx, org.TenantCollection, now); err != nil {
 		if errors.Is(err, ErrConflict) {
+			// Not ours: a collection of that name was there before.
+			ownCollection = false
+			m.log.ErrorContext(ctx, "tenant collection exists without an organization holding its name",
+				"collection", org.TenantCollection, "identifier", id)
 			err = fmt.Errorf("tenant collection %s already exists: %w", org.TenantCollection, err)
 		}
 		return fail(fmt.Errorf("create tenant collection: %w", err))
 	}
-	undo = append(undo, func(ctx context.Context) error { return m.store.DropTenantCollection(ctx, org.TenantCollection) })
 
+	undo.add(func(ctx context.Context) error { return ignoreNotFound(m.store.DeleteAdmin(ctx, admin.ID)) })
 	if err := m.store.CreateAdmin(ctx, admin); err != nil {
 		if errors.Is(err, ErrConflict) {
 			return fail(&ConflictError{Field: "email", Message: "is already registered to an organization", Err: err})
 		}
 		return fail(fmt.Errorf("create admin: %w", err))
 	}
-	undo = append(undo, func(ctx context.Context) error { return ignoreNotFound(m.store.DeleteAdmin(ctx, admin.ID)) })
 
 	org.State = OrgActive
 	if err := m.store.UpdateOrg(ctx, org); err != nil {
@@ -326,7 +346,6 @@ func (m *Manager) RenameOrg(ctx context.Context, id OrgID, newName string) (*Ren
 		return nil, fmt.Errorf("organization %s is %s: %w", id, org.State, ErrConflict)
 	}
 	prev := org.TenantCollection
-
 	if newID == org.Identifier {
 		org.Name = name
 		org.ModifiedAt = m.now().UTC()
@@ -340,47 +359,61 @@ func (m *Manager) RenameOrg(ctx context.Context, id OrgID, newName string) (*Ren
 		return &RenameResult{Org: org, PreviousCollection: prev, CurrentCollection: prev, DocumentsMigrated: n}, nil
 	}
 
-	if err := m.store.ReserveName(ctx, newID, id); err != nil {
-		if errors.Is(err, ErrConflict) {
-			return nil, nameTaken(name, err)
-		}
-		return nil, fmt.Errorf("reserve name: %w", err)
-	}
-	undo := []func(context.Context) error{func(ctx context.Context) error { return m.store.ReleaseName(ctx, newID, id) }}
+	from, to, oldID := org.TenantCollection, TenantCollection(newID), org.Identifier
+	old := *org
+	var undo undoList
 	fail := func(err error) (*RenameResult, error) {
 		m.rollback(ctx, "rename", id, undo)
 		return nil, err
 	}
 
-	oldID, oldState := org.Identifier, *org
+	undo.add(func(ctx context.Context) error { return m.store.ReleaseName(ctx, newID, id) })
+	if err := m.store.ReserveName(ctx, newID, id); err != nil {
+		if errors.Is(err, ErrConflict) {
+			return fail(nameTaken(name, err))
+		}
+		return fail(fmt.Errorf("reserve name: %w", err))
+	}
+
+	// Undoing the record reads it back, so it restores the old names
+	// whether the record was left renaming or already renamed.
+	undo.add(func(ctx context.Context) error {
+		cur, err := m.store.OrgByID(ctx, id)
+		if err != nil {
+			return ignoreNotFound(err)
+		}
+		if cur.PendingIdentifier != newID && cur.Identifier != newID {
+			return nil
+		}
+		restored := old
+		restored.ModifiedAt = m.now().UTC()
+		restored.Version = cur.Version
+		return m.store.UpdateOrg(ctx, &restored)
+	})
 	org.State = OrgRenaming
-	org.PendingName, org.PendingIdentifier, org.PendingCollection = name, newID, TenantCollection(newID)
+	org.PendingName, org.PendingIdentifier, org.PendingCollection = name, newID, to
 	org.ModifiedAt = m.now().UTC()
 	if err := m.store.UpdateOrg(ctx, org); err != nil {
 		return fail(fmt.Errorf("record rename of organization %s: %w", id, err))
 	}
-	undo = append(undo, func(ctx context.Context) error {
-		restored := oldState
-		restored.Version = org.Version
-		return m.store.UpdateOrg(ctx, &restored)
-	})
 
-	if err := m.store.RenameTenantCollection(ctx, prev, org.PendingCollection); err != nil {
+	undo.add(func(ctx context.Context) error {
+		// Moving back a collection that never moved finds no source.
+		return ignoreNotFound(m.store.RenameTenantCollection(ctx, to, from))
+	})
+	if err := m.store.RenameTenantCollection(ctx, from, to); err != nil {
 		if errors.Is(err, ErrConflict) {
-			err = fmt.Errorf("tenant collection %s already exists: %w", org.PendingCollection, err)
+			err = fmt.Errorf("tenant collection %s already exists: %w", to, err)
 		}
 		return fail(fmt.Errorf("move tenant collection: %w", err))
 	}
-	undo = append(undo, func(ctx context.Context) error {
-		return m.store.RenameTenantCollection(ctx, org.PendingCollection, prev)
-	})
 
-	n, err := m.store.CountTenantDocuments(ctx, org.PendingCollection)
+	n, err := m.store.CountTenantDocuments(ctx, to)
 	if err != nil {
 		return fail(fmt.Errorf("count tenant documents: %w", err))
 	}
 
-	org.Name, org.Identifier, org.TenantCollection = name, newID, org.PendingCollection
+	org.Name, org.Identifier, org.TenantCollection = name, newID, to
 	org.PendingName, org.PendingIdentifier, org.PendingCollection = "", "", ""
 	org.State = OrgActive
 	org.ModifiedAt = m.now().UTC()
@@ -419,33 +452,43 @@ func (m *Manager) DeleteOrg(ctx context.Context, id OrgID) error {
 		return fmt.Errorf("organization %s is %s: %w", id, org.State, ErrConflict)
 	}
 	// Admin first, so that no new token is issued for a vanishing org;
-	// name last, so that the name is never free while data remains.
+	// the name only once the data is gone.
 	if err := ignoreNotFound(m.store.DeleteAdmin(ctx, org.AdminID)); err != nil {
 		return fmt.Errorf("delete admin of organization %s: %w", id, err)
 	}
 	if err := m.store.DropTenantCollection(ctx, org.TenantCollection); err != nil {
 		return fmt.Errorf("drop tenant collection %s: %w", org.TenantCollection, err)
 	}
-	if err := ignoreNotFound(m.store.DeleteOrg(ctx, id)); err != nil {
-		return fmt.Errorf("delete organization %s: %w", id, err)
-	}
+	// The name is released before the record goes, so that a retry
+	// still finds the record and finishes the job.
 	if err := m.store.ReleaseName(ctx, org.Identifier, id); err != nil {
 		return fmt.Errorf("release name of organization %s: %w", id, err)
+	}
+	if err := ignoreNotFound(m.store.DeleteOrg(ctx, id)); err != nil {
+		return fmt.Errorf("delete organization %s: %w", id, err)
 	}
 	m.log.InfoContext(ctx, "organization deleted", "org_id", id, "identifier", org.Identifier)
 	return nil
 }
 
+// undoList collects the steps that undo an operation's partial work.
+type undoList []func(context.Context) error
+
+func (u *undoList) add(step func(context.Context) error) { *u = append(*u, step) }
+
 // rollback runs undo steps in reverse order. It runs them even when ctx is
-// done, since they repair state the caller's operation left behind; a
-// failing step is logged, not returned, because the caller's error is the
-// one that matters.
-func (m *Manager) rollback(ctx context.Context, op string, id OrgID, undo []func(context.Context) error) {
+// done, since they repair state the caller's operation left behind. It
+// stops at the first step that fails, leaving a state that is consistent
+// in order, for a later retry or recovery to finish; the failure is
+// logged, not returned, because the caller's error is the one that
+// matters.
+func (m *Manager) rollback(ctx context.Context, op string, id OrgID, undo undoList) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
 	for i := len(undo) - 1; i >= 0; i-- {
 		if err := undo[i](ctx); err != nil {
 			m.log.ErrorContext(ctx, "roll back organization "+op, "org_id", id, "step", i, "err", err)
+			return
 		}
 	}
 }

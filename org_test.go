@@ -64,6 +64,8 @@ func TestIdentifierRefused(t *testing.T) {
 		{"control character", "acme\x00corp", "control characters"},
 		{"newline", "acme\ncorp", "control characters"},
 		{"invalid UTF-8", "acme\xffcorp", "valid UTF-8"},
+		{"combining marks only", "\u0301\u0302", "at least one letter or digit"},
+		{"bidi override", "acme\u202egnp.exe", "bidirectional"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.desc, func(t *testing.T) {

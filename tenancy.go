@@ -123,6 +123,9 @@ type Store interface {
 	// org, and on success increments org.Version to the stored version.
 	// It gives ErrNotFound if no org has the id, and ErrConflict if the
 	// stored version differs (someone else updated it since it was read).
+	// Callers must hold the reservation of a new Identifier first: an
+	// update onto a taken identifier is refused, but not every server
+	// reports that as ErrConflict (FerretDB answers InternalError).
 	UpdateOrg(ctx context.Context, org *Org) error
 	// DeleteOrg removes the org with id, or gives ErrNotFound.
 	DeleteOrg(ctx context.Context, id OrgID) error
@@ -185,7 +188,7 @@ const (
 	DefaultIssuer        = "tenancy"
 	DefaultAlgorithm     = "HS256"
 	// MinSecretLength is the shortest signing secret accepted, in bytes:
-	// an HMAC key shorter than the hash output weakens the signature.
+	// 256 bits, the strength HS256 offers (RFC 7518, section 3.2).
 	MinSecretLength = 32
 )
 

@@ -65,10 +65,9 @@ func New(db *mongo.Database) *Store {
 // not exist yet. It is safe to call on every start and from several
 // processes at once.
 func (s *Store) EnsureIndexes(ctx context.Context) error {
-	unique := options.Index().SetUnique(true)
 	if _, err := s.orgs.Indexes().CreateOne(ctx, mongo.IndexModel{
 		Keys:    bson.D{{Key: "identifier", Value: 1}},
-		Options: unique.SetName("identifier_unique"),
+		Options: options.Index().SetUnique(true).SetName("identifier_unique"),
 	}); err != nil {
 		return fmt.Errorf("mongostore: create index on %s.identifier: %w", OrgsCollection, err)
 	}

@@ -47,6 +47,8 @@ func Run(t *testing.T, newStore func(t *testing.T) tenancy.Store) {
 		{"Names", testNames},
 		{"ConcurrentReserveName", testConcurrentReserveName},
 		{"ConcurrentCreateOrg", testConcurrentCreateOrg},
+		{"ConcurrentUpdateOrg", testConcurrentUpdateOrg},
+		{"ConcurrentCreateAdmin", testConcurrentCreateAdmin},
 		{"TenantCollections", testTenantCollections},
 		{"UnicodeTenantCollection", testUnicodeTenantCollection},
 		{"CanceledContext", testCanceledContext},
@@ -351,6 +353,32 @@ func testConcurrentCreateOrg(t *testing.T, s tenancy.Store) {
 	assert.NoError(t, err)
 }
 
+func testConcurrentUpdateOrg(t *testing.T, s tenancy.Store) {
+	ctx := t.Context()
+	org := sampleOrg("contested")
+	require.NoError(t, s.CreateOrg(ctx, org))
+	errs := race(8, func(i int) error {
+		o := *org
+		o.Name = fmt.Sprintf("Writer %d", i)
+		return s.UpdateOrg(ctx, &o)
+	})
+	assertOneWinner(t, errs)
+	got, err := s.OrgByID(ctx, org.ID)
+	require.NoError(t, err)
+	assert.Equal(t, int64(1), got.Version)
+	for i, err := range errs {
+		if err == nil {
+			assert.Equal(t, fmt.Sprintf("Writer %d", i), got.Name, "the winner's write is stored")
+		}
+	}
+}
+
+func testConcurrentCreateAdmin(t *testing.T, s tenancy.Store) {
+	ctx := t.Context()
+	errs := race(8, func(int) error { return s.CreateAdmin(ctx, sampleAdmin("race@example.com")) })
+	assertOneWinner(t, errs)
+}
+
 func testTenantCollections(t *testing.T, s tenancy.Store) {
 	ctx := t.Context()
 	const a, b = "tenant_alpha", "tenant_beta"
@@ -400,6 +428,11 @@ func testTenantCollections(t *testing.T, s tenancy.Store) {
 	exists, err = s.TenantCollectionExists(ctx, b)
 	require.NoError(t, err)
 	assert.False(t, exists)
+
+	require.NoError(t, s.CreateTenantCollection(ctx, b, created), "recreate after drop")
+	n, err = s.CountTenantDocuments(ctx, b)
+	require.NoError(t, err)
+	assert.Equal(t, int64(1), n, "a recreated collection starts with only its metadata")
 }
 
 func testUnicodeTenantCollection(t *testing.T, s tenancy.Store) {
