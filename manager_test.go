@@ -39,8 +39,8 @@ type testStore interface {
 }
 
 // eachStore marks t parallel and runs fn on memstore and on mongostore over
-// the test server, so
-// that every lifecycle test also runs against a real MongoDB-wire database.
+// the test server, so that every lifecycle test also runs against a real
+// MongoDB-wire database.
 func eachStore(t *testing.T, fn func(t *testing.T, store testStore)) {
 	t.Parallel()
 	t.Run("memstore", func(t *testing.T) { fn(t, memstore.New()) })

@@ -13,9 +13,10 @@
 // Errors are RFC 9457 problem details (application/problem+json) with a
 // human "detail" and, for 400 and 409, the offending fields.
 //
-// The handler works at the root or under a prefix:
+// The handler works at the root or under a prefix, on any router:
 //
-//	mux.Handle("/api/", http.StripPrefix("/api", httpapi.New(m)))
+//	mux.Handle("/api/", http.StripPrefix("/api", httpapi.New(m)))     // net/http
+//	r.Mount("/api/", http.StripPrefix("/api", httpapi.New(m)))        // chi
 //
 // RequireAuth protects an application's own routes with the same tokens.
 package httpapi

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/go-chi/chi/v5"
 	"github.com/pb33f/libopenapi"
 	validator "github.com/pb33f/libopenapi-validator"
 	"github.com/stretchr/testify/assert"
@@ -457,4 +458,86 @@ func TestDocs(t *testing.T) {
 	rec = get("/docs")
 	assert.Equal(t, http.StatusMovedPermanently, rec.Code)
 	assert.Equal(t, "docs/", rec.Header().Get("Location"), "relative, so it works under a prefix")
+}
+
+// TestMounting serves the API under a prefix on net/http's ServeMux and on
+// chi, and protects an application route with RequireAuth.
+func TestMounting(t *testing.T) {
+	e := newEnv(t)
+	create(t, e.h, "Acme Corporation", "admin@acme.com", "MySecurePassword123")
+	token := login(t, e.h, "admin@acme.com", "MySecurePassword123")
+
+	whoami := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c := httpapi.ClaimsFrom(r.Context())
+		fmt.Fprintf(w, "%s %s", c.OrgID, c.Email)
+	})
+	// Each router mounts the API under prefix and protects its own /me.
+	routers := map[string]func(prefix string) http.Handler{
+		"ServeMux": func(prefix string) http.Handler {
+			mux := http.NewServeMux()
+			mux.Handle(prefix+"/", http.StripPrefix(prefix, e.h))
+			mux.Handle("GET /me", httpapi.RequireAuth(e.m)(whoami))
+			return mux
+		},
+		"chi": func(prefix string) http.Handler {
+			r := chi.NewRouter()
+			r.With(httpapi.RequireAuth(e.m)).Get("/me", whoami)
+			r.Mount(prefix+"/", http.StripPrefix(prefix, e.h))
+			return r
+		},
+	}
+	for _, prefix := range []string{"", "/api"} {
+		for name, newRouter := range routers {
+			h := newRouter(prefix)
+			name := name + " at " + prefix + "/"
+			t.Run(name, func(t *testing.T) {
+				send := func(method, target, token string) *httptest.ResponseRecorder {
+					req := httptest.NewRequest(method, target, nil)
+					if token != "" {
+						req.Header.Set("Authorization", "Bearer "+token)
+					}
+					rec := httptest.NewRecorder()
+					h.ServeHTTP(rec, req)
+					return rec
+				}
+				rec := send("GET", prefix+"/org/get?organization_name=Acme%20Corporation", "")
+				assert.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
+				assert.Contains(t, rec.Body.String(), "tenant_acme_corporation")
+				assert.Equal(t, http.StatusOK, send("GET", prefix+"/health", "").Code)
+				assert.Equal(t, http.StatusOK, send("GET", prefix+"/docs/", "").Code)
+				assert.Equal(t, http.StatusOK, send("GET", prefix+"/docs/swagger-ui-bundle.js", "").Code)
+				rec = send("GET", prefix+"/docs", "")
+				assert.Equal(t, "docs/", rec.Header().Get("Location"))
+				rec = send("PUT", prefix+"/org/update", "")
+				assert.Equal(t, http.StatusUnauthorized, rec.Code, "protected API routes stay protected")
+
+				rec = send("GET", "/me", token)
+				assert.Equal(t, http.StatusOK, rec.Code)
+				assert.Contains(t, rec.Body.String(), "admin@acme.com")
+				rec = send("GET", "/me", "")
+				assert.Equal(t, http.StatusUnauthorized, rec.Code)
+				assert.Equal(t, "application/problem+json", rec.Header().Get("Content-Type"))
+				assert.Equal(t, http.StatusUnauthorized, send("GET", "/me", token+"x").Code)
+			})
+		}
+	}
+}
+
+func TestRequireAuthRejectsHugeHeaderFast(t *testing.T) {
+	e := newEnv(t)
+	h := httpapi.RequireAuth(e.m)(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
+		t.Error("handler reached without a valid token")
+	}))
+	req := httptest.NewRequest("GET", "/", nil)
+	req.Header.Set("Authorization", "Bearer "+strings.Repeat("a", 1<<20))
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	assert.Equal(t, http.StatusUnauthorized, rec.Code)
+	assert.Equal(t, http.StatusUnauthorized, func() int {
+		req := httptest.NewRequest("GET", "/", nil)
+		req.Header.Set("Authorization", "Basic dXNlcjpwYXNz")
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec.Code
+	}(), "other schemes")
 }

@@ -1,0 +1,301 @@
+// Command server runs the Organization Management API.
+//
+//	go run ./examples/server
+//
+// With no MONGO_URI it starts an embedded FerretDB (SQLite) that keeps its
+// data under DATA_DIR, and with no SECRET_KEY it generates a signing secret
+// there on first start: nothing needs setting up. Configuration comes from
+// the environment and from a .env file in the working directory (the
+// environment wins); .env.example lists every variable.
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/FerretDB/FerretDB/ferretdb"
+	"github.com/joho/godotenv"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/tenancy/tenancy"
+	"github.com/tenancy/tenancy/httpapi"
+	"github.com/tenancy/tenancy/mongostore"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := godotenv.Load(); err != nil && !errors.Is(err, os.ErrNotExist) {
+		fmt.Fprintln(os.Stderr, "server: .env:", err)
+		os.Exit(1)
+	}
+	if err := run(ctx, os.Getenv, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "server:", err)
+		os.Exit(1)
+	}
+}
+
+// config is the server's configuration, read by loadConfig.
+type config struct {
+	mongoURI      string
+	database      string
+	secret        []byte
+	secretFromEnv bool
+	algorithm     string
+	tokenLifetime time.Duration
+	bcryptCost    int
+	logLevel      slog.Level
+	addr          string
+	dataDir       string
+}
+
+func loadConfig(getenv func(string) string) (*config, error) {
+	c := &config{
+		mongoURI:  getenv("MONGO_URI"),
+		database:  or(getenv("PRIMARY_DB"), "enterprise_db"),
+		algorithm: or(getenv("ALGORITHM"), tenancy.DefaultAlgorithm),
+		dataDir:   or(getenv("DATA_DIR"), "data"),
+		addr:      getenv("ADDR"),
+	}
+	if c.addr == "" {
+		c.addr = ":" + or(getenv("PORT"), "8000")
+	}
+	if s := getenv("SECRET_KEY"); s != "" {
+		if len(s) < tenancy.MinSecretLength {
+			return nil, fmt.Errorf("SECRET_KEY is %d bytes; it must be at least %d (try: openssl rand -hex 32)", len(s), tenancy.MinSecretLength)
+		}
+		c.secret, c.secretFromEnv = []byte(s), true
+	}
+	switch c.algorithm {
+	case "HS256", "HS384", "HS512":
+	default:
+		return nil, fmt.Errorf("ALGORITHM %q is not supported; use HS256, HS384 or HS512", c.algorithm)
+	}
+	minutes, err := strconv.Atoi(or(getenv("TOKEN_LIFETIME"), "60"))
+	if err != nil || minutes <= 0 {
+		return nil, fmt.Errorf("TOKEN_LIFETIME %q must be a positive number of minutes", getenv("TOKEN_LIFETIME"))
+	}
+	c.tokenLifetime = time.Duration(minutes) * time.Minute
+	c.bcryptCost, err = strconv.Atoi(or(getenv("BCRYPT_COST"), strconv.Itoa(tenancy.DefaultBcryptCost)))
+	if err != nil || c.bcryptCost < tenancy.MinBcryptCost || c.bcryptCost > 31 {
+		return nil, fmt.Errorf("BCRYPT_COST %q must be a number from %d to 31", getenv("BCRYPT_COST"), tenancy.MinBcryptCost)
+	}
+	if err := c.logLevel.UnmarshalText([]byte(or(getenv("LOG_LEVEL"), "INFO"))); err != nil {
+		return nil, fmt.Errorf("LOG_LEVEL %q must be DEBUG, INFO, WARN or ERROR", getenv("LOG_LEVEL"))
+	}
+	return c, nil
+}
+
+func or(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+// run serves until ctx is done, then shuts down gracefully.
+func run(ctx context.Context, getenv func(string) string, logOut io.Writer) error {
+	cfg, err := loadConfig(getenv)
+	if err != nil {
+		return err
+	}
+	log := slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: cfg.logLevel}))
+
+	uri := cfg.mongoURI
+	if uri == "" {
+		dbDir, err := filepath.Abs(filepath.Join(cfg.dataDir, "db"))
+		if err != nil {
+			return err
+		}
+		var stopDB func()
+		uri, stopDB, err = startEmbedded(dbDir)
+		if err != nil {
+			return err
+		}
+		defer stopDB()
+		log.Info("no MONGO_URI set: using embedded FerretDB", "data", dbDir)
+	}
+
+	if !cfg.secretFromEnv {
+		path := filepath.Join(cfg.dataDir, "secret_key")
+		if cfg.secret, err = loadOrCreateSecret(path); err != nil {
+			return err
+		}
+		log.Warn("SECRET_KEY is not set: signing tokens with a secret generated and kept in "+path+"; production should set SECRET_KEY", "path", path)
+	}
+
+	client, err := mongo.Connect(options.Client().ApplyURI(uri))
+	if err != nil {
+		return fmt.Errorf("MONGO_URI: %w", err)
+	}
+	defer func() { _ = client.Disconnect(context.Background()) }()
+	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	err = client.Ping(pingCtx, nil)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("cannot reach the database at %s: %v", redact(uri), err)
+	}
+
+	store := mongostore.New(client.Database(cfg.database))
+	if err := store.EnsureIndexes(ctx); err != nil {
+		return err
+	}
+	m, err := tenancy.New(store,
+		tenancy.WithSigningSecret(cfg.secret),
+		tenancy.WithAlgorithm(cfg.algorithm),
+		tenancy.WithTokenLifetime(cfg.tokenLifetime),
+		tenancy.WithBcryptCost(cfg.bcryptCost),
+		tenancy.WithLogger(log),
+	)
+	if err != nil {
+		return err
+	}
+
+	ln, err := net.Listen("tcp", cfg.addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.addr, err)
+	}
+	srv := &http.Server{
+		Handler:           accessLog(log, httpapi.New(m, httpapi.WithLogger(log))),
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	log.Info("serving the Organization Management API", "addr", ln.Addr().String(), "database", cfg.database, "docs", "/docs")
+
+	select {
+	case err := <-served:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: finishing requests in flight")
+	shutCtx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutCtx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	log.Info("shutdown complete")
+	return nil
+}
+
+// startEmbedded starts FerretDB on SQLite files under dir, listening on a
+// free loopback port, and returns its URI.
+func startEmbedded(dir string) (string, func(), error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", nil, fmt.Errorf("DATA_DIR: %w", err)
+	}
+	f, err := ferretdb.New(&ferretdb.Config{
+		Listener:  ferretdb.ListenerConfig{TCP: "127.0.0.1:0"},
+		Handler:   "sqlite",
+		SQLiteURL: "file:" + dir + "/",
+		Logger:    slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		return "", nil, fmt.Errorf("start embedded database: %w", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = f.Run(ctx)
+	}()
+	return f.MongoDBURI(), func() { cancel(); <-done }, nil
+}
+
+// loadOrCreateSecret reads the signing secret kept at path, creating a
+// random one on first use.
+func loadOrCreateSecret(path string) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	if err == nil {
+		s := strings.TrimSpace(string(b))
+		if len(s) < tenancy.MinSecretLength {
+			return nil, fmt.Errorf("%s holds a secret under %d bytes; delete it to generate a new one", path, tenancy.MinSecretLength)
+		}
+		return []byte(s), nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("read secret: %w", err)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("DATA_DIR: %w", err)
+	}
+	raw := make([]byte, 32)
+	_, _ = rand.Read(raw)
+	s := hex.EncodeToString(raw)
+	if err := os.WriteFile(path, []byte(s+"\n"), 0o600); err != nil {
+		return nil, fmt.Errorf("write secret: %w", err)
+	}
+	return []byte(s), nil
+}
+
+// redact hides the password of a connection string.
+func redact(uri string) string {
+	if at := strings.LastIndex(uri, "@"); at > 0 {
+		if scheme := strings.Index(uri, "://"); scheme > 0 && scheme < at {
+			return uri[:scheme+3] + "***" + uri[at:]
+		}
+	}
+	return uri
+}
+
+// statusRecorder remembers the status a handler wrote.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+	bytes  int
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	if r.status == 0 {
+		r.status = code
+	}
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *statusRecorder) Write(b []byte) (int, error) {
+	if r.status == 0 {
+		r.status = http.StatusOK
+	}
+	n, err := r.ResponseWriter.Write(b)
+	r.bytes += n
+	return n, err
+}
+
+func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+// accessLog logs one line per request with the id httpapi gave it.
+func accessLog(log *slog.Logger, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w}
+		next.ServeHTTP(rec, r)
+		log.LogAttrs(r.Context(), slog.LevelInfo, "request",
+			slog.String("request_id", w.Header().Get("X-Request-ID")),
+			slog.String("method", r.Method),
+			slog.String("path", r.URL.Path),
+			slog.Int("status", rec.status),
+			slog.Int("bytes", rec.bytes),
+			slog.Duration("duration", time.Since(start)),
+		)
+	})
+}

@@ -1,0 +1,307 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+var (
+	buildOnce sync.Once
+	binDir    string
+	buildErr  error
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binDir != "" {
+		_ = os.RemoveAll(binDir)
+	}
+	os.Exit(code)
+}
+
+// buildServer compiles this command once per test run.
+func buildServer(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		if binDir, buildErr = os.MkdirTemp("", "tenancy-server-"); buildErr != nil {
+			return
+		}
+		out, err := exec.Command("go", "build", "-o", filepath.Join(binDir, "server"), ".").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build: %w\n%s", err, out)
+		}
+	})
+	require.NoError(t, buildErr)
+	return filepath.Join(binDir, "server")
+}
+
+// server is a running server subprocess.
+type server struct {
+	cmd  *exec.Cmd
+	base string
+	logs *bytes.Buffer
+	done chan error
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// cleanEnv is the test's environment without the server's variables, so
+// that a developer's own settings do not leak in.
+func cleanEnv(extra ...string) []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		name, _, _ := strings.Cut(kv, "=")
+		switch name {
+		case "MONGO_URI", "PRIMARY_DB", "SECRET_KEY", "ALGORITHM", "TOKEN_LIFETIME", "LOG_LEVEL", "PORT", "ADDR", "DATA_DIR", "BCRYPT_COST":
+			continue
+		}
+		env = append(env, kv)
+	}
+	return append(env, extra...)
+}
+
+func startServer(t *testing.T, bin, dataDir string, extra ...string) *server {
+	t.Helper()
+	port := freePort(t)
+	cmd := exec.Command(bin)
+	cmd.Dir = t.TempDir() // no stray .env
+	cmd.Env = cleanEnv(append([]string{fmt.Sprintf("ADDR=127.0.0.1:%d", port), "DATA_DIR=" + dataDir, "BCRYPT_COST=10"}, extra...)...)
+	s := &server{cmd: cmd, base: fmt.Sprintf("http://127.0.0.1:%d", port), logs: &bytes.Buffer{}, done: make(chan error, 1)}
+	cmd.Stdout, cmd.Stderr = s.logs, s.logs
+	require.NoError(t, cmd.Start())
+	go func() { s.done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-s.done
+		if t.Failed() {
+			t.Logf("server logs:\n%s", s.logs)
+		}
+	})
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		res, err := http.Get(s.base + "/ready")
+		if err == nil {
+			res.Body.Close()
+			if res.StatusCode == http.StatusOK {
+				return s
+			}
+		}
+		select {
+		case err := <-s.done:
+			t.Fatalf("server exited before ready: %v\n%s", err, s.logs)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	t.Fatalf("server not ready within 60s:\n%s", s.logs)
+	return nil
+}
+
+// stop sends SIGTERM and waits for a clean exit.
+func (s *server) stop(t *testing.T) {
+	t.Helper()
+	require.NoError(t, s.cmd.Process.Signal(syscall.SIGTERM))
+	select {
+	case err := <-s.done:
+		s.done <- err // for the cleanup
+		require.NoError(t, err, "exit status after SIGTERM")
+	case <-time.After(30 * time.Second):
+		t.Fatal("server did not stop within 30s of SIGTERM")
+	}
+}
+
+func (s *server) do(t *testing.T, method, path, token string, body any) (int, map[string]any) {
+	t.Helper()
+	var r io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		require.NoError(t, err)
+		r = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, s.base+path, r)
+	require.NoError(t, err)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	res, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer res.Body.Close()
+	var out map[string]any
+	require.NoError(t, json.NewDecoder(res.Body).Decode(&out))
+	return res.StatusCode, out
+}
+
+// TestSpecWalkthrough runs the specification's own sequence against the
+// built server on its embedded database, then restarts it on the same
+// data directory.
+func TestSpecWalkthrough(t *testing.T) {
+	bin := buildServer(t)
+	dataDir := t.TempDir()
+	s := startServer(t, bin, dataDir)
+
+	status, body := s.do(t, "GET", "/health", "", nil)
+	assert.Equal(t, 200, status)
+	assert.Equal(t, map[string]any{"status": "operational", "service": "Organization Management API"}, body)
+
+	status, created := s.do(t, "POST", "/org/create", "", map[string]string{
+		"organization_name": "Acme Corporation", "email": "admin@acme.com", "password": "MySecurePassword123",
+	})
+	require.Equal(t, 201, status, created)
+	assert.Equal(t, "Acme Corporation", created["organization_name"])
+	assert.Equal(t, "acme-corporation", created["organization_identifier"])
+	assert.Equal(t, "tenant_acme_corporation", created["tenant_collection"])
+	assert.Equal(t, "admin@acme.com", created["admin_email"])
+	assert.Regexp(t, "^[0-9a-f]{24}$", created["id"])
+
+	status, got := s.do(t, "GET", "/org/get?organization_name=Acme%20Corporation", "", nil)
+	assert.Equal(t, 200, status)
+	assert.Equal(t, created, got)
+
+	status, tok := s.do(t, "POST", "/admin/login", "", map[string]string{"email": "admin@acme.com", "password": "MySecurePassword123"})
+	require.Equal(t, 200, status, tok)
+	assert.Equal(t, "bearer", tok["token_type"])
+	assert.Equal(t, created["id"], tok["org_id"])
+	assert.Regexp(t, "^[0-9a-f]{24}$", tok["admin_id"])
+	token := tok["access_token"].(string)
+
+	status, updated := s.do(t, "PUT", "/org/update", token, map[string]string{
+		"organization_name": "Acme Global Inc", "email": "admin@acme.com", "password": "MySecurePassword123",
+	})
+	require.Equal(t, 200, status, updated)
+	assert.Equal(t, map[string]any{
+		"message":                 "Organization updated successfully",
+		"previous_collection":     "tenant_acme_corporation",
+		"current_collection":      "tenant_acme_global_inc",
+		"documents_migrated":      float64(1),
+		"organization_identifier": "acme-global-inc",
+	}, updated)
+
+	status, deleted := s.do(t, "DELETE", "/org/delete", token, map[string]string{"organization_name": "Acme Global Inc"})
+	require.Equal(t, 200, status, deleted)
+	assert.Equal(t, "Organization and all associated data have been deleted", deleted["message"])
+	status, _ = s.do(t, "GET", "/org/get?organization_name=Acme%20Global%20Inc", "", nil)
+	assert.Equal(t, 404, status)
+
+	// Data that must survive a restart: an org, and a token signed with
+	// the generated secret.
+	status, startup := s.do(t, "POST", "/org/create", "", map[string]string{
+		"organization_name": "StartUp Labs", "email": "founder@startup.com", "password": "SecurePass123",
+	})
+	require.Equal(t, 201, status, startup)
+	status, tok = s.do(t, "POST", "/admin/login", "", map[string]string{"email": "founder@startup.com", "password": "SecurePass123"})
+	require.Equal(t, 200, status)
+	startupToken := tok["access_token"].(string)
+	secret, err := os.ReadFile(filepath.Join(dataDir, "secret_key"))
+	require.NoError(t, err)
+	s.stop(t)
+	assert.Contains(t, s.logs.String(), "shutdown complete")
+	assert.Contains(t, s.logs.String(), "production should set SECRET_KEY")
+	assert.Contains(t, s.logs.String(), "request_id=", "access log names the request id")
+
+	s = startServer(t, bin, dataDir)
+	status, got = s.do(t, "GET", "/org/get?organization_name=StartUp%20Labs", "", nil)
+	require.Equal(t, 200, status, "the org survived the restart")
+	assert.Equal(t, startup, got)
+	status, updated = s.do(t, "PUT", "/org/update", startupToken, map[string]string{
+		"organization_name": "StartUp Labs 2.0", "email": "founder@startup.com", "password": "SecurePass123",
+	})
+	require.Equal(t, 200, status, "a token from before the restart still verifies: %v", updated)
+	assert.Equal(t, "tenant_startup_labs_2_0", updated["current_collection"])
+	again, err := os.ReadFile(filepath.Join(dataDir, "secret_key"))
+	require.NoError(t, err)
+	assert.Equal(t, secret, again, "the secret is generated once")
+}
+
+// TestGracefulShutdown checks that a request in flight when SIGTERM
+// arrives is answered.
+func TestGracefulShutdown(t *testing.T) {
+	bin := buildServer(t)
+	s := startServer(t, bin, t.TempDir())
+
+	conn, err := net.Dial("tcp", strings.TrimPrefix(s.base, "http://"))
+	require.NoError(t, err)
+	defer conn.Close()
+	body := `{"status":"x"}`
+	// Send the headers and half of the body, so that the request is in
+	// flight, then signal, then finish the body.
+	_, err = fmt.Fprintf(conn, "POST /admin/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", len(body), body[:5])
+	require.NoError(t, err)
+	time.Sleep(300 * time.Millisecond)
+	require.NoError(t, s.cmd.Process.Signal(syscall.SIGTERM))
+	time.Sleep(300 * time.Millisecond)
+	_, err = conn.Write([]byte(body[5:]))
+	require.NoError(t, err)
+
+	res, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	require.NoError(t, err, "the in-flight request gets an answer")
+	assert.Equal(t, http.StatusBadRequest, res.StatusCode, "login without email and password")
+	res.Body.Close()
+	select {
+	case err := <-s.done:
+		s.done <- err
+		assert.NoError(t, err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("server did not stop")
+	}
+	assert.Contains(t, s.logs.String(), "shutdown complete")
+}
+
+// TestConfigErrors checks that bad configuration stops the server with one
+// clear line.
+func TestConfigErrors(t *testing.T) {
+	bin := buildServer(t)
+	tests := []struct {
+		desc string
+		env  []string
+		want string
+	}{
+		{"short secret", []string{"SECRET_KEY=too-short"}, "SECRET_KEY is 9 bytes"},
+		{"unsupported algorithm", []string{"ALGORITHM=RS256"}, `ALGORITHM "RS256" is not supported`},
+		{"alg none", []string{"ALGORITHM=none"}, `ALGORITHM "none" is not supported`},
+		{"bad lifetime", []string{"TOKEN_LIFETIME=soon"}, "TOKEN_LIFETIME"},
+		{"bad log level", []string{"LOG_LEVEL=LOUD"}, "LOG_LEVEL"},
+		{"unreachable database", []string{"MONGO_URI=mongodb://127.0.0.1:1/?serverSelectionTimeoutMS=300"}, "cannot reach the database"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.desc, func(t *testing.T) {
+			cmd := exec.Command(bin)
+			cmd.Dir = t.TempDir()
+			cmd.Env = cleanEnv(append([]string{"DATA_DIR=" + t.TempDir(), "ADDR=127.0.0.1:0"}, tt.env...)...)
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			err := cmd.Run()
+			var exit *exec.ExitError
+			require.ErrorAs(t, err, &exit, "the server must refuse to start")
+			assert.Equal(t, 1, exit.ExitCode())
+			lines := strings.Split(strings.TrimSpace(stderr.String()), "\n")
+			last := lines[len(lines)-1]
+			assert.Contains(t, last, tt.want)
+			assert.True(t, strings.HasPrefix(last, "server: "), "one line, no stack trace: %q", stderr.String())
+			assert.NotContains(t, stderr.String(), "goroutine ")
+		})
+	}
+}
