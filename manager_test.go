@@ -569,3 +569,68 @@ func TestDeleteOrgCanBeRetried(t *testing.T) {
 		createAcme(t, m)
 	})
 }
+
+func TestConcurrentRenames(t *testing.T) {
+	eachStore(t, func(t *testing.T, store testStore) {
+		m := newManager(t, store)
+		org := createAcme(t, m)
+		for i := range 9 {
+			require.NoError(t, store.InsertTenantDocument(t.Context(), org.TenantCollection, map[string]any{"i": i}))
+		}
+		const n = 6
+		errs := make([]error, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Go(func() {
+				_, errs[i] = m.RenameOrg(t.Context(), org.ID, fmt.Sprintf("Target %d", i))
+			})
+		}
+		wg.Wait()
+		// Renames that overlap conflict; ones that run after another
+		// finished succeed too. Whatever the order, one consistent state
+		// remains.
+		winners := map[string]bool{}
+		for i, err := range errs {
+			if err == nil {
+				winners[fmt.Sprintf("target-%d", i)] = true
+			} else {
+				assert.ErrorIs(t, err, tenancy.ErrConflict)
+			}
+		}
+		require.NotEmpty(t, winners, "a rename succeeds: %v", errs)
+
+		got, err := m.GetOrgByID(t.Context(), org.ID)
+		require.NoError(t, err)
+		assert.True(t, winners[got.Identifier], "final name %s is a successful rename's", got.Identifier)
+		assert.Equal(t, tenancy.OrgActive, got.State)
+		count, err := store.CountTenantDocuments(t.Context(), got.TenantCollection)
+		require.NoError(t, err)
+		assert.Equal(t, int64(10), count, "every document in the org's collection")
+		for i := range n {
+			id := fmt.Sprintf("target-%d", i)
+			if id == got.Identifier {
+				continue
+			}
+			exists, err := store.TenantCollectionExists(t.Context(), tenancy.TenantCollection(id))
+			require.NoError(t, err)
+			assert.False(t, exists, "no collection for %s", id)
+		}
+		exists, err := store.TenantCollectionExists(t.Context(), org.TenantCollection)
+		require.NoError(t, err)
+		assert.False(t, exists, "the old collection is gone")
+
+		// Two orgs renamed to one name: exactly one gets it.
+		other, err := m.CreateOrg(t.Context(), tenancy.CreateOrgParams{Name: "Other", AdminEmail: "o@other.com", AdminPassword: "password123"})
+		require.NoError(t, err)
+		var e1, e2 error
+		wg.Go(func() { _, e1 = m.RenameOrg(t.Context(), got.ID, "Contested Name") })
+		wg.Go(func() { _, e2 = m.RenameOrg(t.Context(), other.ID, "contested-name") })
+		wg.Wait()
+		assert.True(t, (e1 == nil) != (e2 == nil), "exactly one wins: %v, %v", e1, e2)
+		for _, err := range []error{e1, e2} {
+			if err != nil {
+				assert.ErrorIs(t, err, tenancy.ErrConflict)
+			}
+		}
+	})
+}

@@ -335,6 +335,11 @@ func (m *Manager) RenameOrg(ctx context.Context, id OrgID, newName string) (*Ren
 	if msg != "" {
 		return nil, &ValidationError{Fields: []FieldError{{Field: "organization_name", Message: msg}}}
 	}
+	unlock, err := m.lockOrg(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	org, err := m.store.OrgByID(ctx, id)
 	if err != nil {
 		return nil, fmt.Errorf("organization %s: %w", id, err)
@@ -433,6 +438,11 @@ func (m *Manager) RenameOrg(ctx context.Context, id OrgID, newName string) (*Ren
 // such organization and ErrConflict if another operation on it is in
 // progress.
 func (m *Manager) DeleteOrg(ctx context.Context, id OrgID) error {
+	unlock, err := m.lockOrg(ctx, id)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	org, err := m.store.OrgByID(ctx, id)
 	if err != nil {
 		return fmt.Errorf("organization %s: %w", id, err)
@@ -469,6 +479,34 @@ func (m *Manager) DeleteOrg(ctx context.Context, id OrgID) error {
 	}
 	m.log.InfoContext(ctx, "organization deleted", "org_id", id, "identifier", org.Identifier)
 	return nil
+}
+
+// OperationLease is how long a rename or delete holds its organization's
+// lock. A process that dies mid-operation blocks others for at most this
+// long.
+const OperationLease = 5 * time.Minute
+
+// lockOrg takes org's lock for one operation and returns its release.
+// It returns ErrConflict if another operation holds the lock.
+func (m *Manager) lockOrg(ctx context.Context, id OrgID) (unlock func(), err error) {
+	owner := newObjectID(m.now())
+	now := m.now().UTC()
+	if err := m.store.LockOrg(ctx, id, owner, now.Add(OperationLease), now); err != nil {
+		switch {
+		case errors.Is(err, ErrConflict):
+			return nil, fmt.Errorf("organization %s is busy with another operation: %w", id, err)
+		case errors.Is(err, ErrInvalid):
+			return nil, fmt.Errorf("organization %s: %w", id, ErrNotFound)
+		}
+		return nil, fmt.Errorf("lock organization %s: %w", id, err)
+	}
+	return func() {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		if err := m.store.UnlockOrg(ctx, id, owner); err != nil {
+			m.log.ErrorContext(ctx, "unlock organization; it stays locked until its lease ends", "org_id", id, "err", err)
+		}
+	}, nil
 }
 
 // undoList collects the steps that undo an operation's partial work.

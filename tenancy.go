@@ -123,12 +123,24 @@ type Store interface {
 	// org, and on success increments org.Version to the stored version.
 	// It gives ErrNotFound if no org has the id, and ErrConflict if the
 	// stored version differs (someone else updated it since it was read).
-	// Callers must hold the reservation of a new Identifier first: an
-	// update onto a taken identifier is refused, but not every server
-	// reports that as ErrConflict (FerretDB answers InternalError).
+	// The version check catches stale reads, but it is not atomic against a
+	// concurrent update on every server (FerretDB reads, then writes), so
+	// writers of one org must hold its lock (LockOrg). Callers must also
+	// hold the reservation of a new Identifier first: an update onto a taken
+	// identifier is refused, but not every server reports that as
+	// ErrConflict (FerretDB answers InternalError).
 	UpdateOrg(ctx context.Context, org *Org) error
 	// DeleteOrg removes the org with id, or gives ErrNotFound.
 	DeleteOrg(ctx context.Context, id OrgID) error
+
+	// LockOrg claims org for owner until expires, so that one multi-step
+	// operation at a time changes it. It must be an atomic insert: of
+	// concurrent calls exactly one succeeds and the others get ErrConflict.
+	// A lock whose expiry is before now is taken over.
+	LockOrg(ctx context.Context, org OrgID, owner string, expires, now time.Time) error
+	// UnlockOrg releases owner's lock on org. Releasing a lock that is not
+	// held, or is held by another owner, changes nothing and succeeds.
+	UnlockOrg(ctx context.Context, org OrgID, owner string) error
 
 	// CreateAdmin inserts admin. It gives ErrConflict if the id or the email
 	// (compared lower-cased) is already in use.

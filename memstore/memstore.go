@@ -24,6 +24,12 @@ type Store struct {
 	orgs    map[tenancy.OrgID]*tenancy.Org
 	admins  map[tenancy.AdminID]*tenancy.Admin
 	tenants map[string][]map[string]any
+	locks   map[tenancy.OrgID]lock
+}
+
+type lock struct {
+	owner   string
+	expires time.Time
 }
 
 // New returns an empty Store.
@@ -33,6 +39,7 @@ func New() *Store {
 		orgs:    make(map[tenancy.OrgID]*tenancy.Org),
 		admins:  make(map[tenancy.AdminID]*tenancy.Admin),
 		tenants: make(map[string][]map[string]any),
+		locks:   make(map[tenancy.OrgID]lock),
 	}
 }
 
@@ -156,6 +163,31 @@ func (s *Store) DeleteOrg(ctx context.Context, id tenancy.OrgID) error {
 		return fmt.Errorf("organization %s: %w", id, tenancy.ErrNotFound)
 	}
 	delete(s.orgs, id)
+	return nil
+}
+
+// LockOrg implements tenancy.Store.
+func (s *Store) LockOrg(ctx context.Context, org tenancy.OrgID, owner string, expires, now time.Time) error {
+	if err := s.lock(ctx); err != nil {
+		return err
+	}
+	defer s.mu.Unlock()
+	if l, ok := s.locks[org]; ok && !l.expires.Before(now) {
+		return fmt.Errorf("organization %s is locked by %s until %v: %w", org, l.owner, l.expires, tenancy.ErrConflict)
+	}
+	s.locks[org] = lock{owner: owner, expires: expires}
+	return nil
+}
+
+// UnlockOrg implements tenancy.Store.
+func (s *Store) UnlockOrg(ctx context.Context, org tenancy.OrgID, owner string) error {
+	if err := s.lock(ctx); err != nil {
+		return err
+	}
+	defer s.mu.Unlock()
+	if s.locks[org].owner == owner {
+		delete(s.locks, org)
+	}
 	return nil
 }
 

@@ -9,6 +9,7 @@
 //	org_registry     one document per organization; identifier is unique
 //	admin_accounts   one document per admin; email (lower-cased) is unique
 //	org_names        one document per reserved identifier, _id = identifier
+//	org_locks        the lock of each organization under an operation
 //	tenant_*         one per organization, holding its data
 package mongostore
 
@@ -33,6 +34,7 @@ const (
 	OrgsCollection   = "org_registry"
 	AdminsCollection = "admin_accounts"
 	NamesCollection  = "org_names"
+	LocksCollection  = "org_locks"
 )
 
 // Server error codes the store translates.
@@ -48,6 +50,7 @@ type Store struct {
 	orgs   *mongo.Collection
 	admins *mongo.Collection
 	names  *mongo.Collection
+	locks  *mongo.Collection
 }
 
 // New returns a Store over db. It does no I/O: call EnsureIndexes once
@@ -58,6 +61,7 @@ func New(db *mongo.Database) *Store {
 		orgs:   db.Collection(OrgsCollection),
 		admins: db.Collection(AdminsCollection),
 		names:  db.Collection(NamesCollection),
+		locks:  db.Collection(LocksCollection),
 	}
 }
 
@@ -76,6 +80,12 @@ func (s *Store) EnsureIndexes(ctx context.Context) error {
 		Options: options.Index().SetUnique(true).SetName("email_unique"),
 	}); err != nil {
 		return fmt.Errorf("mongostore: create index on %s.email: %w", AdminsCollection, err)
+	}
+	if _, err := s.locks.Indexes().CreateOne(ctx, mongo.IndexModel{
+		Keys:    bson.D{{Key: "org_id", Value: 1}, {Key: "seq", Value: -1}},
+		Options: options.Index().SetName("org_seq"),
+	}); err != nil {
+		return fmt.Errorf("mongostore: create index on %s: %w", LocksCollection, err)
 	}
 	return nil
 }
@@ -111,6 +121,14 @@ type adminDoc struct {
 	PasswordHash string        `bson:"password_hash"`
 	OrgID        bson.ObjectID `bson:"organization_id"`
 	CreatedAt    time.Time     `bson:"created_at"`
+}
+
+type lockDoc struct {
+	ID      string        `bson:"_id"` // "<org id>:<seq>"
+	OrgID   bson.ObjectID `bson:"org_id"`
+	Seq     int64         `bson:"seq"`
+	Owner   string        `bson:"owner"`
+	Expires time.Time     `bson:"expires"`
 }
 
 type nameDoc struct {
@@ -298,6 +316,50 @@ func (s *Store) DeleteOrg(ctx context.Context, id tenancy.OrgID) error {
 		return fmt.Errorf("mongostore: delete organization %s: %w", id, tenancy.ErrNotFound)
 	}
 	return nil
+}
+
+// LockOrg implements tenancy.Store. Locks are numbered per org and each
+// number is claimed by inserting a document whose _id holds it, so the
+// server's unique _id alone decides between concurrent callers, also when
+// they take over an expired lock: no conditional update or delete is
+// trusted, since FerretDB runs those as a read followed by a write.
+func (s *Store) LockOrg(ctx context.Context, org tenancy.OrgID, owner string, expires, now time.Time) error {
+	id, err := objectID(string(org), "organization id")
+	if err != nil {
+		return err
+	}
+	var last lockDoc
+	err = s.locks.FindOne(ctx, bson.D{{Key: "org_id", Value: id}},
+		options.FindOne().SetSort(bson.D{{Key: "seq", Value: -1}})).Decode(&last)
+	switch {
+	case errors.Is(err, mongo.ErrNoDocuments):
+	case err != nil:
+		return translate(err, "read lock of organization %s", org)
+	case !last.Expires.Before(now):
+		return fmt.Errorf("mongostore: organization %s is locked by %s until %v: %w", org, last.Owner, last.Expires, tenancy.ErrConflict)
+	}
+	seq := last.Seq + 1
+	_, err = s.locks.InsertOne(ctx, lockDoc{
+		ID: fmt.Sprintf("%s:%d", id.Hex(), seq), OrgID: id, Seq: seq, Owner: owner, Expires: expires,
+	})
+	if err != nil {
+		return translate(err, "lock organization %s", org)
+	}
+	if seq > 1 {
+		// Earlier locks are released or expired and superseded: drop them.
+		_, _ = s.locks.DeleteMany(ctx, bson.D{{Key: "org_id", Value: id}, {Key: "seq", Value: bson.D{{Key: "$lt", Value: seq}}}})
+	}
+	return nil
+}
+
+// UnlockOrg implements tenancy.Store.
+func (s *Store) UnlockOrg(ctx context.Context, org tenancy.OrgID, owner string) error {
+	id, err := lookupID(string(org), "organization")
+	if err != nil {
+		return nil // a malformed id holds no lock
+	}
+	_, err = s.locks.DeleteMany(ctx, bson.D{{Key: "org_id", Value: id}, {Key: "owner", Value: owner}})
+	return translate(err, "unlock organization %s", org)
 }
 
 // CreateAdmin implements tenancy.Store.

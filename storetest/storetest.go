@@ -47,7 +47,8 @@ func Run(t *testing.T, newStore func(t *testing.T) tenancy.Store) {
 		{"Names", testNames},
 		{"ConcurrentReserveName", testConcurrentReserveName},
 		{"ConcurrentCreateOrg", testConcurrentCreateOrg},
-		{"ConcurrentUpdateOrg", testConcurrentUpdateOrg},
+		{"Locks", testLocks},
+		{"ConcurrentLockOrg", testConcurrentLockOrg},
 		{"ConcurrentCreateAdmin", testConcurrentCreateAdmin},
 		{"TenantCollections", testTenantCollections},
 		{"UnicodeTenantCollection", testUnicodeTenantCollection},
@@ -353,24 +354,37 @@ func testConcurrentCreateOrg(t *testing.T, s tenancy.Store) {
 	assert.NoError(t, err)
 }
 
-func testConcurrentUpdateOrg(t *testing.T, s tenancy.Store) {
+func testLocks(t *testing.T, s tenancy.Store) {
 	ctx := t.Context()
-	org := sampleOrg("contested")
-	require.NoError(t, s.CreateOrg(ctx, org))
-	errs := race(8, func(i int) error {
-		o := *org
-		o.Name = fmt.Sprintf("Writer %d", i)
-		return s.UpdateOrg(ctx, &o)
-	})
+	org, other := tenancy.OrgID(newID()), tenancy.OrgID(newID())
+	t0 := now()
+	require.NoError(t, s.LockOrg(ctx, org, "a", t0.Add(time.Minute), t0))
+	assert.ErrorIs(t, s.LockOrg(ctx, org, "b", t0.Add(time.Minute), t0), tenancy.ErrConflict, "held")
+	assert.ErrorIs(t, s.LockOrg(ctx, org, "a", t0.Add(time.Minute), t0), tenancy.ErrConflict, "not re-entrant")
+	assert.NoError(t, s.LockOrg(ctx, other, "b", t0.Add(time.Minute), t0), "other orgs are independent")
+
+	assert.NoError(t, s.UnlockOrg(ctx, org, "b"), "unlocking someone else's lock is a no-op")
+	assert.ErrorIs(t, s.LockOrg(ctx, org, "b", t0.Add(time.Minute), t0), tenancy.ErrConflict, "still held")
+	require.NoError(t, s.UnlockOrg(ctx, org, "a"))
+	assert.NoError(t, s.UnlockOrg(ctx, org, "a"), "unlocking a free org")
+	require.NoError(t, s.LockOrg(ctx, org, "b", t0.Add(time.Minute), t0), "free after unlock")
+
+	later := t0.Add(2 * time.Minute)
+	require.NoError(t, s.LockOrg(ctx, org, "c", later.Add(time.Minute), later), "an expired lock is taken over")
+	assert.NoError(t, s.UnlockOrg(ctx, org, "b"), "the expired owner's unlock is a no-op")
+	assert.ErrorIs(t, s.LockOrg(ctx, org, "d", later.Add(time.Minute), later), tenancy.ErrConflict, "the new owner holds it")
+}
+
+func testConcurrentLockOrg(t *testing.T, s tenancy.Store) {
+	ctx := t.Context()
+	org := tenancy.OrgID(newID())
+	t0 := now()
+	errs := race(8, func(i int) error { return s.LockOrg(ctx, org, fmt.Sprint(i), t0.Add(time.Minute), t0) })
 	assertOneWinner(t, errs)
-	got, err := s.OrgByID(ctx, org.ID)
-	require.NoError(t, err)
-	assert.Equal(t, int64(1), got.Version)
-	for i, err := range errs {
-		if err == nil {
-			assert.Equal(t, fmt.Sprintf("Writer %d", i), got.Name, "the winner's write is stored")
-		}
-	}
+
+	later := t0.Add(2 * time.Minute)
+	errs = race(8, func(i int) error { return s.LockOrg(ctx, org, fmt.Sprint("late", i), later.Add(time.Minute), later) })
+	assertOneWinner(t, errs)
 }
 
 func testConcurrentCreateAdmin(t *testing.T, s tenancy.Store) {
@@ -472,6 +486,8 @@ func testCanceledContext(t *testing.T, s tenancy.Store) {
 		},
 		"UpdateOrg":    func() error { return s.UpdateOrg(ctx, org) },
 		"DeleteOrg":    func() error { return s.DeleteOrg(ctx, org.ID) },
+		"LockOrg":      func() error { return s.LockOrg(ctx, org.ID, "x", now().Add(time.Minute), now()) },
+		"UnlockOrg":    func() error { return s.UnlockOrg(ctx, org.ID, "x") },
 		"CreateAdmin":  func() error { return s.CreateAdmin(ctx, admin) },
 		"AdminByEmail": func() error { _, err := s.AdminByEmail(ctx, admin.Email); return err },
 		"AdminByID":    func() error { _, err := s.AdminByID(ctx, admin.ID); return err },
@@ -506,4 +522,5 @@ func testCanceledContext(t *testing.T, s tenancy.Store) {
 	require.NoError(t, err)
 	assert.False(t, exists, "no collection created")
 	assert.NoError(t, s.ReserveName(live, "canceled", tenancy.OrgID(newID())), "no name reserved")
+	assert.NoError(t, s.LockOrg(live, org.ID, "y", now().Add(time.Minute), now()), "no lock taken")
 }
