@@ -2,20 +2,26 @@ package httpapi_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/pb33f/libopenapi"
 	validator "github.com/pb33f/libopenapi-validator"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/tenancy/tenancy"
 	"github.com/tenancy/tenancy/httpapi"
@@ -23,7 +29,46 @@ import (
 	"github.com/tenancy/tenancy/mongotest"
 )
 
-func TestMain(m *testing.M) { mongotest.Main(m) }
+func TestMain(m *testing.M) {
+	mongotest.Main(m, checkCoverage)
+}
+
+// seen records the documented responses the tests produced, by
+// "METHOD /path STATUS".
+var seen sync.Map
+
+// checkCoverage fails a full run of the tests that did not produce every
+// response the OpenAPI document lists, so that the document and the tests
+// cannot drift apart.
+func checkCoverage() error {
+	if f := flag.Lookup("test.run"); f != nil && f.Value.String() != "" {
+		return nil // a partial run
+	}
+	var doc struct {
+		Paths map[string]map[string]struct {
+			Responses map[string]any `json:"responses"`
+		} `json:"paths"`
+	}
+	if err := json.Unmarshal(httpapi.OpenAPI, &doc); err != nil {
+		return err
+	}
+	var missing []string
+	for path, ops := range doc.Paths {
+		for method, op := range ops {
+			for status := range op.Responses {
+				key := strings.ToUpper(method) + " " + path + " " + status
+				if _, ok := seen.Load(key); !ok {
+					missing = append(missing, key)
+				}
+			}
+		}
+	}
+	if len(missing) > 0 {
+		sort.Strings(missing)
+		return fmt.Errorf("documented responses no test produced:\n  %s", strings.Join(missing, "\n  "))
+	}
+	return nil
+}
 
 var testSecret = []byte("http-test-secret-of-at-least-32-bytes")
 
@@ -148,6 +193,7 @@ func do(t *testing.T, h http.Handler, c call) reply {
 	ok, errs = v.ValidateHttpResponse(newReq(), res)
 	assert.True(t, ok, "response %d to %s %s breaks the OpenAPI document:%s\n%s", res.StatusCode, c.method, c.target, describe(errs), raw)
 
+	seen.Store(fmt.Sprintf("%s %s %d", c.method, strings.SplitN(c.target, "?", 2)[0], res.StatusCode), true)
 	r := reply{status: res.StatusCode, header: res.Header, raw: raw}
 	if len(raw) > 0 && strings.Contains(res.Header.Get("Content-Type"), "json") {
 		require.NoError(t, json.Unmarshal(raw, &r.body), "body: %s", raw)
@@ -195,6 +241,18 @@ func TestHealthAndReady(t *testing.T) {
 	r = do(t, e.h, call{method: "GET", target: "/ready"})
 	assert.Equal(t, http.StatusOK, r.status)
 	assert.Equal(t, "ready", r.body["status"])
+
+	// A database that does not answer: nothing listens on port 1.
+	client, err := mongo.Connect(options.Client().ApplyURI("mongodb://127.0.0.1:1/?serverSelectionTimeoutMS=200"))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = client.Disconnect(context.Background()) })
+	m, err := tenancy.New(mongostore.New(client.Database("down")), tenancy.WithSigningSecret(testSecret))
+	require.NoError(t, err)
+	down := httpapi.New(m)
+	r = do(t, down, call{method: "GET", target: "/ready"})
+	assert.Equal(t, http.StatusServiceUnavailable, r.status)
+	r = do(t, down, call{method: "GET", target: "/health"})
+	assert.Equal(t, http.StatusOK, r.status, "liveness does not depend on the database")
 }
 
 func TestCreateOrg(t *testing.T) {
@@ -404,7 +462,17 @@ func TestDeleteOrg(t *testing.T) {
 		})
 	}
 
+	// Another operation holding the org's lock: try again later.
+	claims, err := e.m.VerifyToken(acme)
+	require.NoError(t, err)
+	now := time.Now()
+	require.NoError(t, e.store.LockOrg(t.Context(), claims.OrgID, "other-operation", now.Add(time.Minute), now))
 	r := del(call{body: name("acme corporation"), token: acme})
+	assert.Equal(t, http.StatusConflict, r.status, string(r.raw))
+	assert.Contains(t, r.body["detail"], "in progress")
+	require.NoError(t, e.store.UnlockOrg(t.Context(), claims.OrgID, "other-operation"))
+
+	r = del(call{body: name("acme corporation"), token: acme})
 	require.Equal(t, http.StatusOK, r.status, string(r.raw))
 	assert.Equal(t, "Organization and all associated data have been deleted", r.body["message"])
 	r = do(t, e.h, call{method: "GET", target: "/org/get?organization_name=Acme%20Corporation"})

@@ -204,10 +204,19 @@ func databaseName(test string) string {
 	return "t_" + prefix + "_" + hex.EncodeToString(suffix)
 }
 
-// Main runs the tests of m, then stops the server this package started and
-// removes its files, and exits with the tests' status.
-func Main(m *testing.M) {
+// Main runs the tests of m, then each check (a failing check fails the
+// run), then stops the server this package started and removes its files,
+// and exits with the tests' status.
+func Main(m *testing.M, checks ...func() error) {
 	code := m.Run()
+	if code == 0 {
+		for _, check := range checks {
+			if err := check(); err != nil {
+				fmt.Fprintln(os.Stderr, "FAIL:", err)
+				code = 1
+			}
+		}
+	}
 	if server.stop != nil {
 		server.stop()
 	}
