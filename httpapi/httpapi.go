@@ -178,11 +178,7 @@ func (a *api) createOrg(w http.ResponseWriter, r *http.Request) {
 func (a *api) getOrg(w http.ResponseWriter, r *http.Request) {
 	name := r.URL.Query().Get("organization_name")
 	if name == "" {
-		writeProblem(w, r, Problem{
-			Status: http.StatusBadRequest,
-			Detail: "organization_name query parameter is required",
-			Errors: []FieldIssue{{Field: "organization_name", Message: "is required"}},
-		})
+		missingName(w, r, "organization_name query parameter is required")
 		return
 	}
 	org, err := a.m.GetOrg(r.Context(), name)
@@ -191,6 +187,15 @@ func (a *api) getOrg(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, orgBodyOf(org))
+}
+
+// missingName answers a request without an organization name.
+func missingName(w http.ResponseWriter, r *http.Request, detail string) {
+	writeProblem(w, r, Problem{
+		Status: http.StatusBadRequest,
+		Detail: detail,
+		Errors: []FieldIssue{{Field: "organization_name", Message: "is required"}},
+	})
 }
 
 type updateResult struct {
@@ -270,11 +275,7 @@ func (a *api) deleteOrg(w http.ResponseWriter, r *http.Request) {
 		req.OrganizationName = r.URL.Query().Get("organization_name")
 	}
 	if req.OrganizationName == "" {
-		writeProblem(w, r, Problem{
-			Status: http.StatusBadRequest,
-			Detail: "organization_name is required, in the JSON body or the query",
-			Errors: []FieldIssue{{Field: "organization_name", Message: "is required"}},
-		})
+		missingName(w, r, "organization_name is required, in the JSON body or the query")
 		return
 	}
 	org, err := a.m.GetOrg(r.Context(), req.OrganizationName)

@@ -23,17 +23,17 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"log/slog"
 	"os"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/FerretDB/FerretDB/ferretdb"
 	"github.com/testcontainers/testcontainers-go/modules/mongodb"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/tenancy/tenancy/internal/embeddb"
 )
 
 // Environment variables that choose the server.
@@ -103,28 +103,12 @@ func startFerretDB() (string, func(), error) {
 	if err != nil {
 		return "", nil, err
 	}
-	f, err := ferretdb.New(&ferretdb.Config{
-		Listener:  ferretdb.ListenerConfig{TCP: "127.0.0.1:0"},
-		Handler:   "sqlite",
-		SQLiteURL: "file:" + dir + "/",
-		Logger:    slog.New(slog.DiscardHandler),
-	})
+	uri, stop, err := embeddb.Start(dir)
 	if err != nil {
 		_ = os.RemoveAll(dir)
-		return "", nil, fmt.Errorf("start embedded FerretDB: %w", err)
+		return "", nil, err
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = f.Run(ctx)
-	}()
-	stop := func() {
-		cancel()
-		<-done
-		_ = os.RemoveAll(dir)
-	}
-	return f.MongoDBURI(), stop, nil
+	return uri, func() { stop(); _ = os.RemoveAll(dir) }, nil
 }
 
 func startDocker(ctx context.Context) (string, func(), error) {

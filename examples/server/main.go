@@ -27,13 +27,13 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/FerretDB/FerretDB/ferretdb"
 	"github.com/joho/godotenv"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/tenancy/tenancy"
 	"github.com/tenancy/tenancy/httpapi"
+	"github.com/tenancy/tenancy/internal/embeddb"
 	"github.com/tenancy/tenancy/mongostore"
 )
 
@@ -123,7 +123,7 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer) erro
 			return err
 		}
 		var stopDB func()
-		uri, stopDB, err = startEmbedded(dbDir)
+		uri, stopDB, err = embeddb.Start(dbDir)
 		if err != nil {
 			return err
 		}
@@ -196,30 +196,6 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer) erro
 	}
 	log.Info("shutdown complete")
 	return nil
-}
-
-// startEmbedded starts FerretDB on SQLite files under dir, listening on a
-// free loopback port, and returns its URI.
-func startEmbedded(dir string) (string, func(), error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return "", nil, fmt.Errorf("DATA_DIR: %w", err)
-	}
-	f, err := ferretdb.New(&ferretdb.Config{
-		Listener:  ferretdb.ListenerConfig{TCP: "127.0.0.1:0"},
-		Handler:   "sqlite",
-		SQLiteURL: "file:" + dir + "/",
-		Logger:    slog.New(slog.DiscardHandler),
-	})
-	if err != nil {
-		return "", nil, fmt.Errorf("start embedded database: %w", err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = f.Run(ctx)
-	}()
-	return f.MongoDBURI(), func() { cancel(); <-done }, nil
 }
 
 // loadOrCreateSecret reads the signing secret kept at path, creating a
