@@ -557,9 +557,11 @@ func TestDeleteOrgCanBeRetried(t *testing.T) {
 	eachFault(t, faults, func(t *testing.T, store *failingStore) {
 		m := newManager(t, store)
 		org := createAcme(t, m)
-		require.ErrorIs(t, m.DeleteOrg(t.Context(), org.ID), errInjected)
+		require.ErrorIs(t, m.DeleteOrgNamed(t.Context(), org.ID, "Acme Corporation"), errInjected)
 
-		err := m.DeleteOrg(t.Context(), org.ID)
+		// The retry names the org, as DELETE /org/delete does: a deletion
+		// in progress is still found by its own admin.
+		err := m.DeleteOrgNamed(t.Context(), org.ID, "Acme Corporation")
 		if !store.after || store.method != "DeleteOrg" {
 			require.NoError(t, err, "retrying the delete finishes it")
 		} else {
@@ -632,5 +634,25 @@ func TestConcurrentRenames(t *testing.T) {
 				assert.ErrorIs(t, err, tenancy.ErrConflict)
 			}
 		}
+	})
+}
+
+func TestDeleteOrgNamed(t *testing.T) {
+	eachStore(t, func(t *testing.T, store testStore) {
+		m := newManager(t, store)
+		acme := createAcme(t, m)
+		beta, err := m.CreateOrg(t.Context(), tenancy.CreateOrgParams{Name: "Beta Labs", AdminEmail: "b@beta.com", AdminPassword: "password123"})
+		require.NoError(t, err)
+
+		assert.ErrorIs(t, m.DeleteOrgNamed(t.Context(), acme.ID, "Beta Labs"), tenancy.ErrForbidden)
+		assert.ErrorIs(t, m.DeleteOrgNamed(t.Context(), acme.ID, "Nobody Inc"), tenancy.ErrNotFound)
+		assert.ErrorIs(t, m.DeleteOrgNamed(t.Context(), acme.ID, "!!!"), tenancy.ErrInvalid)
+		_, err = m.GetOrgByID(t.Context(), beta.ID)
+		require.NoError(t, err, "refused deletes change nothing")
+
+		require.NoError(t, m.DeleteOrgNamed(t.Context(), acme.ID, "ACME corporation"))
+		_, err = m.GetOrgByID(t.Context(), acme.ID)
+		assert.ErrorIs(t, err, tenancy.ErrNotFound)
+		assert.ErrorIs(t, m.DeleteOrgNamed(t.Context(), acme.ID, "Acme Corporation"), tenancy.ErrNotFound, "already deleted")
 	})
 }

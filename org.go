@@ -433,6 +433,34 @@ func (m *Manager) RenameOrg(ctx context.Context, id OrgID, newName string) (*Ren
 	return &RenameResult{Org: org, PreviousCollection: prev, CurrentCollection: org.TenantCollection, DocumentsMigrated: n}, nil
 }
 
+// DeleteOrgNamed deletes the organization named name on behalf of an admin
+// of the organization id: it is DeleteOrg after checking that name is id's
+// own name. It returns ErrForbidden if name is another organization's and
+// ErrNotFound if no organization has it. Unlike GetOrg it finds id's
+// organization while a deletion of it is unfinished, so that a failed
+// delete can be retried.
+func (m *Manager) DeleteOrgNamed(ctx context.Context, id OrgID, name string) error {
+	_, ident, msg := identifier(name)
+	if msg != "" {
+		return &ValidationError{Fields: []FieldError{{Field: "organization_name", Message: msg}}}
+	}
+	own, err := m.store.OrgByID(ctx, id)
+	switch {
+	case err == nil && own.Identifier == ident && own.State != OrgCreating:
+		return m.DeleteOrg(ctx, id)
+	case err != nil && !errors.Is(err, ErrNotFound):
+		return fmt.Errorf("organization %s: %w", id, err)
+	}
+	other, err := m.store.OrgByIdentifier(ctx, ident)
+	if err != nil {
+		return fmt.Errorf("organization %q: %w", name, err)
+	}
+	if !other.visible() {
+		return fmt.Errorf("organization %q: %w", name, ErrNotFound)
+	}
+	return fmt.Errorf("organization %q belongs to another admin: %w", name, ErrForbidden)
+}
+
 // DeleteOrg deletes the organization id with its admin, its tenant
 // collection and all of its data. It returns ErrNotFound if there is no
 // such organization and ErrConflict if another operation on it is in
@@ -492,6 +520,13 @@ func (m *Manager) lockOrg(ctx context.Context, id OrgID) (unlock func(), err err
 	owner := newObjectID(m.now())
 	now := m.now().UTC()
 	if err := m.store.LockOrg(ctx, id, owner, now.Add(OperationLease), now); err != nil {
+		if !errors.Is(err, ErrConflict) && !errors.Is(err, ErrInvalid) {
+			// The lock may have been taken with the reply lost: give it
+			// back rather than block the org until the lease ends.
+			uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			_ = m.store.UnlockOrg(uctx, id, owner)
+			cancel()
+		}
 		switch {
 		case errors.Is(err, ErrConflict):
 			return nil, fmt.Errorf("organization %s is busy with another operation: %w", id, err)

@@ -278,16 +278,7 @@ func (a *api) deleteOrg(w http.ResponseWriter, r *http.Request) {
 		missingName(w, r, "organization_name is required, in the JSON body or the query")
 		return
 	}
-	org, err := a.m.GetOrg(r.Context(), req.OrganizationName)
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	if org.ID != claims.OrgID {
-		a.writeError(w, r, tenancy.ErrForbidden)
-		return
-	}
-	if err := a.m.DeleteOrg(r.Context(), org.ID); err != nil {
+	if err := a.m.DeleteOrgNamed(r.Context(), claims.OrgID, req.OrganizationName); err != nil {
 		a.writeError(w, r, err)
 		return
 	}

@@ -124,11 +124,12 @@ type adminDoc struct {
 }
 
 type lockDoc struct {
-	ID      string        `bson:"_id"` // "<org id>:<seq>"
-	OrgID   bson.ObjectID `bson:"org_id"`
-	Seq     int64         `bson:"seq"`
-	Owner   string        `bson:"owner"`
-	Expires time.Time     `bson:"expires"`
+	ID       string        `bson:"_id"` // "<org id>:<seq>"
+	OrgID    bson.ObjectID `bson:"org_id"`
+	Seq      int64         `bson:"seq"`
+	Owner    string        `bson:"owner"`
+	Expires  time.Time     `bson:"expires"`
+	Released bool          `bson:"released"`
 }
 
 type nameDoc struct {
@@ -322,7 +323,10 @@ func (s *Store) DeleteOrg(ctx context.Context, id tenancy.OrgID) error {
 // number is claimed by inserting a document whose _id holds it, so the
 // server's unique _id alone decides between concurrent callers, also when
 // they take over an expired lock: no conditional update or delete is
-// trusted, since FerretDB runs those as a read followed by a write.
+// trusted to decide, since FerretDB runs those as a read then a write.
+// The highest number never goes away (UnlockOrg marks its document
+// released; pruning removes only lower numbers), and a lock is held only
+// while its number is the highest, checked after the insert.
 func (s *Store) LockOrg(ctx context.Context, org tenancy.OrgID, owner string, expires, now time.Time) error {
 	id, err := objectID(string(org), "organization id")
 	if err != nil {
@@ -335,30 +339,44 @@ func (s *Store) LockOrg(ctx context.Context, org tenancy.OrgID, owner string, ex
 	case errors.Is(err, mongo.ErrNoDocuments):
 	case err != nil:
 		return translate(err, "read lock of organization %s", org)
-	case !last.Expires.Before(now):
+	case !last.Released && !last.Expires.Before(now):
 		return fmt.Errorf("mongostore: organization %s is locked by %s until %v: %w", org, last.Owner, last.Expires, tenancy.ErrConflict)
 	}
 	seq := last.Seq + 1
-	_, err = s.locks.InsertOne(ctx, lockDoc{
-		ID: fmt.Sprintf("%s:%d", id.Hex(), seq), OrgID: id, Seq: seq, Owner: owner, Expires: expires,
-	})
+	lockID := fmt.Sprintf("%s:%d", id.Hex(), seq)
+	_, err = s.locks.InsertOne(ctx, lockDoc{ID: lockID, OrgID: id, Seq: seq, Owner: owner, Expires: expires})
 	if err != nil {
 		return translate(err, "lock organization %s", org)
 	}
+	// A caller that read a stale highest number can insert a number that
+	// was pruned; the lock is its only if its number is still the highest.
+	var top lockDoc
+	if err := s.locks.FindOne(ctx, bson.D{{Key: "org_id", Value: id}},
+		options.FindOne().SetSort(bson.D{{Key: "seq", Value: -1}})).Decode(&top); err != nil {
+		return translate(err, "check lock of organization %s", org)
+	}
+	if top.Seq != seq {
+		_, _ = s.locks.UpdateOne(ctx, bson.D{{Key: "_id", Value: lockID}}, bson.D{{Key: "$set", Value: bson.D{{Key: "released", Value: true}}}})
+		return fmt.Errorf("mongostore: organization %s was locked by %s meanwhile: %w", org, top.Owner, tenancy.ErrConflict)
+	}
 	if seq > 1 {
-		// Earlier locks are released or expired and superseded: drop them.
+		// Locks below the highest are history: prune them. Deleting by
+		// _id range never touches the highest, which stays the marker.
 		_, _ = s.locks.DeleteMany(ctx, bson.D{{Key: "org_id", Value: id}, {Key: "seq", Value: bson.D{{Key: "$lt", Value: seq}}}})
 	}
 	return nil
 }
 
-// UnlockOrg implements tenancy.Store.
+// UnlockOrg implements tenancy.Store. It marks owner's lock document
+// released rather than deleting it; only its owner ever writes to it.
 func (s *Store) UnlockOrg(ctx context.Context, org tenancy.OrgID, owner string) error {
 	id, err := lookupID(string(org), "organization")
 	if err != nil {
 		return nil // a malformed id holds no lock
 	}
-	_, err = s.locks.DeleteMany(ctx, bson.D{{Key: "org_id", Value: id}, {Key: "owner", Value: owner}})
+	_, err = s.locks.UpdateMany(ctx,
+		bson.D{{Key: "org_id", Value: id}, {Key: "owner", Value: owner}},
+		bson.D{{Key: "$set", Value: bson.D{{Key: "released", Value: true}}}})
 	return translate(err, "unlock organization %s", org)
 }
 

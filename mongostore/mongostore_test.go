@@ -1,7 +1,16 @@
 package mongostore_test
 
 import (
+	"context"
+	"sync/atomic"
 	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.mongodb.org/mongo-driver/v2/event"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/tenancy/tenancy"
 	"github.com/tenancy/tenancy/mongostore"
@@ -22,4 +31,44 @@ func newStore(t *testing.T) *mongostore.Store {
 
 func TestConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) tenancy.Store { return newStore(t) })
+}
+
+// TestLockTakeoverInterleaving pauses one caller between reading the last
+// lock and inserting its own, and lets others lock, unlock and lock again
+// meanwhile: the paused caller must not end up holding the lock too.
+func TestLockTakeoverInterleaving(t *testing.T) {
+	paused, resume := make(chan struct{}), make(chan struct{})
+	var armed atomic.Bool
+	monitor := &event.CommandMonitor{Started: func(_ context.Context, e *event.CommandStartedEvent) {
+		if e.CommandName == "insert" && armed.CompareAndSwap(true, false) {
+			close(paused)
+			<-resume
+		}
+	}}
+	slowDB := mongotest.NewDatabase(t, options.Client().SetMonitor(monitor))
+	slow := mongostore.New(slowDB)
+	require.NoError(t, slow.EnsureIndexes(t.Context()))
+	client, err := mongo.Connect(options.Client().ApplyURI(mongotest.URI(t)))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = client.Disconnect(context.Background()) })
+	fast := mongostore.New(client.Database(slowDB.Name()))
+
+	ctx := t.Context()
+	org := tenancy.OrgID("507f1f77bcf86cd799439011")
+	t0 := time.Now().UTC()
+	require.NoError(t, fast.LockOrg(ctx, org, "crashed", t0.Add(time.Minute), t0))
+	later := t0.Add(2 * time.Minute) // the first lock has expired
+
+	armed.Store(true)
+	slowErr := make(chan error, 1)
+	go func() { slowErr <- slow.LockOrg(ctx, org, "slow", later.Add(time.Minute), later) }()
+	<-paused
+
+	require.NoError(t, fast.LockOrg(ctx, org, "x", later.Add(time.Minute), later), "takeover of the expired lock")
+	require.NoError(t, fast.UnlockOrg(ctx, org, "x"))
+	require.NoError(t, fast.LockOrg(ctx, org, "y", later.Add(time.Minute), later), "lock after release")
+
+	close(resume)
+	assert.ErrorIs(t, <-slowErr, tenancy.ErrConflict, "the paused caller read a stale lock and must lose")
+	assert.ErrorIs(t, fast.LockOrg(ctx, org, "z", later.Add(time.Minute), later), tenancy.ErrConflict, "y still holds it")
 }
