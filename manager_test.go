@@ -656,3 +656,45 @@ func TestDeleteOrgNamed(t *testing.T) {
 		assert.ErrorIs(t, m.DeleteOrgNamed(t.Context(), acme.ID, "Acme Corporation"), tenancy.ErrNotFound, "already deleted")
 	})
 }
+
+// TestInterruptedRenameIsSettled leaves a rename as a dead process would,
+// before and after its collection moved, and checks that the next
+// operation on the org settles it instead of refusing forever.
+func TestInterruptedRenameIsSettled(t *testing.T) {
+	for _, moved := range []bool{false, true} {
+		t.Run(fmt.Sprintf("moved=%v", moved), func(t *testing.T) {
+			eachStore(t, func(t *testing.T, store testStore) {
+				ctx := t.Context()
+				m := newManager(t, store)
+				org := createAcme(t, m)
+				for i := range 4 {
+					require.NoError(t, store.InsertTenantDocument(ctx, org.TenantCollection, map[string]any{"i": i}))
+				}
+				// The steps of RenameOrg up to the crash.
+				require.NoError(t, store.ReserveName(ctx, "acme-global-inc", org.ID))
+				org.State = tenancy.OrgRenaming
+				org.PendingName, org.PendingIdentifier, org.PendingCollection = "Acme Global Inc", "acme-global-inc", "tenant_acme_global_inc"
+				require.NoError(t, store.UpdateOrg(ctx, org))
+				if moved {
+					require.NoError(t, store.RenameTenantCollection(ctx, "tenant_acme_corporation", "tenant_acme_global_inc"))
+				}
+
+				res, err := m.RenameOrg(ctx, org.ID, "Third Name")
+				require.NoError(t, err)
+				assert.Equal(t, int64(5), res.DocumentsMigrated, "no document lost")
+				want := "tenant_acme_corporation"
+				if moved {
+					want = "tenant_acme_global_inc"
+				}
+				assert.Equal(t, want, res.PreviousCollection)
+				assert.Equal(t, "tenant_third_name", res.CurrentCollection)
+
+				// Both earlier names are free again.
+				for i, name := range []string{"Acme Corporation", "Acme Global Inc"} {
+					_, err := m.CreateOrg(ctx, tenancy.CreateOrgParams{Name: name, AdminEmail: fmt.Sprintf("admin%d@x.com", i), AdminPassword: "password123"})
+					assert.NoError(t, err, name)
+				}
+			})
+		})
+	}
+}

@@ -347,8 +347,10 @@ func (m *Manager) RenameOrg(ctx context.Context, id OrgID, newName string) (*Ren
 	if !org.visible() {
 		return nil, fmt.Errorf("organization %s: %w", id, ErrNotFound)
 	}
-	if org.State != OrgActive {
-		return nil, fmt.Errorf("organization %s is %s: %w", id, org.State, ErrConflict)
+	if org.State == OrgRenaming {
+		if err := m.settleRename(ctx, org); err != nil {
+			return nil, err
+		}
 	}
 	prev := org.TenantCollection
 	if newID == org.Identifier {
@@ -475,6 +477,11 @@ func (m *Manager) DeleteOrg(ctx context.Context, id OrgID) error {
 	if err != nil {
 		return fmt.Errorf("organization %s: %w", id, err)
 	}
+	if org.State == OrgRenaming {
+		if err := m.settleRename(ctx, org); err != nil {
+			return err
+		}
+	}
 	switch org.State {
 	case OrgActive:
 		org.State = OrgDeleting
@@ -506,6 +513,41 @@ func (m *Manager) DeleteOrg(ctx context.Context, id OrgID) error {
 		return fmt.Errorf("delete organization %s: %w", id, err)
 	}
 	m.log.InfoContext(ctx, "organization deleted", "org_id", id, "identifier", org.Identifier)
+	return nil
+}
+
+// settleRename finishes or rolls back a rename that was interrupted (its
+// process died) and is found under the org's lock, so that no other
+// operation runs it: a collection already moved completes the rename, one
+// not moved rolls it back. It leaves org active.
+func (m *Manager) settleRename(ctx context.Context, org *Org) error {
+	fromExists, err := m.store.TenantCollectionExists(ctx, org.TenantCollection)
+	if err != nil {
+		return fmt.Errorf("settle rename of organization %s: %w", org.ID, err)
+	}
+	toExists, err := m.store.TenantCollectionExists(ctx, org.PendingCollection)
+	if err != nil {
+		return fmt.Errorf("settle rename of organization %s: %w", org.ID, err)
+	}
+	if fromExists && toExists {
+		return fmt.Errorf("organization %s: both %s and %s exist after an interrupted rename; resolve by hand: %w",
+			org.ID, org.TenantCollection, org.PendingCollection, ErrConflict)
+	}
+	release := org.PendingIdentifier
+	if toExists {
+		release = org.Identifier
+		org.Name, org.Identifier, org.TenantCollection = org.PendingName, org.PendingIdentifier, org.PendingCollection
+	}
+	org.PendingName, org.PendingIdentifier, org.PendingCollection = "", "", ""
+	org.State = OrgActive
+	org.ModifiedAt = m.now().UTC()
+	if err := m.store.UpdateOrg(ctx, org); err != nil {
+		return fmt.Errorf("settle rename of organization %s: %w", org.ID, err)
+	}
+	if err := m.store.ReleaseName(ctx, release, org.ID); err != nil {
+		return fmt.Errorf("settle rename of organization %s: release %q: %w", org.ID, release, err)
+	}
+	m.log.WarnContext(ctx, "settled an interrupted rename", "org_id", org.ID, "identifier", org.Identifier, "completed", toExists)
 	return nil
 }
 
