@@ -87,8 +87,9 @@ func normalizeEmail(email string) (string, string) {
 	if err != nil || a.Address != e || a.Name != "" {
 		return "", "must be an email address like admin@example.com"
 	}
+	// A deliverable address has a domain with a dot, not an IP literal.
 	at := strings.LastIndexByte(e, '@')
-	if at <= 0 || at == len(e)-1 {
+	if domain := e[at+1:]; at <= 0 || !strings.Contains(strings.Trim(domain, "."), ".") || strings.ContainsAny(domain, "[]") {
 		return "", "must be an email address like admin@example.com"
 	}
 	return e, ""

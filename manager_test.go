@@ -128,6 +128,8 @@ func TestCreateOrgValidation(t *testing.T) {
 	}{
 		{"all missing", tenancy.CreateOrgParams{}, []string{"organization_name", "email", "password"}},
 		{"bad email", tenancy.CreateOrgParams{Name: "Acme", AdminEmail: "not-an-email", AdminPassword: "longenough"}, []string{"email"}},
+		{"dotless domain", tenancy.CreateOrgParams{Name: "Acme", AdminEmail: "a@b", AdminPassword: "longenough"}, []string{"email"}},
+		{"IP literal domain", tenancy.CreateOrgParams{Name: "Acme", AdminEmail: "a@[127.0.0.1]", AdminPassword: "longenough"}, []string{"email"}},
 		{"display name email", tenancy.CreateOrgParams{Name: "Acme", AdminEmail: "Bob <bob@acme.com>", AdminPassword: "longenough"}, []string{"email"}},
 		{"short password", tenancy.CreateOrgParams{Name: "Acme", AdminEmail: "a@acme.com", AdminPassword: "1234567"}, []string{"password"}},
 		{"73-byte password", tenancy.CreateOrgParams{Name: "Acme", AdminEmail: "a@acme.com", AdminPassword: strings.Repeat("p", 73)}, []string{"password"}},

@@ -258,7 +258,7 @@ func (m *Manager) CreateOrg(ctx context.Context, p CreateOrgParams) (*Org, error
 			ownCollection = false
 			m.log.ErrorContext(ctx, "tenant collection exists without an organization holding its name",
 				"collection", org.TenantCollection, "identifier", id)
-			err = fmt.Errorf("tenant collection %s already exists: %w", org.TenantCollection, err)
+			return fail(collectionTaken(org.TenantCollection, err))
 		}
 		return fail(fmt.Errorf("create tenant collection: %w", err))
 	}
@@ -410,7 +410,8 @@ func (m *Manager) RenameOrg(ctx context.Context, id OrgID, newName string) (*Ren
 	})
 	if err := m.store.RenameTenantCollection(ctx, from, to); err != nil {
 		if errors.Is(err, ErrConflict) {
-			err = fmt.Errorf("tenant collection %s already exists: %w", to, err)
+			m.log.ErrorContext(ctx, "tenant collection exists without an organization holding its name", "collection", to, "identifier", newID)
+			return fail(collectionTaken(to, err))
 		}
 		return fail(fmt.Errorf("move tenant collection: %w", err))
 	}
@@ -610,6 +611,14 @@ func (m *Manager) rollback(ctx context.Context, op string, id OrgID, undo undoLi
 
 func nameTaken(name string, err error) error {
 	return &ConflictError{Field: "organization_name", Message: fmt.Sprintf("%q is already taken (names differing only in case, spaces or punctuation are the same)", name), Err: err}
+}
+
+// collectionTaken reports a name whose tenant collection exists in the
+// database without belonging to an organization (left by another
+// application, or restored from a backup): the name cannot be used until
+// an operator removes or renames that collection.
+func collectionTaken(collection string, err error) error {
+	return &ConflictError{Field: "organization_name", Message: fmt.Sprintf("cannot be used: its tenant collection %s already exists in the database", collection), Err: err}
 }
 
 func ignoreNotFound(err error) error {

@@ -7,20 +7,48 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"slices"
 	"strings"
 )
 
 // errEmptyBody reports a request without a body.
 var errEmptyBody = errors.New("empty body")
 
-// decode reads r's JSON body into dst, a pointer to a struct of string
-// fields. It answers the request itself and returns false when the body
-// is too large (413), not JSON (415) or malformed (400, naming the field
-// whose value has the wrong type). With allowEmpty, a missing body is not
-// an error and leaves dst alone.
-func (a *api) decode(w http.ResponseWriter, r *http.Request, dst any, allowEmpty bool) bool {
-	err := a.readJSON(w, r, dst)
-	if err == nil || (allowEmpty && errors.Is(err, errEmptyBody)) {
+// decode reads r's JSON body, an object, and sets each string of fields
+// from the member of that exact name (JSON member names are case
+// sensitive; encoding/json alone would match them in any case). A missing
+// or null member leaves its string empty, and unknown members are ignored.
+// It answers the request itself and returns false when the body is too
+// large (413), not JSON (415), malformed or not an object (400), or has a
+// value that is not a string where one belongs (400 naming each such
+// field: an operator object like {"$ne": null} is a type error). With
+// allowEmpty, a missing body is not an error.
+func (a *api) decode(w http.ResponseWriter, r *http.Request, fields map[string]*string, allowEmpty bool) bool {
+	var obj map[string]json.RawMessage
+	err := a.readJSON(w, r, &obj)
+	if err == nil {
+		var bad []FieldIssue
+		for name, dst := range fields {
+			raw, ok := obj[name]
+			if !ok || string(raw) == "null" {
+				continue
+			}
+			if err := json.Unmarshal(raw, dst); err != nil {
+				bad = append(bad, FieldIssue{Field: name, Message: "must be a string"})
+			}
+		}
+		if len(bad) == 0 {
+			return true
+		}
+		slices.SortFunc(bad, func(a, b FieldIssue) int { return strings.Compare(a.Field, b.Field) })
+		msgs := make([]string, len(bad))
+		for i, f := range bad {
+			msgs[i] = f.Field + " " + f.Message
+		}
+		writeProblem(w, r, Problem{Status: http.StatusBadRequest, Detail: strings.Join(msgs, "; "), Errors: bad})
+		return false
+	}
+	if allowEmpty && errors.Is(err, errEmptyBody) {
 		return true
 	}
 	var tooLarge *http.MaxBytesError
@@ -36,15 +64,14 @@ func (a *api) decode(w http.ResponseWriter, r *http.Request, dst any, allowEmpty
 		p.Detail = "Request body must be application/json"
 	case errors.Is(err, errEmptyBody):
 		p.Detail = "Request body is required: a JSON object"
-	case errors.As(err, &typeErr) && typeErr.Field != "":
-		p.Detail = fmt.Sprintf("%s must be a string", typeErr.Field)
-		p.Errors = []FieldIssue{{Field: typeErr.Field, Message: "must be a string"}}
 	case errors.As(err, &typeErr):
 		p.Detail = "Request body must be a JSON object"
-	case errors.As(err, &syntaxErr), errors.Is(err, io.ErrUnexpectedEOF):
+	case errors.As(err, &syntaxErr), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
 		p.Detail = "Request body is not valid JSON"
 	default:
-		p.Detail = "Request body is not valid JSON: " + err.Error()
+		// A read error (timeout, reset): its text names addresses.
+		a.log.InfoContext(r.Context(), "read request body", "request_id", RequestID(r.Context()), "err", err)
+		p.Detail = "Request body could not be read"
 	}
 	writeProblem(w, r, p)
 	return false
@@ -65,7 +92,8 @@ func (a *api) readJSON(w http.ResponseWriter, r *http.Request, dst any) error {
 		}
 		return err
 	}
-	if ct := r.Header.Get("Content-Type"); !isJSON(ct) {
+	// A body without a Content-Type is taken as JSON, as FastAPI does.
+	if ct := r.Header.Get("Content-Type"); ct != "" && !isJSON(ct) {
 		return errUnsupportedMedia
 	}
 	dec := json.NewDecoder(io.MultiReader(strings.NewReader(string(first[:])), body))

@@ -155,14 +155,16 @@ func orgBodyOf(o *tenancy.Org) orgBody {
 }
 
 type orgCredentials struct {
-	OrganizationName string `json:"organization_name"`
-	Email            string `json:"email"`
-	Password         string `json:"password"`
+	OrganizationName, Email, Password string
+}
+
+func (c *orgCredentials) fields() map[string]*string {
+	return map[string]*string{"organization_name": &c.OrganizationName, "email": &c.Email, "password": &c.Password}
 }
 
 func (a *api) createOrg(w http.ResponseWriter, r *http.Request) {
 	var req orgCredentials
-	if !a.decode(w, r, &req, false) {
+	if !a.decode(w, r, req.fields(), false) {
 		return
 	}
 	org, err := a.m.CreateOrg(r.Context(), tenancy.CreateOrgParams{
@@ -211,7 +213,7 @@ type updateResult struct {
 func (a *api) updateOrg(w http.ResponseWriter, r *http.Request) {
 	claims := ClaimsFrom(r.Context())
 	var req orgCredentials
-	if !a.decode(w, r, &req, false) {
+	if !a.decode(w, r, req.fields(), false) {
 		return
 	}
 	if err := validate(
@@ -261,33 +263,24 @@ func validate(checks ...func() error) error {
 	return &all
 }
 
-type orgName struct {
-	OrganizationName string `json:"organization_name"`
-}
-
 func (a *api) deleteOrg(w http.ResponseWriter, r *http.Request) {
 	claims := ClaimsFrom(r.Context())
-	var req orgName
-	if !a.decode(w, r, &req, true) {
+	var name string
+	if !a.decode(w, r, map[string]*string{"organization_name": &name}, true) {
 		return
 	}
-	if req.OrganizationName == "" {
-		req.OrganizationName = r.URL.Query().Get("organization_name")
+	if name == "" {
+		name = r.URL.Query().Get("organization_name")
 	}
-	if req.OrganizationName == "" {
+	if name == "" {
 		missingName(w, r, "organization_name is required, in the JSON body or the query")
 		return
 	}
-	if err := a.m.DeleteOrgNamed(r.Context(), claims.OrgID, req.OrganizationName); err != nil {
+	if err := a.m.DeleteOrgNamed(r.Context(), claims.OrgID, name); err != nil {
 		a.writeError(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"message": "Organization and all associated data have been deleted"})
-}
-
-type credentials struct {
-	Email    string `json:"email"`
-	Password string `json:"password"`
 }
 
 type tokenBody struct {
@@ -298,11 +291,11 @@ type tokenBody struct {
 }
 
 func (a *api) login(w http.ResponseWriter, r *http.Request) {
-	var req credentials
-	if !a.decode(w, r, &req, false) {
+	var email, password string
+	if !a.decode(w, r, map[string]*string{"email": &email, "password": &password}, false) {
 		return
 	}
-	tok, err := a.m.Login(r.Context(), req.Email, req.Password)
+	tok, err := a.m.Login(r.Context(), email, password)
 	if err != nil {
 		a.writeError(w, r, err)
 		return

@@ -132,7 +132,7 @@ type call struct {
 	method, target string
 	body           any // marshalled to JSON unless a string (sent raw)
 	token          string
-	contentType    string // default application/json when there is a body
+	contentType    string // default application/json when there is a body; "none" sends none
 	// invalidRequest marks requests the document itself refuses, such as a
 	// missing required field; the server must refuse them too.
 	invalidRequest bool
@@ -161,7 +161,7 @@ func do(t *testing.T, h http.Handler, c call) reply {
 	}
 	newReq := func() *http.Request {
 		r := httptest.NewRequest(c.method, "http://api.test"+c.target, bytes.NewReader(payload))
-		if payload != nil {
+		if payload != nil && c.contentType != "none" {
 			ct := c.contentType
 			if ct == "" {
 				ct = "application/json"
@@ -259,7 +259,12 @@ func TestCreateOrg(t *testing.T) {
 	e := newEnv(t)
 	valid := map[string]string{"organization_name": "Tech Innovations Corp", "email": "admin@techcorp.com", "password": "SecurePassword123"}
 
-	r := do(t, e.h, call{method: "POST", target: "/org/create", body: valid})
+	r := do(t, e.h, call{method: "POST", target: "/org/create", contentType: "none", body: map[string]string{
+		"organization_name": "No Content Type", "email": "nct@example.com", "password": "SecurePassword123",
+	}})
+	assert.Equal(t, http.StatusCreated, r.status, "a body without Content-Type is read as JSON: %s", r.raw)
+
+	r = do(t, e.h, call{method: "POST", target: "/org/create", body: valid})
 	require.Equal(t, http.StatusCreated, r.status, string(r.raw))
 	assert.Len(t, r.body["id"], 24)
 	assert.Equal(t, "Tech Innovations Corp", r.body["organization_name"])
@@ -286,7 +291,12 @@ func TestCreateOrg(t *testing.T) {
 			400, []string{"organization_name"}, "must be a string"},
 		{"number for email", call{body: map[string]any{"organization_name": "N Corp", "email": 42, "password": "SecurePassword123"}, invalidRequest: true},
 			400, []string{"email"}, "must be a string"},
+		{"several wrong types", call{body: `{"organization_name":["a"],"email":true,"password":{"$gt":""}}`, invalidRequest: true},
+			400, []string{"organization_name", "email", "password"}, "must be a string"},
+		{"member names are case sensitive", call{body: `{"ORGANIZATION_NAME":"Case Corp","email":"c@case.com","password":"SecurePassword123"}`, invalidRequest: true},
+			400, []string{"organization_name"}, "is required"},
 		{"array body", call{body: `[1,2]`, invalidRequest: true}, 400, nil, "JSON object"},
+		{"whitespace body", call{body: "   ", invalidRequest: true}, 400, nil, "not valid JSON"},
 		{"malformed JSON", call{body: `{"organization_name":`, invalidRequest: true}, 400, nil, "not valid JSON"},
 		{"trailing data", call{body: `{"organization_name":"A","email":"a@b.co","password":"SecurePassword123"} {}`, invalidRequest: true}, 400, nil, "not valid JSON"},
 		{"no body", call{invalidRequest: true}, 400, nil, "body is required"},
