@@ -22,6 +22,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -40,6 +41,11 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	go func() {
+		// After the first signal, a second one stops the process at once.
+		<-ctx.Done()
+		stop()
+	}()
 	if err := godotenv.Load(); err != nil && !errors.Is(err, os.ErrNotExist) {
 		fmt.Fprintln(os.Stderr, "server: .env:", err)
 		os.Exit(1)
@@ -75,6 +81,14 @@ func loadConfig(getenv func(string) string) (*config, error) {
 	if c.addr == "" {
 		c.addr = ":" + or(getenv("PORT"), "8000")
 	}
+	if _, port, err := net.SplitHostPort(c.addr); err != nil {
+		return nil, fmt.Errorf("ADDR %q must be host:port", c.addr)
+	} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return nil, fmt.Errorf("PORT %q must be a number from 0 to 65535", port)
+	}
+	if !databaseName.MatchString(c.database) {
+		return nil, fmt.Errorf("PRIMARY_DB %q must be 1 to 63 letters, digits, _ or -", c.database)
+	}
 	if s := getenv("SECRET_KEY"); s != "" {
 		if len(s) < tenancy.MinSecretLength {
 			return nil, fmt.Errorf("SECRET_KEY is %d bytes; it must be at least %d (try: openssl rand -hex 32)", len(s), tenancy.MinSecretLength)
@@ -87,19 +101,32 @@ func loadConfig(getenv func(string) string) (*config, error) {
 		return nil, fmt.Errorf("ALGORITHM %q is not supported; use HS256, HS384 or HS512", c.algorithm)
 	}
 	minutes, err := strconv.Atoi(or(getenv("TOKEN_LIFETIME"), "60"))
-	if err != nil || minutes <= 0 {
-		return nil, fmt.Errorf("TOKEN_LIFETIME %q must be a positive number of minutes", getenv("TOKEN_LIFETIME"))
+	if err != nil || minutes <= 0 || minutes > maxTokenMinutes {
+		return nil, fmt.Errorf("TOKEN_LIFETIME %q must be a number of minutes from 1 to %d", getenv("TOKEN_LIFETIME"), maxTokenMinutes)
 	}
 	c.tokenLifetime = time.Duration(minutes) * time.Minute
 	c.bcryptCost, err = strconv.Atoi(or(getenv("BCRYPT_COST"), strconv.Itoa(tenancy.DefaultBcryptCost)))
 	if err != nil || c.bcryptCost < tenancy.MinBcryptCost || c.bcryptCost > 31 {
 		return nil, fmt.Errorf("BCRYPT_COST %q must be a number from %d to 31", getenv("BCRYPT_COST"), tenancy.MinBcryptCost)
 	}
-	if err := c.logLevel.UnmarshalText([]byte(or(getenv("LOG_LEVEL"), "INFO"))); err != nil {
-		return nil, fmt.Errorf("LOG_LEVEL %q must be DEBUG, INFO, WARN or ERROR", getenv("LOG_LEVEL"))
+	level := strings.ToUpper(or(getenv("LOG_LEVEL"), "INFO"))
+	switch level { // Python's names, as the services this replaces use them
+	case "WARNING":
+		level = "WARN"
+	case "CRITICAL", "FATAL":
+		level = "ERROR"
+	}
+	if err := c.logLevel.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("LOG_LEVEL %q must be DEBUG, INFO, WARNING or ERROR", getenv("LOG_LEVEL"))
 	}
 	return c, nil
 }
+
+// maxTokenMinutes bounds TOKEN_LIFETIME at one year.
+const maxTokenMinutes = 366 * 24 * 60
+
+// databaseName is the database names every supported server accepts.
+var databaseName = regexp.MustCompile(`^[a-zA-Z0-9_-]{1,63}$`)
 
 func or(s, def string) string {
 	if s == "" {
@@ -212,13 +239,30 @@ func loadOrCreateSecret(path string) ([]byte, error) {
 	if !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("read secret: %w", err)
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("DATA_DIR: %w", err)
 	}
 	raw := make([]byte, 32)
 	_, _ = rand.Read(raw)
 	s := hex.EncodeToString(raw)
-	if err := os.WriteFile(path, []byte(s+"\n"), 0o600); err != nil {
+	// Write a temporary file, then link it into place: the secret appears
+	// whole or not at all, and of two first starts only one creates it.
+	tmp, err := os.CreateTemp(dir, ".secret-*")
+	if err != nil {
+		return nil, fmt.Errorf("write secret: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.WriteString(s + "\n"); err != nil {
+		tmp.Close()
+		return nil, fmt.Errorf("write secret: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return nil, fmt.Errorf("write secret: %w", err)
+	}
+	if err := os.Link(tmp.Name(), path); errors.Is(err, os.ErrExist) {
+		return loadOrCreateSecret(path)
+	} else if err != nil {
 		return nil, fmt.Errorf("write secret: %w", err)
 	}
 	return []byte(s), nil

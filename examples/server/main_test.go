@@ -3,14 +3,17 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -55,17 +58,32 @@ func buildServer(t *testing.T) string {
 type server struct {
 	cmd  *exec.Cmd
 	base string
-	logs *bytes.Buffer
+	logs *syncBuffer
 	done chan error
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+// syncBuffer is a bytes.Buffer safe to read while the process writes it.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
 }
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+var (
+	client     = &http.Client{Timeout: 10 * time.Second}
+	listenAddr = regexp.MustCompile(`msg="serving the Organization Management API" addr=(\S+)`)
+)
 
 // cleanEnv is the test's environment without the server's variables, so
 // that a developer's own settings do not leak in.
@@ -82,13 +100,17 @@ func cleanEnv(extra ...string) []string {
 	return append(env, extra...)
 }
 
-func startServer(t *testing.T, bin, dataDir string, extra ...string) *server {
+// startServer runs the server in dir (default: an empty directory) on a
+// port it picks itself, and waits until it is ready.
+func startServer(t *testing.T, bin, dataDir, dir string, extra ...string) *server {
 	t.Helper()
-	port := freePort(t)
 	cmd := exec.Command(bin)
-	cmd.Dir = t.TempDir() // no stray .env
-	cmd.Env = cleanEnv(append([]string{fmt.Sprintf("ADDR=127.0.0.1:%d", port), "DATA_DIR=" + dataDir, "BCRYPT_COST=10"}, extra...)...)
-	s := &server{cmd: cmd, base: fmt.Sprintf("http://127.0.0.1:%d", port), logs: &bytes.Buffer{}, done: make(chan error, 1)}
+	cmd.Dir = dir
+	if dir == "" {
+		cmd.Dir = t.TempDir() // no stray .env
+	}
+	cmd.Env = cleanEnv(append([]string{"ADDR=127.0.0.1:0", "DATA_DIR=" + dataDir, "BCRYPT_COST=10"}, extra...)...)
+	s := &server{cmd: cmd, logs: &syncBuffer{}, done: make(chan error, 1)}
 	cmd.Stdout, cmd.Stderr = s.logs, s.logs
 	require.NoError(t, cmd.Start())
 	go func() { s.done <- cmd.Wait() }()
@@ -101,17 +123,24 @@ func startServer(t *testing.T, bin, dataDir string, extra ...string) *server {
 	})
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
-		res, err := http.Get(s.base + "/ready")
-		if err == nil {
-			res.Body.Close()
-			if res.StatusCode == http.StatusOK {
-				return s
+		if s.base == "" {
+			if m := listenAddr.FindStringSubmatch(s.logs.String()); m != nil {
+				s.base = "http://" + m[1]
+			}
+		}
+		if s.base != "" {
+			res, err := client.Get(s.base + "/ready")
+			if err == nil {
+				res.Body.Close()
+				if res.StatusCode == http.StatusOK {
+					return s
+				}
 			}
 		}
 		select {
 		case err := <-s.done:
 			t.Fatalf("server exited before ready: %v\n%s", err, s.logs)
-		case <-time.After(100 * time.Millisecond):
+		case <-time.After(50 * time.Millisecond):
 		}
 	}
 	t.Fatalf("server not ready within 60s:\n%s", s.logs)
@@ -147,7 +176,7 @@ func (s *server) do(t *testing.T, method, path, token string, body any) (int, ma
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
-	res, err := http.DefaultClient.Do(req)
+	res, err := client.Do(req)
 	require.NoError(t, err)
 	defer res.Body.Close()
 	var out map[string]any
@@ -161,7 +190,7 @@ func (s *server) do(t *testing.T, method, path, token string, body any) (int, ma
 func TestSpecWalkthrough(t *testing.T) {
 	bin := buildServer(t)
 	dataDir := t.TempDir()
-	s := startServer(t, bin, dataDir)
+	s := startServer(t, bin, dataDir, "")
 
 	status, body := s.do(t, "GET", "/health", "", nil)
 	assert.Equal(t, 200, status)
@@ -222,7 +251,7 @@ func TestSpecWalkthrough(t *testing.T) {
 	assert.Contains(t, s.logs.String(), "production should set SECRET_KEY")
 	assert.Contains(t, s.logs.String(), "request_id=", "access log names the request id")
 
-	s = startServer(t, bin, dataDir)
+	s = startServer(t, bin, dataDir, "")
 	status, got = s.do(t, "GET", "/org/get?organization_name=StartUp%20Labs", "", nil)
 	require.Equal(t, 200, status, "the org survived the restart")
 	assert.Equal(t, startup, got)
@@ -240,7 +269,7 @@ func TestSpecWalkthrough(t *testing.T) {
 // arrives is answered.
 func TestGracefulShutdown(t *testing.T) {
 	bin := buildServer(t)
-	s := startServer(t, bin, t.TempDir())
+	s := startServer(t, bin, t.TempDir(), "")
 
 	conn, err := net.Dial("tcp", strings.TrimPrefix(s.base, "http://"))
 	require.NoError(t, err)
@@ -284,13 +313,20 @@ func TestConfigErrors(t *testing.T) {
 		{"alg none", []string{"ALGORITHM=none"}, `ALGORITHM "none" is not supported`},
 		{"bad lifetime", []string{"TOKEN_LIFETIME=soon"}, "TOKEN_LIFETIME"},
 		{"bad log level", []string{"LOG_LEVEL=LOUD"}, "LOG_LEVEL"},
+		{"bad database name", []string{"PRIMARY_DB=my.db"}, `PRIMARY_DB "my.db"`},
+		{"huge lifetime", []string{"TOKEN_LIFETIME=153722867280912931"}, "TOKEN_LIFETIME"},
+		{"bad port", []string{"PORT=http"}, `PORT "http"`},
+		{"bad addr", []string{"ADDR=localhost"}, `ADDR "localhost"`},
 		{"unreachable database", []string{"MONGO_URI=mongodb://127.0.0.1:1/?serverSelectionTimeoutMS=300"}, "cannot reach the database"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.desc, func(t *testing.T) {
 			cmd := exec.Command(bin)
 			cmd.Dir = t.TempDir()
-			cmd.Env = cleanEnv(append([]string{"DATA_DIR=" + t.TempDir(), "ADDR=127.0.0.1:0"}, tt.env...)...)
+			cmd.Env = cleanEnv(append([]string{"DATA_DIR=" + t.TempDir()}, tt.env...)...)
+			if set := strings.Join(tt.env, " "); !strings.Contains(set, "PORT=") && !strings.Contains(set, "ADDR=") {
+				cmd.Env = append(cmd.Env, "ADDR=127.0.0.1:0")
+			}
 			var stderr bytes.Buffer
 			cmd.Stderr = &stderr
 			err := cmd.Run()
@@ -304,4 +340,70 @@ func TestConfigErrors(t *testing.T) {
 			assert.NotContains(t, stderr.String(), "goroutine ")
 		})
 	}
+}
+
+// TestEnvFile checks that a .env file configures the server and that the
+// environment wins over it.
+func TestEnvFile(t *testing.T) {
+	bin := buildServer(t)
+	dir := t.TempDir()
+	env := "# comment\nPRIMARY_DB=from_env_file\nTOKEN_LIFETIME=5\n"
+	require.NoError(t, os.WriteFile(filepath.Join(dir, ".env"), []byte(env), 0o600))
+
+	s := startServer(t, bin, t.TempDir(), dir)
+	assert.Contains(t, s.logs.String(), "database=from_env_file")
+	create := map[string]string{"organization_name": "Env Corp", "email": "a@env.com", "password": "SecurePass123"}
+	status, _ := s.do(t, "POST", "/org/create", "", create)
+	require.Equal(t, 201, status)
+	status, tok := s.do(t, "POST", "/admin/login", "", map[string]string{"email": "a@env.com", "password": "SecurePass123"})
+	require.Equal(t, 200, status)
+	parts := strings.Split(tok["access_token"].(string), ".")
+	require.Len(t, parts, 3)
+	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	require.NoError(t, err)
+	var claims struct{ Iat, Exp int64 }
+	require.NoError(t, json.Unmarshal(payload, &claims))
+	assert.Equal(t, int64(5*60), claims.Exp-claims.Iat, "TOKEN_LIFETIME from .env")
+	s.stop(t)
+
+	// The environment wins: the same .env, another database, so the org
+	// created above is not there.
+	s = startServer(t, bin, t.TempDir(), dir, "PRIMARY_DB=from_environment")
+	status, _ = s.do(t, "GET", "/org/get?organization_name=Env%20Corp", "", nil)
+	assert.Equal(t, 404, status)
+	assert.Contains(t, s.logs.String(), "database=from_environment")
+}
+
+func TestLoadConfig(t *testing.T) {
+	env := func(kv ...string) func(string) string {
+		m := map[string]string{}
+		for i := 0; i+1 < len(kv); i += 2 {
+			m[kv[i]] = kv[i+1]
+		}
+		return func(k string) string { return m[k] }
+	}
+	c, err := loadConfig(env())
+	require.NoError(t, err)
+	assert.Equal(t, "enterprise_db", c.database)
+	assert.Equal(t, ":8000", c.addr)
+	assert.Equal(t, "HS256", c.algorithm)
+	assert.Equal(t, 60*time.Minute, c.tokenLifetime)
+	assert.Equal(t, slog.LevelInfo, c.logLevel)
+	assert.Equal(t, "data", c.dataDir)
+	assert.False(t, c.secretFromEnv)
+
+	for level, want := range map[string]slog.Level{"debug": slog.LevelDebug, "WARNING": slog.LevelWarn, "warn": slog.LevelWarn, "CRITICAL": slog.LevelError, "ERROR": slog.LevelError} {
+		c, err := loadConfig(env("LOG_LEVEL", level))
+		require.NoError(t, err, level)
+		assert.Equal(t, want, c.logLevel, level)
+	}
+	c, err = loadConfig(env("PORT", "9000", "SECRET_KEY", strings.Repeat("k", 32), "ALGORITHM", "HS512", "TOKEN_LIFETIME", "15"))
+	require.NoError(t, err)
+	assert.Equal(t, ":9000", c.addr)
+	assert.True(t, c.secretFromEnv)
+	assert.Equal(t, "HS512", c.algorithm)
+	assert.Equal(t, 15*time.Minute, c.tokenLifetime)
+	c, err = loadConfig(env("PORT", "9000", "ADDR", "127.0.0.1:7000"))
+	require.NoError(t, err)
+	assert.Equal(t, "127.0.0.1:7000", c.addr, "ADDR wins over PORT")
 }
