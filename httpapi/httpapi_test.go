@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"sort"
@@ -25,6 +27,7 @@ import (
 
 	"github.com/tenancy/tenancy"
 	"github.com/tenancy/tenancy/httpapi"
+	"github.com/tenancy/tenancy/memstore"
 	"github.com/tenancy/tenancy/mongostore"
 	"github.com/tenancy/tenancy/mongotest"
 )
@@ -618,4 +621,48 @@ func TestRequireAuthRejectsHugeHeaderFast(t *testing.T) {
 		h.ServeHTTP(rec, req)
 		return rec.Code
 	}(), "other schemes")
+}
+
+// brokenStore fails every call the API makes first, as a database that
+// errs would.
+type brokenStore struct{ *memstore.Store }
+
+var errBroken = errors.New("secret internal failure at 10.0.0.7")
+
+func (brokenStore) ReserveName(context.Context, string, tenancy.OrgID) error { return errBroken }
+func (brokenStore) ReleaseName(context.Context, string, tenancy.OrgID) error { return errBroken }
+func (brokenStore) OrgByIdentifier(context.Context, string) (*tenancy.Org, error) {
+	return nil, errBroken
+}
+func (brokenStore) OrgByID(context.Context, tenancy.OrgID) (*tenancy.Org, error) {
+	return nil, errBroken
+}
+func (brokenStore) AdminByEmail(context.Context, string) (*tenancy.Admin, error) {
+	return nil, errBroken
+}
+
+// TestInternalErrors checks that a failing database gives a bare 500 with
+// a request id, and that the cause reaches the log, not the client.
+func TestInternalErrors(t *testing.T) {
+	var logs bytes.Buffer
+	m, err := tenancy.New(brokenStore{memstore.New()}, tenancy.WithSigningSecret(testSecret), tenancy.WithBcryptCost(tenancy.MinBcryptCost))
+	require.NoError(t, err)
+	h := httpapi.New(m, httpapi.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+	tok, err := m.IssueToken(&tenancy.Admin{ID: "507f191e810c19729de860ea", OrgID: "507f1f77bcf86cd799439011", Email: "a@acme.com"})
+	require.NoError(t, err)
+	creds := map[string]string{"organization_name": "Acme", "email": "a@acme.com", "password": "MySecurePassword123"}
+
+	for _, c := range []call{
+		{method: "POST", target: "/org/create", body: creds},
+		{method: "GET", target: "/org/get?organization_name=Acme"},
+		{method: "PUT", target: "/org/update", body: creds, token: tok.AccessToken},
+		{method: "DELETE", target: "/org/delete", body: map[string]string{"organization_name": "Acme"}, token: tok.AccessToken},
+		{method: "POST", target: "/admin/login", body: map[string]string{"email": "a@acme.com", "password": "MySecurePassword123"}},
+	} {
+		r := do(t, h, c)
+		assert.Equal(t, http.StatusInternalServerError, r.status, c.target)
+		assert.NotContains(t, string(r.raw), "10.0.0.7", "no internals in the response")
+		assert.Contains(t, logs.String(), "request_id="+r.body["request_id"].(string), "the log names the request")
+	}
+	assert.Contains(t, logs.String(), "10.0.0.7", "the cause is logged")
 }
