@@ -402,16 +402,21 @@ func TestVerifyTokenRejects(t *testing.T) {
 // sees an error, as with a lost reply), to check that every operation
 // leaves a consistent state.
 type failingStore struct {
-	*memstore.Store
+	testStore
 	method string
 	nth    int  // 1-based call to fail
 	after  bool // perform the call, then fail
+	crash  bool // fail every call after the injected failure, as a dead process makes none
+	failed bool
 	calls  map[string]int
 }
 
 var errInjected = errors.New("injected failure")
 
 func (s *failingStore) call(method string, do func() error) error {
+	if s.failed && s.crash {
+		return errInjected
+	}
 	if s.calls == nil {
 		s.calls = map[string]int{}
 	}
@@ -422,54 +427,63 @@ func (s *failingStore) call(method string, do func() error) error {
 	if s.after {
 		_ = do()
 	}
+	s.failed = true
 	return errInjected
 }
 
-func (s *failingStore) ReserveName(ctx context.Context, id string, org tenancy.OrgID) error {
-	return s.call("ReserveName", func() error { return s.Store.ReserveName(ctx, id, org) })
+func (s *failingStore) ReserveName(ctx context.Context, id string, org tenancy.OrgID, at time.Time) error {
+	return s.call("ReserveName", func() error { return s.testStore.ReserveName(ctx, id, org, at) })
 }
 
 func (s *failingStore) ReleaseName(ctx context.Context, id string, org tenancy.OrgID) error {
-	return s.call("ReleaseName", func() error { return s.Store.ReleaseName(ctx, id, org) })
+	return s.call("ReleaseName", func() error { return s.testStore.ReleaseName(ctx, id, org) })
 }
 
 func (s *failingStore) CreateOrg(ctx context.Context, org *tenancy.Org) error {
-	return s.call("CreateOrg", func() error { return s.Store.CreateOrg(ctx, org) })
+	return s.call("CreateOrg", func() error { return s.testStore.CreateOrg(ctx, org) })
 }
 
 func (s *failingStore) UpdateOrg(ctx context.Context, org *tenancy.Org) error {
-	return s.call("UpdateOrg", func() error { return s.Store.UpdateOrg(ctx, org) })
+	return s.call("UpdateOrg", func() error { return s.testStore.UpdateOrg(ctx, org) })
 }
 
 func (s *failingStore) DeleteOrg(ctx context.Context, id tenancy.OrgID) error {
-	return s.call("DeleteOrg", func() error { return s.Store.DeleteOrg(ctx, id) })
+	return s.call("DeleteOrg", func() error { return s.testStore.DeleteOrg(ctx, id) })
 }
 
 func (s *failingStore) CreateAdmin(ctx context.Context, a *tenancy.Admin) error {
-	return s.call("CreateAdmin", func() error { return s.Store.CreateAdmin(ctx, a) })
+	return s.call("CreateAdmin", func() error { return s.testStore.CreateAdmin(ctx, a) })
 }
 
 func (s *failingStore) DeleteAdmin(ctx context.Context, id tenancy.AdminID) error {
-	return s.call("DeleteAdmin", func() error { return s.Store.DeleteAdmin(ctx, id) })
+	return s.call("DeleteAdmin", func() error { return s.testStore.DeleteAdmin(ctx, id) })
 }
 
 func (s *failingStore) CreateTenantCollection(ctx context.Context, name string, at time.Time) error {
-	return s.call("CreateTenantCollection", func() error { return s.Store.CreateTenantCollection(ctx, name, at) })
+	return s.call("CreateTenantCollection", func() error { return s.testStore.CreateTenantCollection(ctx, name, at) })
 }
 
 func (s *failingStore) RenameTenantCollection(ctx context.Context, from, to string) error {
-	return s.call("RenameTenantCollection", func() error { return s.Store.RenameTenantCollection(ctx, from, to) })
+	return s.call("RenameTenantCollection", func() error { return s.testStore.RenameTenantCollection(ctx, from, to) })
 }
 
 func (s *failingStore) DropTenantCollection(ctx context.Context, name string) error {
-	return s.call("DropTenantCollection", func() error { return s.Store.DropTenantCollection(ctx, name) })
+	return s.call("DropTenantCollection", func() error { return s.testStore.DropTenantCollection(ctx, name) })
+}
+
+func (s *failingStore) LockOrg(ctx context.Context, org tenancy.OrgID, owner string, expires, now time.Time) error {
+	return s.call("LockOrg", func() error { return s.testStore.LockOrg(ctx, org, owner, expires, now) })
+}
+
+func (s *failingStore) UnlockOrg(ctx context.Context, org tenancy.OrgID, owner string) error {
+	return s.call("UnlockOrg", func() error { return s.testStore.UnlockOrg(ctx, org, owner) })
 }
 
 func (s *failingStore) CountTenantDocuments(ctx context.Context, name string) (int64, error) {
 	var n int64
 	err := s.call("CountTenantDocuments", func() error {
 		var err error
-		n, err = s.Store.CountTenantDocuments(ctx, name)
+		n, err = s.testStore.CountTenantDocuments(ctx, name)
 		return err
 	})
 	return n, err
@@ -492,7 +506,7 @@ func eachFault(t *testing.T, faults []fault, fn func(t *testing.T, store *failin
 				when = "after"
 			}
 			t.Run(fmt.Sprintf("%s#%d/%s", f.method, f.nth, when), func(t *testing.T) {
-				fn(t, &failingStore{Store: memstore.New(), method: f.method, nth: f.nth, after: after})
+				fn(t, &failingStore{testStore: memstore.New(), method: f.method, nth: f.nth, after: after})
 			})
 		}
 	}
@@ -673,7 +687,7 @@ func TestInterruptedRenameIsSettled(t *testing.T) {
 					require.NoError(t, store.InsertTenantDocument(ctx, org.TenantCollection, map[string]any{"i": i}))
 				}
 				// The steps of RenameOrg up to the crash.
-				require.NoError(t, store.ReserveName(ctx, "acme-global-inc", org.ID))
+				require.NoError(t, store.ReserveName(ctx, "acme-global-inc", org.ID, time.Now()))
 				org.State = tenancy.OrgRenaming
 				org.PendingName, org.PendingIdentifier, org.PendingCollection = "Acme Global Inc", "acme-global-inc", "tenant_acme_global_inc"
 				require.NoError(t, store.UpdateOrg(ctx, org))
@@ -699,4 +713,150 @@ func TestInterruptedRenameIsSettled(t *testing.T) {
 			})
 		})
 	}
+}
+
+// crashAndRecover runs op on a store that dies at fault (every later call
+// fails, so nothing is rolled back, as when the process is killed), then
+// runs Recover from another Manager once the operation's lease is over.
+func crashAndRecover(t *testing.T, store testStore, f fault, after bool, setup func(m *tenancy.Manager), op func(m *tenancy.Manager) error) tenancy.RecoveryReport {
+	t.Helper()
+	setup(newManager(t, store))
+	dying := &failingStore{testStore: store, method: f.method, nth: f.nth, after: after, crash: true}
+	if err := op(newManager(t, dying)); err != nil {
+		require.ErrorIs(t, err, errInjected)
+	}
+	require.True(t, dying.failed, "the fault %v was reached", f)
+
+	later := func() time.Time { return time.Now().Add(tenancy.OperationLease + time.Minute) }
+	rep, err := newManager(t, store, tenancy.WithClock(later)).Recover(t.Context())
+	require.NoError(t, err)
+	return rep
+}
+
+// eachCrash runs fn on mongostore for every fault, before and after the call.
+func eachCrash(t *testing.T, faults []fault, fn func(t *testing.T, store testStore, f fault, after bool)) {
+	t.Parallel()
+	for _, f := range faults {
+		for _, after := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s#%d/after=%v", f.method, f.nth, after), func(t *testing.T) {
+				t.Parallel()
+				s := mongostore.New(mongotest.NewDatabase(t))
+				require.NoError(t, s.EnsureIndexes(t.Context()))
+				fn(t, s, f, after)
+			})
+		}
+	}
+}
+
+func TestRecoverCreate(t *testing.T) {
+	faults := []fault{{"ReserveName", 1}, {"CreateOrg", 1}, {"CreateTenantCollection", 1}, {"CreateAdmin", 1}, {"UpdateOrg", 1}}
+	eachCrash(t, faults, func(t *testing.T, store testStore, f fault, after bool) {
+		crashAndRecover(t, store, f, after, func(*tenancy.Manager) {}, func(m *tenancy.Manager) error {
+			_, err := m.CreateOrg(t.Context(), tenancy.CreateOrgParams{Name: "Acme Corporation", AdminEmail: "admin@acme.com", AdminPassword: "MySecurePassword123"})
+			return err
+		})
+		m := newManager(t, store)
+		org, err := store.OrgByIdentifier(t.Context(), "acme-corporation")
+		if err == nil && org.State == tenancy.OrgActive {
+			// The activation was written before the crash: the new state, whole.
+			_, err := store.AdminByID(t.Context(), org.AdminID)
+			assert.NoError(t, err, "admin of the created org")
+			exists, err := store.TenantCollectionExists(t.Context(), org.TenantCollection)
+			require.NoError(t, err)
+			assert.True(t, exists, "collection of the created org")
+			_, err = m.Login(t.Context(), "admin@acme.com", "MySecurePassword123")
+			assert.NoError(t, err)
+			return
+		}
+		// Otherwise the old state: nothing, and the name and email free.
+		assertNoTrace(t, store, "acme-corporation", "admin@acme.com")
+		createAcme(t, m)
+	})
+}
+
+func TestRecoverRename(t *testing.T) {
+	faults := []fault{
+		{"LockOrg", 1}, {"ReserveName", 1}, {"UpdateOrg", 1}, {"RenameTenantCollection", 1},
+		{"CountTenantDocuments", 1}, {"UpdateOrg", 2}, {"ReleaseName", 1}, {"UnlockOrg", 1},
+	}
+	eachCrash(t, faults, func(t *testing.T, store testStore, f fault, after bool) {
+		var org *tenancy.Org
+		crashAndRecover(t, store, f, after, func(m *tenancy.Manager) {
+			org = createAcme(t, m)
+			for i := range 41 {
+				require.NoError(t, store.InsertTenantDocument(t.Context(), org.TenantCollection, map[string]any{"i": i}))
+			}
+		}, func(m *tenancy.Manager) error {
+			_, err := m.RenameOrg(t.Context(), org.ID, "Acme Global Inc")
+			return err
+		})
+
+		m := newManager(t, store)
+		got, err := m.GetOrgByID(t.Context(), org.ID)
+		require.NoError(t, err)
+		assert.Equal(t, tenancy.OrgActive, got.State)
+		assert.Empty(t, got.PendingIdentifier)
+		require.Contains(t, []string{"acme-corporation", "acme-global-inc"}, got.Identifier, "the old name or the new one")
+		n, err := store.CountTenantDocuments(t.Context(), got.TenantCollection)
+		require.NoError(t, err)
+		assert.Equal(t, int64(42), n, "every document in the org's collection")
+		byName, err := m.GetOrg(t.Context(), got.Name)
+		require.NoError(t, err, "the current name resolves")
+		assert.Equal(t, org.ID, byName.ID)
+
+		unused := map[string]string{"acme-corporation": "Acme Corporation", "acme-global-inc": "Acme Global Inc"}
+		delete(unused, got.Identifier)
+		for id, name := range unused {
+			exists, err := store.TenantCollectionExists(t.Context(), tenancy.TenantCollection(id))
+			require.NoError(t, err)
+			assert.False(t, exists, "no collection under the unused name")
+			_, err = m.CreateOrg(t.Context(), tenancy.CreateOrgParams{Name: name, AdminEmail: "next@acme.com", AdminPassword: "password123"})
+			assert.NoError(t, err, "the unused name %q is free", name)
+		}
+		// A lock the dead process held ends with its lease.
+		later := func() time.Time { return time.Now().Add(tenancy.OperationLease + time.Minute) }
+		_, err = newManager(t, store, tenancy.WithClock(later)).RenameOrg(t.Context(), org.ID, "Acme Third")
+		assert.NoError(t, err, "the org is not locked past the lease")
+	})
+}
+
+func TestRecoverDelete(t *testing.T) {
+	faults := []fault{{"LockOrg", 1}, {"UpdateOrg", 1}, {"DeleteAdmin", 1}, {"DropTenantCollection", 1}, {"ReleaseName", 1}, {"DeleteOrg", 1}}
+	eachCrash(t, faults, func(t *testing.T, store testStore, f fault, after bool) {
+		var org *tenancy.Org
+		crashAndRecover(t, store, f, after, func(m *tenancy.Manager) { org = createAcme(t, m) }, func(m *tenancy.Manager) error {
+			return m.DeleteOrg(t.Context(), org.ID)
+		})
+		m := newManager(t, store)
+		if got, err := m.GetOrgByID(t.Context(), org.ID); err == nil {
+			// Crashed before the deletion was recorded: the old state, whole.
+			assert.Equal(t, tenancy.OrgActive, got.State)
+			_, err := m.Login(t.Context(), "admin@acme.com", "MySecurePassword123")
+			assert.NoError(t, err)
+			return
+		}
+		assertNoTrace(t, store, "acme-corporation", "admin@acme.com")
+		createAcme(t, m)
+	})
+}
+
+func TestRecoverLeavesLiveOperationsAlone(t *testing.T) {
+	eachStore(t, func(t *testing.T, store testStore) {
+		m := newManager(t, store)
+		org := createAcme(t, m)
+		// A rename in flight right now, in another process.
+		require.NoError(t, store.ReserveName(t.Context(), "in-flight", org.ID, time.Now()))
+		rep, err := m.Recover(t.Context())
+		require.NoError(t, err)
+		assert.Equal(t, tenancy.RecoveryReport{}, rep)
+		assert.ErrorIs(t, store.ReserveName(t.Context(), "in-flight", "507f1f77bcf86cd799439011", time.Now()), tenancy.ErrConflict, "a fresh reservation is kept")
+
+		// Past the lease, and not the org's name or target: released.
+		later := func() time.Time { return time.Now().Add(tenancy.OperationLease + time.Minute) }
+		rep, err = newManager(t, store, tenancy.WithClock(later)).Recover(t.Context())
+		require.NoError(t, err)
+		assert.Equal(t, 1, rep.NamesReleased)
+		_, err = m.GetOrg(t.Context(), "Acme Corporation")
+		assert.NoError(t, err, "the org's own name is kept")
+	})
 }

@@ -233,7 +233,7 @@ func (m *Manager) CreateOrg(ctx context.Context, p CreateOrgParams) (*Org, error
 	}
 
 	undo.add(func(ctx context.Context) error { return m.store.ReleaseName(ctx, id, org.ID) })
-	if err := m.store.ReserveName(ctx, id, org.ID); err != nil {
+	if err := m.store.ReserveName(ctx, id, org.ID, now); err != nil {
 		if errors.Is(err, ErrConflict) {
 			return fail(nameTaken(name, err))
 		}
@@ -375,7 +375,7 @@ func (m *Manager) RenameOrg(ctx context.Context, id OrgID, newName string) (*Ren
 	}
 
 	undo.add(func(ctx context.Context) error { return m.store.ReleaseName(ctx, newID, id) })
-	if err := m.store.ReserveName(ctx, newID, id); err != nil {
+	if err := m.store.ReserveName(ctx, newID, id, m.now().UTC()); err != nil {
 		if errors.Is(err, ErrConflict) {
 			return fail(nameTaken(name, err))
 		}
@@ -478,6 +478,13 @@ func (m *Manager) DeleteOrg(ctx context.Context, id OrgID) error {
 	if err != nil {
 		return fmt.Errorf("organization %s: %w", id, err)
 	}
+	return m.deleteLocked(ctx, org)
+}
+
+// deleteLocked runs or finishes the deletion of org, whose lock the caller
+// holds.
+func (m *Manager) deleteLocked(ctx context.Context, org *Org) error {
+	id := org.ID
 	if org.State == OrgRenaming {
 		if err := m.settleRename(ctx, org); err != nil {
 			return err
@@ -552,6 +559,161 @@ func (m *Manager) settleRename(ctx context.Context, org *Org) error {
 	return nil
 }
 
+// RecoveryReport counts what Recover settled.
+type RecoveryReport struct {
+	// CreatesRolledBack counts creations undone: none was acknowledged.
+	CreatesRolledBack int
+	// RenamesSettled counts renames completed or rolled back.
+	RenamesSettled int
+	// DeletesCompleted counts deletions finished.
+	DeletesCompleted int
+	// NamesReleased counts reserved names no organization used.
+	NamesReleased int
+	// Busy counts organizations skipped because a live operation holds them.
+	Busy int
+}
+
+// Recover settles the operations a dead process left unfinished: an
+// organization still creating is rolled back (its creation was never
+// acknowledged), a rename completes or rolls back depending on whether its
+// collection moved, a deletion completes, and a name reserved by no
+// organization's name or rename target is released. It touches only what
+// has not changed for OperationLease and takes each organization's lock,
+// so it is safe to run at every start, from several processes at once,
+// while others serve. It returns the errors of the items it could not
+// settle, joined, after trying them all.
+func (m *Manager) Recover(ctx context.Context) (RecoveryReport, error) {
+	var rep RecoveryReport
+	var errs []error
+	cut := m.now().UTC().Add(-OperationLease)
+
+	orgs, err := m.store.UnfinishedOrgs(ctx, cut)
+	if err != nil {
+		return rep, fmt.Errorf("recover: %w", err)
+	}
+	for _, o := range orgs {
+		err := m.recoverOrg(ctx, o.ID, &rep)
+		if errors.Is(err, errBusy) {
+			rep.Busy++
+			continue
+		}
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+
+	names, err := m.store.Reservations(ctx, cut)
+	if err != nil {
+		return rep, errors.Join(append(errs, fmt.Errorf("recover: %w", err))...)
+	}
+	for _, r := range names {
+		released, err := m.releaseUnused(ctx, r)
+		switch {
+		case errors.Is(err, errBusy):
+			rep.Busy++
+		case err != nil:
+			errs = append(errs, err)
+		case released:
+			rep.NamesReleased++
+		}
+	}
+	if rep != (RecoveryReport{}) {
+		m.log.InfoContext(ctx, "recovered unfinished operations", "creates_rolled_back", rep.CreatesRolledBack,
+			"renames_settled", rep.RenamesSettled, "deletes_completed", rep.DeletesCompleted,
+			"names_released", rep.NamesReleased, "busy", rep.Busy)
+	}
+	return rep, errors.Join(errs...)
+}
+
+func (m *Manager) recoverOrg(ctx context.Context, id OrgID, rep *RecoveryReport) error {
+	unlock, err := m.lockOrg(ctx, id)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	org, err := m.store.OrgByID(ctx, id)
+	if errors.Is(err, ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("recover organization %s: %w", id, err)
+	}
+	switch org.State {
+	case OrgCreating:
+		if err := m.rollbackCreate(ctx, org); err != nil {
+			return err
+		}
+		rep.CreatesRolledBack++
+	case OrgRenaming:
+		if err := m.settleRename(ctx, org); err != nil {
+			return err
+		}
+		rep.RenamesSettled++
+	case OrgDeleting:
+		if err := m.deleteLocked(ctx, org); err != nil {
+			return err
+		}
+		rep.DeletesCompleted++
+	}
+	return nil
+}
+
+// rollbackCreate undoes an unfinished creation. It drops the tenant
+// collection only while it holds nothing but its metadata document: a
+// collection with data was not created by this organization.
+func (m *Manager) rollbackCreate(ctx context.Context, org *Org) error {
+	if err := ignoreNotFound(m.store.DeleteAdmin(ctx, org.AdminID)); err != nil {
+		return fmt.Errorf("roll back creation of %s: %w", org.ID, err)
+	}
+	n, err := m.store.CountTenantDocuments(ctx, org.TenantCollection)
+	if err != nil {
+		return fmt.Errorf("roll back creation of %s: %w", org.ID, err)
+	}
+	if n <= 1 {
+		if err := m.store.DropTenantCollection(ctx, org.TenantCollection); err != nil {
+			return fmt.Errorf("roll back creation of %s: %w", org.ID, err)
+		}
+	} else {
+		m.log.ErrorContext(ctx, "tenant collection of an unfinished organization holds data; left in place",
+			"org_id", org.ID, "collection", org.TenantCollection, "documents", n)
+	}
+	if err := m.store.ReleaseName(ctx, org.Identifier, org.ID); err != nil {
+		return fmt.Errorf("roll back creation of %s: %w", org.ID, err)
+	}
+	return ignoreNotFound(m.store.DeleteOrg(ctx, org.ID))
+}
+
+// releaseUnused releases r if its organization is gone or neither is named
+// by it nor is renaming to it.
+func (m *Manager) releaseUnused(ctx context.Context, r Reservation) (bool, error) {
+	org, err := m.store.OrgByID(ctx, r.OrgID)
+	if errors.Is(err, ErrNotFound) {
+		return true, m.store.ReleaseName(ctx, r.Identifier, r.OrgID)
+	}
+	if err != nil {
+		return false, fmt.Errorf("recover name %q: %w", r.Identifier, err)
+	}
+	if org.Identifier == r.Identifier || org.PendingIdentifier == r.Identifier {
+		return false, nil
+	}
+	unlock, err := m.lockOrg(ctx, r.OrgID)
+	if err != nil {
+		return false, err
+	}
+	defer unlock()
+	org, err = m.store.OrgByID(ctx, r.OrgID)
+	if err != nil {
+		return false, ignoreNotFound(err)
+	}
+	if org.Identifier == r.Identifier || org.PendingIdentifier == r.Identifier {
+		return false, nil
+	}
+	return true, m.store.ReleaseName(ctx, r.Identifier, r.OrgID)
+}
+
+// errBusy marks a lock held by a live operation.
+var errBusy = errors.New("busy with another operation")
+
 // OperationLease is how long a rename or delete holds its organization's
 // lock. A process that dies mid-operation blocks others for at most this
 // long.
@@ -572,7 +734,7 @@ func (m *Manager) lockOrg(ctx context.Context, id OrgID) (unlock func(), err err
 		}
 		switch {
 		case errors.Is(err, ErrConflict):
-			return nil, fmt.Errorf("organization %s is busy with another operation: %w", id, err)
+			return nil, fmt.Errorf("organization %s is %w: %w", id, errBusy, err)
 		case errors.Is(err, ErrInvalid):
 			return nil, fmt.Errorf("organization %s: %w", id, ErrNotFound)
 		}

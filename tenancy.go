@@ -103,11 +103,14 @@ func (e *ConflictError) Unwrap() error { return e.Err }
 // (id, identifier, email) or a stale version gives ErrConflict; other errors
 // are failures of the backend and keep their cause.
 type Store interface {
-	// ReserveName claims identifier for org. It is the only way uniqueness
-	// of identifiers is decided, so it must be an atomic insert. Reserving
-	// a name the same org already holds succeeds; a name held by another org
-	// gives ErrConflict.
-	ReserveName(ctx context.Context, identifier string, org OrgID) error
+	// ReserveName claims identifier for org, stamped with at. It is the
+	// only way uniqueness of identifiers is decided, so it must be an
+	// atomic insert. Reserving a name the same org already holds succeeds;
+	// a name held by another org gives ErrConflict.
+	ReserveName(ctx context.Context, identifier string, org OrgID, at time.Time) error
+	// Reservations returns the names reserved before before, for recovery
+	// to find names no organization uses.
+	Reservations(ctx context.Context, before time.Time) ([]Reservation, error)
 	// ReleaseName gives up org's claim on identifier. Releasing a name that
 	// is not held, or is held by another org, changes nothing and succeeds.
 	ReleaseName(ctx context.Context, identifier string, org OrgID) error
@@ -132,6 +135,9 @@ type Store interface {
 	UpdateOrg(ctx context.Context, org *Org) error
 	// DeleteOrg removes the org with id, or gives ErrNotFound.
 	DeleteOrg(ctx context.Context, id OrgID) error
+	// UnfinishedOrgs returns the orgs whose State is not OrgActive and
+	// whose ModifiedAt is before before: operations that may have died.
+	UnfinishedOrgs(ctx context.Context, before time.Time) ([]*Org, error)
 
 	// LockOrg claims org for owner until expires, so that one multi-step
 	// operation at a time changes it. It must be an atomic insert: of
@@ -168,6 +174,13 @@ type Store interface {
 	// DropTenantCollection removes the collection name and its documents.
 	// Dropping a missing collection succeeds.
 	DropTenantCollection(ctx context.Context, name string) error
+}
+
+// Reservation is a reserved identifier.
+type Reservation struct {
+	Identifier string
+	OrgID      OrgID
+	ReservedAt time.Time
 }
 
 // Pinger is implemented by stores that can check their database answers.

@@ -629,7 +629,9 @@ type brokenStore struct{ *memstore.Store }
 
 var errBroken = errors.New("secret internal failure at 10.0.0.7")
 
-func (brokenStore) ReserveName(context.Context, string, tenancy.OrgID) error { return errBroken }
+func (brokenStore) ReserveName(context.Context, string, tenancy.OrgID, time.Time) error {
+	return errBroken
+}
 func (brokenStore) ReleaseName(context.Context, string, tenancy.OrgID) error { return errBroken }
 func (brokenStore) OrgByIdentifier(context.Context, string) (*tenancy.Org, error) {
 	return nil, errBroken

@@ -20,7 +20,7 @@ var _ tenancy.Store = (*Store)(nil)
 // New. It is safe for concurrent use.
 type Store struct {
 	mu      sync.Mutex
-	names   map[string]tenancy.OrgID
+	names   map[string]tenancy.Reservation
 	orgs    map[tenancy.OrgID]*tenancy.Org
 	admins  map[tenancy.AdminID]*tenancy.Admin
 	tenants map[string][]map[string]any
@@ -35,7 +35,7 @@ type lock struct {
 // New returns an empty Store.
 func New() *Store {
 	return &Store{
-		names:   make(map[string]tenancy.OrgID),
+		names:   make(map[string]tenancy.Reservation),
 		orgs:    make(map[tenancy.OrgID]*tenancy.Org),
 		admins:  make(map[tenancy.AdminID]*tenancy.Admin),
 		tenants: make(map[string][]map[string]any),
@@ -61,15 +61,18 @@ func copyAdmin(a *tenancy.Admin) *tenancy.Admin {
 }
 
 // ReserveName implements tenancy.Store.
-func (s *Store) ReserveName(ctx context.Context, identifier string, org tenancy.OrgID) error {
+func (s *Store) ReserveName(ctx context.Context, identifier string, org tenancy.OrgID, at time.Time) error {
 	if err := s.lock(ctx); err != nil {
 		return err
 	}
 	defer s.mu.Unlock()
-	if holder, ok := s.names[identifier]; ok && holder != org {
-		return fmt.Errorf("name %q is held by organization %s: %w", identifier, holder, tenancy.ErrConflict)
+	if r, ok := s.names[identifier]; ok {
+		if r.OrgID != org {
+			return fmt.Errorf("name %q is held by organization %s: %w", identifier, r.OrgID, tenancy.ErrConflict)
+		}
+		return nil
 	}
-	s.names[identifier] = org
+	s.names[identifier] = tenancy.Reservation{Identifier: identifier, OrgID: org, ReservedAt: at}
 	return nil
 }
 
@@ -79,10 +82,25 @@ func (s *Store) ReleaseName(ctx context.Context, identifier string, org tenancy.
 		return err
 	}
 	defer s.mu.Unlock()
-	if s.names[identifier] == org {
+	if s.names[identifier].OrgID == org {
 		delete(s.names, identifier)
 	}
 	return nil
+}
+
+// Reservations implements tenancy.Store.
+func (s *Store) Reservations(ctx context.Context, before time.Time) ([]tenancy.Reservation, error) {
+	if err := s.lock(ctx); err != nil {
+		return nil, err
+	}
+	defer s.mu.Unlock()
+	var out []tenancy.Reservation
+	for _, r := range s.names {
+		if r.ReservedAt.Before(before) {
+			out = append(out, r)
+		}
+	}
+	return out, nil
 }
 
 // CreateOrg implements tenancy.Store.
@@ -189,6 +207,21 @@ func (s *Store) UnlockOrg(ctx context.Context, org tenancy.OrgID, owner string) 
 		delete(s.locks, org)
 	}
 	return nil
+}
+
+// UnfinishedOrgs implements tenancy.Store.
+func (s *Store) UnfinishedOrgs(ctx context.Context, before time.Time) ([]*tenancy.Org, error) {
+	if err := s.lock(ctx); err != nil {
+		return nil, err
+	}
+	defer s.mu.Unlock()
+	var out []*tenancy.Org
+	for _, o := range s.orgs {
+		if o.State != tenancy.OrgActive && o.ModifiedAt.Before(before) {
+			out = append(out, copyOrg(o))
+		}
+	}
+	return out, nil
 }
 
 // CreateAdmin implements tenancy.Store.

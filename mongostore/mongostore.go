@@ -135,6 +135,7 @@ type lockDoc struct {
 type nameDoc struct {
 	Identifier string        `bson:"_id"`
 	OrgID      bson.ObjectID `bson:"org_id"`
+	ReservedAt time.Time     `bson:"reserved_at"`
 }
 
 func toOrgDoc(o *tenancy.Org) (*orgDoc, error) {
@@ -211,12 +212,12 @@ func translate(err error, format string, args ...any) error {
 }
 
 // ReserveName implements tenancy.Store.
-func (s *Store) ReserveName(ctx context.Context, identifier string, org tenancy.OrgID) error {
+func (s *Store) ReserveName(ctx context.Context, identifier string, org tenancy.OrgID, at time.Time) error {
 	id, err := objectID(string(org), "organization id")
 	if err != nil {
 		return err
 	}
-	_, err = s.names.InsertOne(ctx, nameDoc{Identifier: identifier, OrgID: id})
+	_, err = s.names.InsertOne(ctx, nameDoc{Identifier: identifier, OrgID: id, ReservedAt: at})
 	if !mongo.IsDuplicateKeyError(err) {
 		return translate(err, "reserve name %q", identifier)
 	}
@@ -242,6 +243,23 @@ func (s *Store) ReleaseName(ctx context.Context, identifier string, org tenancy.
 	}
 	_, err = s.names.DeleteOne(ctx, bson.D{{Key: "_id", Value: identifier}, {Key: "org_id", Value: id}})
 	return translate(err, "release name %q", identifier)
+}
+
+// Reservations implements tenancy.Store.
+func (s *Store) Reservations(ctx context.Context, before time.Time) ([]tenancy.Reservation, error) {
+	cur, err := s.names.Find(ctx, bson.D{{Key: "reserved_at", Value: bson.D{{Key: "$lt", Value: before}}}})
+	if err != nil {
+		return nil, translate(err, "list reservations")
+	}
+	var docs []nameDoc
+	if err := cur.All(ctx, &docs); err != nil {
+		return nil, translate(err, "list reservations")
+	}
+	out := make([]tenancy.Reservation, len(docs))
+	for i, d := range docs {
+		out[i] = tenancy.Reservation{Identifier: d.Identifier, OrgID: tenancy.OrgID(d.OrgID.Hex()), ReservedAt: d.ReservedAt.UTC()}
+	}
+	return out, nil
 }
 
 // CreateOrg implements tenancy.Store.
@@ -317,6 +335,26 @@ func (s *Store) DeleteOrg(ctx context.Context, id tenancy.OrgID) error {
 		return fmt.Errorf("mongostore: delete organization %s: %w", id, tenancy.ErrNotFound)
 	}
 	return nil
+}
+
+// UnfinishedOrgs implements tenancy.Store.
+func (s *Store) UnfinishedOrgs(ctx context.Context, before time.Time) ([]*tenancy.Org, error) {
+	cur, err := s.orgs.Find(ctx, bson.D{
+		{Key: "state", Value: bson.D{{Key: "$ne", Value: string(tenancy.OrgActive)}}},
+		{Key: "modified_at", Value: bson.D{{Key: "$lt", Value: before}}},
+	})
+	if err != nil {
+		return nil, translate(err, "list unfinished organizations")
+	}
+	var docs []orgDoc
+	if err := cur.All(ctx, &docs); err != nil {
+		return nil, translate(err, "list unfinished organizations")
+	}
+	out := make([]*tenancy.Org, len(docs))
+	for i := range docs {
+		out[i] = docs[i].org()
+	}
+	return out, nil
 }
 
 // LockOrg implements tenancy.Store. Locks are numbered per org and each

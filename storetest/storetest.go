@@ -47,6 +47,8 @@ func Run(t *testing.T, newStore func(t *testing.T) tenancy.Store) {
 		{"Names", testNames},
 		{"ConcurrentReserveName", testConcurrentReserveName},
 		{"ConcurrentCreateOrg", testConcurrentCreateOrg},
+		{"Reservations", testReservations},
+		{"UnfinishedOrgs", testUnfinishedOrgs},
 		{"Locks", testLocks},
 		{"ConcurrentLockOrg", testConcurrentLockOrg},
 		{"ConcurrentCreateAdmin", testConcurrentCreateAdmin},
@@ -299,16 +301,16 @@ func testNames(t *testing.T, s tenancy.Store) {
 	ctx := t.Context()
 	a, b := tenancy.OrgID(newID()), tenancy.OrgID(newID())
 
-	require.NoError(t, s.ReserveName(ctx, "shared", a))
-	assert.NoError(t, s.ReserveName(ctx, "shared", a), "reserving again for the same org")
-	assert.ErrorIs(t, s.ReserveName(ctx, "shared", b), tenancy.ErrConflict, "another org")
+	require.NoError(t, s.ReserveName(ctx, "shared", a, now()))
+	assert.NoError(t, s.ReserveName(ctx, "shared", a, now()), "reserving again for the same org")
+	assert.ErrorIs(t, s.ReserveName(ctx, "shared", b, now()), tenancy.ErrConflict, "another org")
 
 	assert.NoError(t, s.ReleaseName(ctx, "shared", b), "releasing someone else's name is a no-op")
-	assert.ErrorIs(t, s.ReserveName(ctx, "shared", b), tenancy.ErrConflict, "still held after a foreign release")
+	assert.ErrorIs(t, s.ReserveName(ctx, "shared", b, now()), tenancy.ErrConflict, "still held after a foreign release")
 
 	require.NoError(t, s.ReleaseName(ctx, "shared", a))
 	assert.NoError(t, s.ReleaseName(ctx, "shared", a), "releasing a free name")
-	assert.NoError(t, s.ReserveName(ctx, "shared", b), "free after release")
+	assert.NoError(t, s.ReserveName(ctx, "shared", b, now()), "free after release")
 }
 
 // race runs fn concurrently n times and returns the errors.
@@ -342,7 +344,7 @@ func assertOneWinner(t *testing.T, errs []error) {
 
 func testConcurrentReserveName(t *testing.T, s tenancy.Store) {
 	ctx := t.Context()
-	errs := race(8, func(int) error { return s.ReserveName(ctx, "contested", tenancy.OrgID(newID())) })
+	errs := race(8, func(int) error { return s.ReserveName(ctx, "contested", tenancy.OrgID(newID()), now()) })
 	assertOneWinner(t, errs)
 }
 
@@ -352,6 +354,51 @@ func testConcurrentCreateOrg(t *testing.T, s tenancy.Store) {
 	assertOneWinner(t, errs)
 	_, err := s.OrgByIdentifier(ctx, "contested")
 	assert.NoError(t, err)
+}
+
+func testReservations(t *testing.T, s tenancy.Store) {
+	ctx := t.Context()
+	t0 := now()
+	a, b := tenancy.OrgID(newID()), tenancy.OrgID(newID())
+	require.NoError(t, s.ReserveName(ctx, "old-name", a, t0.Add(-time.Hour)))
+	require.NoError(t, s.ReserveName(ctx, "new-name", b, t0))
+
+	got, err := s.Reservations(ctx, t0.Add(-time.Minute))
+	require.NoError(t, err)
+	require.Len(t, got, 1, "only names reserved before the cut")
+	assert.Equal(t, "old-name", got[0].Identifier)
+	assert.Equal(t, a, got[0].OrgID)
+	assert.True(t, t0.Add(-time.Hour).Equal(got[0].ReservedAt))
+
+	got, err = s.Reservations(ctx, t0.Add(time.Minute))
+	require.NoError(t, err)
+	assert.Len(t, got, 2)
+}
+
+func testUnfinishedOrgs(t *testing.T, s tenancy.Store) {
+	ctx := t.Context()
+	t0 := now()
+	var want []tenancy.OrgID
+	for i, state := range []tenancy.OrgState{tenancy.OrgActive, tenancy.OrgCreating, tenancy.OrgRenaming, tenancy.OrgDeleting} {
+		org := sampleOrg(fmt.Sprintf("org-%d", i))
+		org.State = state
+		org.ModifiedAt = t0.Add(-time.Hour)
+		require.NoError(t, s.CreateOrg(ctx, org))
+		if state != tenancy.OrgActive {
+			want = append(want, org.ID)
+		}
+	}
+	recent := sampleOrg("recent")
+	recent.State = tenancy.OrgCreating
+	require.NoError(t, s.CreateOrg(ctx, recent))
+
+	got, err := s.UnfinishedOrgs(ctx, t0.Add(-time.Minute))
+	require.NoError(t, err)
+	var ids []tenancy.OrgID
+	for _, o := range got {
+		ids = append(ids, o.ID)
+	}
+	assert.ElementsMatch(t, want, ids, "orgs not active and not modified since the cut")
 }
 
 func testLocks(t *testing.T, s tenancy.Store) {
@@ -461,7 +508,7 @@ func testUnicodeTenantCollection(t *testing.T, s tenancy.Store) {
 		n, err := s.CountTenantDocuments(ctx, renamed)
 		require.NoError(t, err)
 		assert.Equal(t, int64(1), n, renamed)
-		require.NoError(t, s.ReserveName(ctx, id, tenancy.OrgID(newID())), id)
+		require.NoError(t, s.ReserveName(ctx, id, tenancy.OrgID(newID()), now()), id)
 		org := sampleOrg(id)
 		require.NoError(t, s.CreateOrg(ctx, org), id)
 		got, err := s.OrgByIdentifier(ctx, id)
@@ -476,7 +523,7 @@ func testCanceledContext(t *testing.T, s tenancy.Store) {
 	org := sampleOrg("canceled")
 	admin := sampleAdmin("canceled@example.com")
 	calls := map[string]func() error{
-		"ReserveName": func() error { return s.ReserveName(ctx, "canceled", org.ID) },
+		"ReserveName": func() error { return s.ReserveName(ctx, "canceled", org.ID, now()) },
 		"ReleaseName": func() error { return s.ReleaseName(ctx, "canceled", org.ID) },
 		"CreateOrg":   func() error { return s.CreateOrg(ctx, org) },
 		"OrgByID":     func() error { _, err := s.OrgByID(ctx, org.ID); return err },
@@ -484,10 +531,15 @@ func testCanceledContext(t *testing.T, s tenancy.Store) {
 			_, err := s.OrgByIdentifier(ctx, org.Identifier)
 			return err
 		},
-		"UpdateOrg":    func() error { return s.UpdateOrg(ctx, org) },
-		"DeleteOrg":    func() error { return s.DeleteOrg(ctx, org.ID) },
-		"LockOrg":      func() error { return s.LockOrg(ctx, org.ID, "x", now().Add(time.Minute), now()) },
-		"UnlockOrg":    func() error { return s.UnlockOrg(ctx, org.ID, "x") },
+		"UpdateOrg": func() error { return s.UpdateOrg(ctx, org) },
+		"DeleteOrg": func() error { return s.DeleteOrg(ctx, org.ID) },
+		"LockOrg":   func() error { return s.LockOrg(ctx, org.ID, "x", now().Add(time.Minute), now()) },
+		"UnlockOrg": func() error { return s.UnlockOrg(ctx, org.ID, "x") },
+		"UnfinishedOrgs": func() error {
+			_, err := s.UnfinishedOrgs(ctx, now())
+			return err
+		},
+		"Reservations": func() error { _, err := s.Reservations(ctx, now()); return err },
 		"CreateAdmin":  func() error { return s.CreateAdmin(ctx, admin) },
 		"AdminByEmail": func() error { _, err := s.AdminByEmail(ctx, admin.Email); return err },
 		"AdminByID":    func() error { _, err := s.AdminByID(ctx, admin.ID); return err },
@@ -521,6 +573,6 @@ func testCanceledContext(t *testing.T, s tenancy.Store) {
 	exists, err := s.TenantCollectionExists(live, org.TenantCollection)
 	require.NoError(t, err)
 	assert.False(t, exists, "no collection created")
-	assert.NoError(t, s.ReserveName(live, "canceled", tenancy.OrgID(newID())), "no name reserved")
+	assert.NoError(t, s.ReserveName(live, "canceled", tenancy.OrgID(newID()), now()), "no name reserved")
 	assert.NoError(t, s.LockOrg(live, org.ID, "y", now().Add(time.Minute), now()), "no lock taken")
 }

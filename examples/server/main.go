@@ -193,6 +193,12 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer) erro
 		return err
 	}
 
+	// Settle what a previous run left unfinished. What cannot be settled
+	// is logged and left for the next start; it blocks no other org.
+	if _, err := m.Recover(ctx); err != nil {
+		log.Error("recovery left operations unfinished", "err", err)
+	}
+
 	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.addr, err)
