@@ -14,6 +14,7 @@
 //	if err := store.EnsureIndexes(ctx); err != nil { ... }
 //	m, err := tenancy.New(store, tenancy.WithSigningSecret(secret))
 //	...
+//	_, err = m.Recover(ctx) // settle operations a crashed process left
 //	org, err := m.CreateOrg(ctx, tenancy.CreateOrgParams{
 //		Name:          "Acme Corporation",
 //		AdminEmail:    "admin@acme.com",
