@@ -459,8 +459,8 @@ func (s *failingStore) DeleteAdmin(ctx context.Context, id tenancy.AdminID) erro
 	return s.call("DeleteAdmin", func() error { return s.testStore.DeleteAdmin(ctx, id) })
 }
 
-func (s *failingStore) CreateTenantCollection(ctx context.Context, name string, at time.Time) error {
-	return s.call("CreateTenantCollection", func() error { return s.testStore.CreateTenantCollection(ctx, name, at) })
+func (s *failingStore) CreateTenantCollection(ctx context.Context, name string, owner tenancy.OrgID, at time.Time) error {
+	return s.call("CreateTenantCollection", func() error { return s.testStore.CreateTenantCollection(ctx, name, owner, at) })
 }
 
 func (s *failingStore) RenameTenantCollection(ctx context.Context, from, to string) error {
@@ -722,9 +722,9 @@ func crashAndRecover(t *testing.T, store testStore, f fault, after bool, setup f
 	t.Helper()
 	setup(newManager(t, store))
 	dying := &failingStore{testStore: store, method: f.method, nth: f.nth, after: after, crash: true}
-	if err := op(newManager(t, dying)); err != nil {
-		require.ErrorIs(t, err, errInjected)
-	}
+	// The operation's error, if any, is what its dying process saw; only
+	// the state it left matters here.
+	_ = op(newManager(t, dying))
 	require.True(t, dying.failed, "the fault %v was reached", f)
 
 	later := func() time.Time { return time.Now().Add(tenancy.OperationLease + time.Minute) }
@@ -749,7 +749,10 @@ func eachCrash(t *testing.T, faults []fault, fn func(t *testing.T, store testSto
 }
 
 func TestRecoverCreate(t *testing.T) {
-	faults := []fault{{"ReserveName", 1}, {"CreateOrg", 1}, {"CreateTenantCollection", 1}, {"CreateAdmin", 1}, {"UpdateOrg", 1}}
+	faults := []fault{
+		{"LockOrg", 1}, {"ReserveName", 1}, {"CreateOrg", 1}, {"CreateTenantCollection", 1},
+		{"CreateAdmin", 1}, {"UpdateOrg", 1}, {"UnlockOrg", 1},
+	}
 	eachCrash(t, faults, func(t *testing.T, store testStore, f fault, after bool) {
 		crashAndRecover(t, store, f, after, func(*tenancy.Manager) {}, func(m *tenancy.Manager) error {
 			_, err := m.CreateOrg(t.Context(), tenancy.CreateOrgParams{Name: "Acme Corporation", AdminEmail: "admin@acme.com", AdminPassword: "MySecurePassword123"})
@@ -858,5 +861,56 @@ func TestRecoverLeavesLiveOperationsAlone(t *testing.T) {
 		assert.Equal(t, 1, rep.NamesReleased)
 		_, err = m.GetOrg(t.Context(), "Acme Corporation")
 		assert.NoError(t, err, "the org's own name is kept")
+	})
+}
+
+// TestRenameOntoForeignCollection renames onto a name whose tenant
+// collection already exists without an org (left by another application):
+// the rename is refused and the org stays usable.
+func TestRenameOntoForeignCollection(t *testing.T) {
+	eachStore(t, func(t *testing.T, store testStore) {
+		ctx := t.Context()
+		m := newManager(t, store)
+		org := createAcme(t, m)
+		require.NoError(t, store.InsertTenantDocument(ctx, "tenant_foreign_corp", map[string]any{"theirs": true}))
+
+		_, err := m.RenameOrg(ctx, org.ID, "Foreign Corp")
+		var cerr *tenancy.ConflictError
+		require.ErrorAs(t, err, &cerr)
+		assert.Equal(t, "organization_name", cerr.Field)
+
+		got, err := m.GetOrgByID(ctx, org.ID)
+		require.NoError(t, err)
+		assert.Equal(t, tenancy.OrgActive, got.State)
+		n, err := store.CountTenantDocuments(ctx, "tenant_foreign_corp")
+		require.NoError(t, err)
+		assert.Equal(t, int64(1), n, "the foreign collection is untouched")
+		_, err = m.RenameOrg(ctx, org.ID, "Acme Elsewhere")
+		assert.NoError(t, err, "the org can still be renamed")
+		_, err = m.CreateOrg(ctx, tenancy.CreateOrgParams{Name: "Foreign Corp", AdminEmail: "f@foreign.com", AdminPassword: "password123"})
+		assert.ErrorAs(t, err, &cerr, "create refuses the foreign collection too")
+		require.NoError(t, m.DeleteOrg(ctx, org.ID))
+		n, err = store.CountTenantDocuments(ctx, "tenant_foreign_corp")
+		require.NoError(t, err)
+		assert.Equal(t, int64(1), n, "still untouched")
+	})
+}
+
+// TestRecoverKeepsForeignCollection crashes a create that found another
+// application's collection under its name before its rollback ran:
+// recovery removes the org and keeps the collection.
+func TestRecoverKeepsForeignCollection(t *testing.T) {
+	eachCrash(t, []fault{{"DeleteOrg", 1}}, func(t *testing.T, store testStore, f fault, after bool) {
+		ctx := t.Context()
+		require.NoError(t, store.InsertTenantDocument(ctx, "tenant_acme_corporation", map[string]any{"theirs": 1}))
+		crashAndRecover(t, store, f, after, func(*tenancy.Manager) {}, func(m *tenancy.Manager) error {
+			_, err := m.CreateOrg(ctx, tenancy.CreateOrgParams{Name: "Acme Corporation", AdminEmail: "admin@acme.com", AdminPassword: "MySecurePassword123"})
+			return err
+		})
+		n, err := store.CountTenantDocuments(ctx, "tenant_acme_corporation")
+		require.NoError(t, err)
+		assert.Equal(t, int64(1), n, "the foreign collection is kept")
+		_, err = store.OrgByIdentifier(ctx, "acme-corporation")
+		assert.ErrorIs(t, err, tenancy.ErrNotFound, "the unfinished org is gone")
 	})
 }

@@ -226,6 +226,12 @@ func (m *Manager) CreateOrg(ctx context.Context, p CreateOrgParams) (*Org, error
 	// Each undo is registered before its step runs, since a step can take
 	// effect and still report an error (a lost reply, a canceled context),
 	// and each undo is safe to run whether or not its step took effect.
+	// The new org's lock keeps Recover off it while it is being created.
+	unlock, err := m.lockOrg(ctx, org.ID)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	var undo undoList
 	fail := func(err error) (*Org, error) {
 		m.rollback(ctx, "create", org.ID, undo)
@@ -252,7 +258,7 @@ func (m *Manager) CreateOrg(ctx context.Context, p CreateOrgParams) (*Org, error
 		}
 		return m.store.DropTenantCollection(ctx, org.TenantCollection)
 	})
-	if err := m.store.CreateTenantCollection(ctx, org.TenantCollection, now); err != nil {
+	if err := m.store.CreateTenantCollection(ctx, org.TenantCollection, org.ID, now); err != nil {
 		if errors.Is(err, ErrConflict) {
 			// Not ours: a collection of that name was there before.
 			ownCollection = false
@@ -368,6 +374,12 @@ func (m *Manager) RenameOrg(ctx context.Context, id OrgID, newName string) (*Ren
 
 	from, to, oldID := org.TenantCollection, TenantCollection(newID), org.Identifier
 	old := *org
+	if exists, err := m.store.TenantCollectionExists(ctx, to); err != nil {
+		return nil, fmt.Errorf("rename organization %s: %w", id, err)
+	} else if exists {
+		// Checked before anything changes; the move itself refuses too.
+		return nil, collectionTaken(to, ErrConflict)
+	}
 	var undo undoList
 	fail := func(err error) (*RenameResult, error) {
 		m.rollback(ctx, "rename", id, undo)
@@ -404,12 +416,19 @@ func (m *Manager) RenameOrg(ctx context.Context, id OrgID, newName string) (*Ren
 		return fail(fmt.Errorf("record rename of organization %s: %w", id, err))
 	}
 
+	moved := true
 	undo.add(func(ctx context.Context) error {
+		if !moved {
+			return nil
+		}
 		// Moving back a collection that never moved finds no source.
 		return ignoreNotFound(m.store.RenameTenantCollection(ctx, to, from))
 	})
 	if err := m.store.RenameTenantCollection(ctx, from, to); err != nil {
 		if errors.Is(err, ErrConflict) {
+			// The target was there before: nothing moved, and the
+			// collection there is not ours to move.
+			moved = false
 			m.log.ErrorContext(ctx, "tenant collection exists without an organization holding its name", "collection", to, "identifier", newID)
 			return fail(collectionTaken(to, err))
 		}
@@ -509,7 +528,7 @@ func (m *Manager) deleteLocked(ctx context.Context, org *Org) error {
 	if err := ignoreNotFound(m.store.DeleteAdmin(ctx, org.AdminID)); err != nil {
 		return fmt.Errorf("delete admin of organization %s: %w", id, err)
 	}
-	if err := m.store.DropTenantCollection(ctx, org.TenantCollection); err != nil {
+	if err := m.dropOwnCollection(ctx, org, true); err != nil {
 		return fmt.Errorf("drop tenant collection %s: %w", org.TenantCollection, err)
 	}
 	// The name is released before the record goes, so that a retry
@@ -537,9 +556,9 @@ func (m *Manager) settleRename(ctx context.Context, org *Org) error {
 	if err != nil {
 		return fmt.Errorf("settle rename of organization %s: %w", org.ID, err)
 	}
-	if fromExists && toExists {
-		return fmt.Errorf("organization %s: both %s and %s exist after an interrupted rename; resolve by hand: %w",
-			org.ID, org.TenantCollection, org.PendingCollection, ErrConflict)
+	if fromExists == toExists {
+		return fmt.Errorf("organization %s: %s and %s both %s after an interrupted rename; resolve by hand: %w",
+			org.ID, org.TenantCollection, org.PendingCollection, map[bool]string{true: "exist", false: "are missing"}[fromExists], ErrConflict)
 	}
 	release := org.PendingIdentifier
 	if toExists {
@@ -659,28 +678,47 @@ func (m *Manager) recoverOrg(ctx context.Context, id OrgID, rep *RecoveryReport)
 }
 
 // rollbackCreate undoes an unfinished creation. It drops the tenant
-// collection only while it holds nothing but its metadata document: a
-// collection with data was not created by this organization.
+// collection only if this organization created it.
 func (m *Manager) rollbackCreate(ctx context.Context, org *Org) error {
+	// Claim the record first: a create that was only stalled, not dead,
+	// then fails its version-checked activation instead of succeeding
+	// over a half-removed org.
+	org.ModifiedAt = m.now().UTC()
+	if err := m.store.UpdateOrg(ctx, org); err != nil {
+		return fmt.Errorf("roll back creation of %s: %w", org.ID, err)
+	}
 	if err := ignoreNotFound(m.store.DeleteAdmin(ctx, org.AdminID)); err != nil {
 		return fmt.Errorf("roll back creation of %s: %w", org.ID, err)
 	}
-	n, err := m.store.CountTenantDocuments(ctx, org.TenantCollection)
-	if err != nil {
+	if err := m.dropOwnCollection(ctx, org, false); err != nil {
 		return fmt.Errorf("roll back creation of %s: %w", org.ID, err)
-	}
-	if n <= 1 {
-		if err := m.store.DropTenantCollection(ctx, org.TenantCollection); err != nil {
-			return fmt.Errorf("roll back creation of %s: %w", org.ID, err)
-		}
-	} else {
-		m.log.ErrorContext(ctx, "tenant collection of an unfinished organization holds data; left in place",
-			"org_id", org.ID, "collection", org.TenantCollection, "documents", n)
 	}
 	if err := m.store.ReleaseName(ctx, org.Identifier, org.ID); err != nil {
 		return fmt.Errorf("roll back creation of %s: %w", org.ID, err)
 	}
 	return ignoreNotFound(m.store.DeleteOrg(ctx, org.ID))
+}
+
+// dropOwnCollection drops org's tenant collection unless its metadata
+// says another organization owns it: a collection that was there before
+// (another application's) or one a newer organization of the same name
+// created after this one's lease ran out. A collection without the stamp
+// is dropped only with unstamped: an active org's collection may predate
+// stamps, but one an unfinished create finds unstamped was never its own.
+func (m *Manager) dropOwnCollection(ctx context.Context, org *Org, unstamped bool) error {
+	owner, err := m.store.TenantCollectionOwner(ctx, org.TenantCollection)
+	switch {
+	case errors.Is(err, ErrNotFound) && unstamped:
+	case errors.Is(err, ErrNotFound):
+		return nil
+	case err != nil:
+		return err
+	case owner != org.ID:
+		m.log.ErrorContext(ctx, "tenant collection belongs to another organization; left in place",
+			"org_id", org.ID, "collection", org.TenantCollection, "owner", owner)
+		return nil
+	}
+	return m.store.DropTenantCollection(ctx, org.TenantCollection)
 }
 
 // releaseUnused releases r if its organization is gone or neither is named

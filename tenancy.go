@@ -159,9 +159,13 @@ type Store interface {
 	DeleteAdmin(ctx context.Context, id AdminID) error
 
 	// CreateTenantCollection creates the collection name holding one
-	// metadata document stamped with createdAt. It gives ErrConflict if the
-	// collection exists.
-	CreateTenantCollection(ctx context.Context, name string, createdAt time.Time) error
+	// metadata document stamped with createdAt and owner, the org it is
+	// created for. It gives ErrConflict if the collection exists.
+	CreateTenantCollection(ctx context.Context, name string, owner OrgID, createdAt time.Time) error
+	// TenantCollectionOwner returns the owner stamped in the collection's
+	// metadata document. It gives ErrNotFound if the collection or its
+	// stamp is missing (a collection not created by CreateTenantCollection).
+	TenantCollectionOwner(ctx context.Context, name string) (OrgID, error)
 	// TenantCollectionExists reports whether the collection name exists.
 	TenantCollectionExists(ctx context.Context, name string) (bool, error)
 	// CountTenantDocuments counts the documents of the collection name,

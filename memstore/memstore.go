@@ -286,7 +286,7 @@ func (s *Store) DeleteAdmin(ctx context.Context, id tenancy.AdminID) error {
 }
 
 // CreateTenantCollection implements tenancy.Store.
-func (s *Store) CreateTenantCollection(ctx context.Context, name string, createdAt time.Time) error {
+func (s *Store) CreateTenantCollection(ctx context.Context, name string, owner tenancy.OrgID, createdAt time.Time) error {
 	if err := s.lock(ctx); err != nil {
 		return err
 	}
@@ -294,8 +294,26 @@ func (s *Store) CreateTenantCollection(ctx context.Context, name string, created
 	if _, ok := s.tenants[name]; ok {
 		return fmt.Errorf("collection %s exists: %w", name, tenancy.ErrConflict)
 	}
-	s.tenants[name] = []map[string]any{{"metadata": map[string]any{"created_at": createdAt, "schema_version": "1.0"}}}
+	s.tenants[name] = []map[string]any{{"metadata": map[string]any{
+		"created_at": createdAt, "schema_version": "1.0", "org_id": string(owner),
+	}}}
 	return nil
+}
+
+// TenantCollectionOwner implements tenancy.Store.
+func (s *Store) TenantCollectionOwner(ctx context.Context, name string) (tenancy.OrgID, error) {
+	if err := s.lock(ctx); err != nil {
+		return "", err
+	}
+	defer s.mu.Unlock()
+	for _, doc := range s.tenants[name] {
+		if md, ok := doc["metadata"].(map[string]any); ok {
+			if owner, ok := md["org_id"].(string); ok {
+				return tenancy.OrgID(owner), nil
+			}
+		}
+	}
+	return "", fmt.Errorf("owner of collection %s: %w", name, tenancy.ErrNotFound)
 }
 
 // TenantCollectionExists implements tenancy.Store.

@@ -476,16 +476,48 @@ func (s *Store) DeleteAdmin(ctx context.Context, id tenancy.AdminID) error {
 	return nil
 }
 
-// CreateTenantCollection implements tenancy.Store.
-func (s *Store) CreateTenantCollection(ctx context.Context, name string, createdAt time.Time) error {
+// CreateTenantCollection implements tenancy.Store. It lists the
+// collection first: since MongoDB 7.0 (and on mongos) create answers OK for
+// a collection that exists, which would hand an existing collection and its
+// data to a new organization.
+func (s *Store) CreateTenantCollection(ctx context.Context, name string, owner tenancy.OrgID, createdAt time.Time) error {
+	oid, err := objectID(string(owner), "organization id")
+	if err != nil {
+		return err
+	}
+	exists, err := s.TenantCollectionExists(ctx, name)
+	if err != nil {
+		return err
+	}
+	if exists {
+		return fmt.Errorf("mongostore: create collection %s: exists: %w", name, tenancy.ErrConflict)
+	}
 	if err := s.db.CreateCollection(ctx, name); err != nil {
 		return translate(err, "create collection %s", name)
 	}
-	_, err := s.db.Collection(name).InsertOne(ctx, bson.D{{Key: "metadata", Value: bson.D{
+	_, err = s.db.Collection(name).InsertOne(ctx, bson.D{{Key: "metadata", Value: bson.D{
 		{Key: "created_at", Value: createdAt},
 		{Key: "schema_version", Value: "1.0"},
+		{Key: "org_id", Value: oid},
 	}}})
 	return translate(err, "write metadata of %s", name)
+}
+
+// TenantCollectionOwner implements tenancy.Store.
+func (s *Store) TenantCollectionOwner(ctx context.Context, name string) (tenancy.OrgID, error) {
+	var doc struct {
+		Metadata struct {
+			OrgID *bson.ObjectID `bson:"org_id"`
+		} `bson:"metadata"`
+	}
+	err := s.db.Collection(name).FindOne(ctx, bson.D{{Key: "metadata.org_id", Value: bson.D{{Key: "$exists", Value: true}}}}).Decode(&doc)
+	if err != nil {
+		return "", translate(err, "owner of collection %s", name)
+	}
+	if doc.Metadata.OrgID == nil {
+		return "", fmt.Errorf("mongostore: owner of collection %s: %w", name, tenancy.ErrNotFound)
+	}
+	return tenancy.OrgID(doc.Metadata.OrgID.Hex()), nil
 }
 
 // TenantCollectionExists implements tenancy.Store.

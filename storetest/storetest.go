@@ -442,6 +442,7 @@ func testConcurrentCreateAdmin(t *testing.T, s tenancy.Store) {
 
 func testTenantCollections(t *testing.T, s tenancy.Store) {
 	ctx := t.Context()
+	owner := tenancy.OrgID(newID())
 	const a, b = "tenant_alpha", "tenant_beta"
 	created := now()
 
@@ -452,14 +453,19 @@ func testTenantCollections(t *testing.T, s tenancy.Store) {
 	require.NoError(t, err)
 	assert.Zero(t, n, "a missing collection counts 0")
 
-	require.NoError(t, s.CreateTenantCollection(ctx, a, created))
-	assert.ErrorIs(t, s.CreateTenantCollection(ctx, a, created), tenancy.ErrConflict, "create twice")
+	require.NoError(t, s.CreateTenantCollection(ctx, a, owner, created))
+	assert.ErrorIs(t, s.CreateTenantCollection(ctx, a, owner, created), tenancy.ErrConflict, "create twice")
 	exists, err = s.TenantCollectionExists(ctx, a)
 	require.NoError(t, err)
 	assert.True(t, exists)
 	n, err = s.CountTenantDocuments(ctx, a)
 	require.NoError(t, err)
 	assert.Equal(t, int64(1), n, "a new tenant collection holds its metadata document")
+	got, err := s.TenantCollectionOwner(ctx, a)
+	require.NoError(t, err)
+	assert.Equal(t, owner, got, "the metadata names the owner")
+	_, err = s.TenantCollectionOwner(ctx, "tenant_missing")
+	assert.ErrorIs(t, err, tenancy.ErrNotFound, "no collection, no owner")
 
 	want := int64(1)
 	if w, ok := s.(TenantWriter); ok {
@@ -473,12 +479,15 @@ func testTenantCollections(t *testing.T, s tenancy.Store) {
 	n, err = s.CountTenantDocuments(ctx, b)
 	require.NoError(t, err)
 	assert.Equal(t, want, n, "rename keeps every document")
+	got, err = s.TenantCollectionOwner(ctx, b)
+	require.NoError(t, err)
+	assert.Equal(t, owner, got, "the owner moves with the collection")
 	exists, err = s.TenantCollectionExists(ctx, a)
 	require.NoError(t, err)
 	assert.False(t, exists, "the old collection is gone")
 
 	assert.ErrorIs(t, s.RenameTenantCollection(ctx, a, b), tenancy.ErrNotFound, "source missing")
-	require.NoError(t, s.CreateTenantCollection(ctx, a, created))
+	require.NoError(t, s.CreateTenantCollection(ctx, a, owner, created))
 	assert.ErrorIs(t, s.RenameTenantCollection(ctx, a, b), tenancy.ErrConflict, "target exists")
 	n, err = s.CountTenantDocuments(ctx, b)
 	require.NoError(t, err)
@@ -490,7 +499,7 @@ func testTenantCollections(t *testing.T, s tenancy.Store) {
 	require.NoError(t, err)
 	assert.False(t, exists)
 
-	require.NoError(t, s.CreateTenantCollection(ctx, b, created), "recreate after drop")
+	require.NoError(t, s.CreateTenantCollection(ctx, b, owner, created), "recreate after drop")
 	n, err = s.CountTenantDocuments(ctx, b)
 	require.NoError(t, err)
 	assert.Equal(t, int64(1), n, "a recreated collection starts with only its metadata")
@@ -498,11 +507,12 @@ func testTenantCollections(t *testing.T, s tenancy.Store) {
 
 func testUnicodeTenantCollection(t *testing.T, s tenancy.Store) {
 	ctx := t.Context()
+	owner := tenancy.OrgID(newID())
 	for _, name := range []string{"Société Générale", "東京テック", "شركة التقنية", "Ünïcödé 2.0"} {
 		id, err := tenancy.Identifier(name)
 		require.NoError(t, err, name)
 		coll := tenancy.TenantCollection(id)
-		require.NoError(t, s.CreateTenantCollection(ctx, coll, now()), coll)
+		require.NoError(t, s.CreateTenantCollection(ctx, coll, owner, now()), coll)
 		renamed := coll + "_2"
 		require.NoError(t, s.RenameTenantCollection(ctx, coll, renamed), coll)
 		n, err := s.CountTenantDocuments(ctx, renamed)
@@ -545,7 +555,11 @@ func testCanceledContext(t *testing.T, s tenancy.Store) {
 		"AdminByID":    func() error { _, err := s.AdminByID(ctx, admin.ID); return err },
 		"DeleteAdmin":  func() error { return s.DeleteAdmin(ctx, admin.ID) },
 		"CreateTenantCollection": func() error {
-			return s.CreateTenantCollection(ctx, org.TenantCollection, now())
+			return s.CreateTenantCollection(ctx, org.TenantCollection, org.ID, now())
+		},
+		"TenantCollectionOwner": func() error {
+			_, err := s.TenantCollectionOwner(ctx, org.TenantCollection)
+			return err
 		},
 		"TenantCollectionExists": func() error {
 			_, err := s.TenantCollectionExists(ctx, org.TenantCollection)
