@@ -854,11 +854,23 @@ func TestRecoverLeavesLiveOperationsAlone(t *testing.T) {
 		assert.Equal(t, tenancy.RecoveryReport{}, rep)
 		assert.ErrorIs(t, store.ReserveName(t.Context(), "in-flight", "507f1f77bcf86cd799439011", time.Now()), tenancy.ErrConflict, "a fresh reservation is kept")
 
+		// An unfinished org whose lock a live process holds is left alone.
+		stuck := &tenancy.Org{
+			ID: "507f1f77bcf86cd799439012", Name: "Stuck", Identifier: "stuck", TenantCollection: "tenant_stuck",
+			AdminID: "507f191e810c19729de860eb", AdminEmail: "s@stuck.com", State: tenancy.OrgCreating,
+			CreatedAt: time.Now().Add(-time.Hour), ModifiedAt: time.Now().Add(-time.Hour),
+		}
+		require.NoError(t, store.CreateOrg(t.Context(), stuck))
+		farFuture := time.Now().Add(24 * time.Hour)
+		require.NoError(t, store.LockOrg(t.Context(), stuck.ID, "live", farFuture, time.Now()))
+
 		// Past the lease, and not the org's name or target: released.
 		later := func() time.Time { return time.Now().Add(tenancy.OperationLease + time.Minute) }
 		rep, err = newManager(t, store, tenancy.WithClock(later)).Recover(t.Context())
 		require.NoError(t, err)
-		assert.Equal(t, 1, rep.NamesReleased)
+		assert.Equal(t, tenancy.RecoveryReport{NamesReleased: 1, Busy: 1}, rep)
+		_, err = store.OrgByID(t.Context(), stuck.ID)
+		assert.NoError(t, err, "the locked org is untouched")
 		_, err = m.GetOrg(t.Context(), "Acme Corporation")
 		assert.NoError(t, err, "the org's own name is kept")
 	})

@@ -421,6 +421,11 @@ func (m *Manager) RenameOrg(ctx context.Context, id OrgID, newName string) (*Ren
 		if !moved {
 			return nil
 		}
+		// Move back only this org's collection: after a lost lease the
+		// name may hold a newer organization's.
+		if owner, err := m.store.TenantCollectionOwner(ctx, to); err == nil && owner != id {
+			return nil
+		}
 		// Moving back a collection that never moved finds no source.
 		return ignoreNotFound(m.store.RenameTenantCollection(ctx, to, from))
 	})
