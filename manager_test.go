@@ -267,7 +267,9 @@ func TestRenameOrgRefused(t *testing.T) {
 		require.NoError(t, err)
 
 		_, err = m.RenameOrg(t.Context(), org.ID, "taken  NAME")
-		assert.ErrorIs(t, err, tenancy.ErrConflict)
+		var cerr *tenancy.ConflictError
+		require.ErrorAs(t, err, &cerr)
+		assert.Contains(t, cerr.Message, "already taken", "another org's name reads as taken")
 		_, err = m.RenameOrg(t.Context(), "507f1f77bcf86cd799439011", "Fresh Name")
 		assert.ErrorIs(t, err, tenancy.ErrNotFound)
 		_, err = m.RenameOrg(t.Context(), org.ID, "   ")

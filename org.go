@@ -223,15 +223,16 @@ func (m *Manager) CreateOrg(ctx context.Context, p CreateOrgParams) (*Org, error
 	}
 	admin := &Admin{ID: org.AdminID, Email: email, PasswordHash: hash, OrgID: org.ID, CreatedAt: now}
 
-	// Each undo is registered before its step runs, since a step can take
-	// effect and still report an error (a lost reply, a canceled context),
-	// and each undo is safe to run whether or not its step took effect.
 	// The new org's lock keeps Recover off it while it is being created.
 	unlock, err := m.lockOrg(ctx, org.ID)
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
+
+	// Each undo is registered before its step runs, since a step can take
+	// effect and still report an error (a lost reply, a canceled context),
+	// and each undo is safe to run whether or not its step took effect.
 	var undo undoList
 	fail := func(err error) (*Org, error) {
 		m.rollback(ctx, "create", org.ID, undo)
@@ -372,14 +373,8 @@ func (m *Manager) RenameOrg(ctx context.Context, id OrgID, newName string) (*Ren
 		return &RenameResult{Org: org, PreviousCollection: prev, CurrentCollection: prev, DocumentsMigrated: n}, nil
 	}
 
-	from, to, oldID := org.TenantCollection, TenantCollection(newID), org.Identifier
+	from, to, oldID := prev, TenantCollection(newID), org.Identifier
 	old := *org
-	if exists, err := m.store.TenantCollectionExists(ctx, to); err != nil {
-		return nil, fmt.Errorf("rename organization %s: %w", id, err)
-	} else if exists {
-		// Checked before anything changes; the move itself refuses too.
-		return nil, collectionTaken(to, ErrConflict)
-	}
 	var undo undoList
 	fail := func(err error) (*RenameResult, error) {
 		m.rollback(ctx, "rename", id, undo)
@@ -392,6 +387,14 @@ func (m *Manager) RenameOrg(ctx context.Context, id OrgID, newName string) (*Ren
 			return fail(nameTaken(name, err))
 		}
 		return fail(fmt.Errorf("reserve name: %w", err))
+	}
+	// A collection under the new name that no org holds (another
+	// application's) is refused before anything else changes; the move
+	// itself would refuse it too.
+	if exists, err := m.store.TenantCollectionExists(ctx, to); err != nil {
+		return fail(fmt.Errorf("rename organization %s: %w", id, err))
+	} else if exists {
+		return fail(collectionTaken(to, ErrConflict))
 	}
 
 	// Undoing the record reads it back, so it restores the old names
