@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -729,7 +730,7 @@ func crashAndRecover(t *testing.T, store testStore, f fault, after bool, setup f
 	_ = op(newManager(t, dying))
 	require.True(t, dying.failed, "the fault %v was reached", f)
 
-	later := func() time.Time { return time.Now().Add(tenancy.OperationLease + time.Minute) }
+	later := func() time.Time { return time.Now().Add(tenancy.DefaultOperationLease + time.Minute) }
 	rep, err := newManager(t, store, tenancy.WithClock(later)).Recover(t.Context())
 	require.NoError(t, err)
 	return rep
@@ -819,7 +820,7 @@ func TestRecoverRename(t *testing.T) {
 			assert.NoError(t, err, "the unused name %q is free", name)
 		}
 		// A lock the dead process held ends with its lease.
-		later := func() time.Time { return time.Now().Add(tenancy.OperationLease + time.Minute) }
+		later := func() time.Time { return time.Now().Add(tenancy.DefaultOperationLease + time.Minute) }
 		_, err = newManager(t, store, tenancy.WithClock(later)).RenameOrg(t.Context(), org.ID, "Acme Third")
 		assert.NoError(t, err, "the org is not locked past the lease")
 	})
@@ -867,7 +868,7 @@ func TestRecoverLeavesLiveOperationsAlone(t *testing.T) {
 		require.NoError(t, store.LockOrg(t.Context(), stuck.ID, "live", farFuture, time.Now()))
 
 		// Past the lease, and not the org's name or target: released.
-		later := func() time.Time { return time.Now().Add(tenancy.OperationLease + time.Minute) }
+		later := func() time.Time { return time.Now().Add(tenancy.DefaultOperationLease + time.Minute) }
 		rep, err = newManager(t, store, tenancy.WithClock(later)).Recover(t.Context())
 		require.NoError(t, err)
 		assert.Equal(t, tenancy.RecoveryReport{NamesReleased: 1, Busy: 1}, rep)
@@ -926,5 +927,44 @@ func TestRecoverKeepsForeignCollection(t *testing.T) {
 		assert.Equal(t, int64(1), n, "the foreign collection is kept")
 		_, err = store.OrgByIdentifier(ctx, "acme-corporation")
 		assert.ErrorIs(t, err, tenancy.ErrNotFound, "the unfinished org is gone")
+	})
+}
+
+// stallingStore blocks its first tenant collection move until the
+// caller's context ends, as a stalled server or a frozen process would.
+type stallingStore struct {
+	testStore
+	stalled atomic.Bool
+}
+
+func (s *stallingStore) RenameTenantCollection(ctx context.Context, from, to string) error {
+	if s.stalled.CompareAndSwap(false, true) {
+		<-ctx.Done()
+		return ctx.Err()
+	}
+	return s.testStore.RenameTenantCollection(ctx, from, to)
+}
+
+// TestStalledOperationStopsWithinLease checks that an operation stuck past
+// half its lease gives up and rolls back before another process could take
+// its lock over.
+func TestStalledOperationStopsWithinLease(t *testing.T) {
+	eachStore(t, func(t *testing.T, store testStore) {
+		const lease = 400 * time.Millisecond
+		m := newManager(t, store)
+		org := createAcme(t, m)
+		stalled := newManager(t, &stallingStore{testStore: store}, tenancy.WithOperationLease(lease))
+
+		start := time.Now()
+		_, err := stalled.RenameOrg(t.Context(), org.ID, "Acme Global Inc")
+		assert.ErrorIs(t, err, context.DeadlineExceeded)
+		assert.Less(t, time.Since(start), lease, "gave up within the lease")
+
+		got, err := m.GetOrgByID(t.Context(), org.ID)
+		require.NoError(t, err)
+		assert.Equal(t, tenancy.OrgActive, got.State, "rolled back")
+		assert.Equal(t, "acme-corporation", got.Identifier)
+		_, err = m.RenameOrg(t.Context(), org.ID, "Acme Global Inc")
+		assert.NoError(t, err, "lock released, name free")
 	})
 }

@@ -224,7 +224,7 @@ func (m *Manager) CreateOrg(ctx context.Context, p CreateOrgParams) (*Org, error
 	admin := &Admin{ID: org.AdminID, Email: email, PasswordHash: hash, OrgID: org.ID, CreatedAt: now}
 
 	// The new org's lock keeps Recover off it while it is being created.
-	unlock, err := m.lockOrg(ctx, org.ID)
+	ctx, unlock, err := m.lockOrg(ctx, org.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -342,7 +342,7 @@ func (m *Manager) RenameOrg(ctx context.Context, id OrgID, newName string) (*Ren
 	if msg != "" {
 		return nil, &ValidationError{Fields: []FieldError{{Field: "organization_name", Message: msg}}}
 	}
-	unlock, err := m.lockOrg(ctx, id)
+	ctx, unlock, err := m.lockOrg(ctx, id)
 	if err != nil {
 		return nil, err
 	}
@@ -496,7 +496,7 @@ func (m *Manager) DeleteOrgNamed(ctx context.Context, id OrgID, name string) err
 // such organization and ErrConflict if another operation on it is in
 // progress.
 func (m *Manager) DeleteOrg(ctx context.Context, id OrgID) error {
-	unlock, err := m.lockOrg(ctx, id)
+	ctx, unlock, err := m.lockOrg(ctx, id)
 	if err != nil {
 		return err
 	}
@@ -605,14 +605,14 @@ type RecoveryReport struct {
 // acknowledged), a rename completes or rolls back depending on whether its
 // collection moved, a deletion completes, and a name reserved by no
 // organization's name or rename target is released. It touches only what
-// has not changed for OperationLease and takes each organization's lock,
+// has not changed for the operation lease (WithOperationLease) and takes each organization's lock,
 // so it is safe to run at every start, from several processes at once,
 // while others serve. It returns the errors of the items it could not
 // settle, joined, after trying them all.
 func (m *Manager) Recover(ctx context.Context) (RecoveryReport, error) {
 	var rep RecoveryReport
 	var errs []error
-	cut := m.now().UTC().Add(-OperationLease)
+	cut := m.now().UTC().Add(-m.lease)
 
 	orgs, err := m.store.UnfinishedOrgs(ctx, cut)
 	if err != nil {
@@ -653,7 +653,7 @@ func (m *Manager) Recover(ctx context.Context) (RecoveryReport, error) {
 }
 
 func (m *Manager) recoverOrg(ctx context.Context, id OrgID, rep *RecoveryReport) error {
-	unlock, err := m.lockOrg(ctx, id)
+	ctx, unlock, err := m.lockOrg(ctx, id)
 	if err != nil {
 		return err
 	}
@@ -742,7 +742,7 @@ func (m *Manager) releaseUnused(ctx context.Context, r Reservation) (bool, error
 	if org.Identifier == r.Identifier || org.PendingIdentifier == r.Identifier {
 		return false, nil
 	}
-	unlock, err := m.lockOrg(ctx, r.OrgID)
+	ctx, unlock, err := m.lockOrg(ctx, r.OrgID)
 	if err != nil {
 		return false, err
 	}
@@ -760,17 +760,15 @@ func (m *Manager) releaseUnused(ctx context.Context, r Reservation) (bool, error
 // errBusy marks a lock held by a live operation.
 var errBusy = errors.New("busy with another operation")
 
-// OperationLease is how long a rename or delete holds its organization's
-// lock. A process that dies mid-operation blocks others for at most this
-// long.
-const OperationLease = 5 * time.Minute
-
-// lockOrg takes org's lock for one operation and returns its release.
-// It returns ErrConflict if another operation holds the lock.
-func (m *Manager) lockOrg(ctx context.Context, id OrgID) (unlock func(), err error) {
+// lockOrg takes org's lock for one operation and returns the context the
+// operation must run in, and the lock's release. The context ends at half
+// the lease, so that an operation stalled that long stops before another
+// process may take the lock over (rollbacks get a further bounded grace,
+// see rollback). It returns ErrConflict if another operation holds the lock.
+func (m *Manager) lockOrg(ctx context.Context, id OrgID) (context.Context, func(), error) {
 	owner := newObjectID(m.now())
 	now := m.now().UTC()
-	if err := m.store.LockOrg(ctx, id, owner, now.Add(OperationLease), now); err != nil {
+	if err := m.store.LockOrg(ctx, id, owner, now.Add(m.lease), now); err != nil {
 		if !errors.Is(err, ErrConflict) && !errors.Is(err, ErrInvalid) {
 			// The lock may have been taken with the reply lost: give it
 			// back rather than block the org until the lease ends.
@@ -780,13 +778,15 @@ func (m *Manager) lockOrg(ctx context.Context, id OrgID) (unlock func(), err err
 		}
 		switch {
 		case errors.Is(err, ErrConflict):
-			return nil, fmt.Errorf("organization %s is %w: %w", id, errBusy, err)
+			return nil, nil, fmt.Errorf("organization %s is %w: %w", id, errBusy, err)
 		case errors.Is(err, ErrInvalid):
-			return nil, fmt.Errorf("organization %s: %w", id, ErrNotFound)
+			return nil, nil, fmt.Errorf("organization %s: %w", id, ErrNotFound)
 		}
-		return nil, fmt.Errorf("lock organization %s: %w", id, err)
+		return nil, nil, fmt.Errorf("lock organization %s: %w", id, err)
 	}
-	return func() {
+	opCtx, cancelOp := context.WithTimeout(ctx, m.lease/2)
+	return opCtx, func() {
+		cancelOp()
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		defer cancel()
 		if err := m.store.UnlockOrg(ctx, id, owner); err != nil {
@@ -801,13 +801,15 @@ type undoList []func(context.Context) error
 func (u *undoList) add(step func(context.Context) error) { *u = append(*u, step) }
 
 // rollback runs undo steps in reverse order. It runs them even when ctx is
-// done, since they repair state the caller's operation left behind. It
+// done, since they repair state the caller's operation left behind, for at
+// most a quarter of the lease, so that with the operation's half they end
+// before the lock can be taken over. It
 // stops at the first step that fails, leaving a state that is consistent
 // in order, for a later retry or recovery to finish; the failure is
 // logged, not returned, because the caller's error is the one that
 // matters.
 func (m *Manager) rollback(ctx context.Context, op string, id OrgID, undo undoList) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), m.lease/4)
 	defer cancel()
 	for i := len(undo) - 1; i >= 0; i-- {
 		if err := undo[i](ctx); err != nil {

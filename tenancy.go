@@ -203,6 +203,7 @@ type Manager struct {
 	issuer   string
 	method   jwt.SigningMethod
 	secret   []byte
+	lease    time.Duration
 	parser   *jwt.Parser
 
 	dummyOnce sync.Once
@@ -215,7 +216,11 @@ const (
 	MinBcryptCost        = 10
 	DefaultTokenLifetime = 60 * time.Minute
 	DefaultIssuer        = "tenancy"
-	DefaultAlgorithm     = "HS256"
+	// DefaultOperationLease is how long a create, rename or delete holds
+	// its organization's lock. A process that dies mid-operation blocks
+	// that organization for at most this long.
+	DefaultOperationLease = 5 * time.Minute
+	DefaultAlgorithm      = "HS256"
 	// MinSecretLength is the shortest signing secret accepted, in bytes:
 	// 256 bits, the strength HS256 offers (RFC 7518, section 3.2).
 	MinSecretLength = 32
@@ -232,6 +237,7 @@ type config struct {
 	issuer    string
 	algorithm string
 	secret    []byte
+	lease     time.Duration
 }
 
 // WithSigningSecret sets the HMAC secret tokens are signed and verified
@@ -294,6 +300,20 @@ func WithBcryptCost(cost int) Option {
 	}
 }
 
+// WithOperationLease sets how long a create, rename or delete may hold its
+// organization's lock (default DefaultOperationLease). An operation's
+// context ends at half the lease; Recover settles only what is older than
+// the lease.
+func WithOperationLease(d time.Duration) Option {
+	return func(c *config) error {
+		if d <= 0 {
+			return fmt.Errorf("tenancy: operation lease %v must be positive", d)
+		}
+		c.lease = d
+		return nil
+	}
+}
+
 // WithClock sets the source of the current time (default time.Now).
 func WithClock(now func() time.Time) Option {
 	return func(c *config) error {
@@ -338,6 +358,7 @@ func New(store Store, opts ...Option) (*Manager, error) {
 		lifetime:  DefaultTokenLifetime,
 		issuer:    DefaultIssuer,
 		algorithm: DefaultAlgorithm,
+		lease:     DefaultOperationLease,
 	}
 	for _, opt := range opts {
 		if err := opt(&c); err != nil {
@@ -357,6 +378,7 @@ func New(store Store, opts ...Option) (*Manager, error) {
 		issuer:   c.issuer,
 		method:   method,
 		secret:   c.secret,
+		lease:    c.lease,
 		parser: jwt.NewParser(
 			jwt.WithValidMethods([]string{method.Alg()}),
 			jwt.WithExpirationRequired(),
