@@ -950,7 +950,7 @@ func (s *stallingStore) RenameTenantCollection(ctx context.Context, from, to str
 // its lock over.
 func TestStalledOperationStopsWithinLease(t *testing.T) {
 	eachStore(t, func(t *testing.T, store testStore) {
-		const lease = 400 * time.Millisecond
+		const lease = 2 * time.Second
 		m := newManager(t, store)
 		org := createAcme(t, m)
 		stalled := newManager(t, &stallingStore{testStore: store}, tenancy.WithOperationLease(lease))
