@@ -498,21 +498,24 @@ type fault struct {
 	nth    int
 }
 
-// eachFault marks t parallel and runs fn for every fault, failing before
-// and after the call.
-func eachFault(t *testing.T, faults []fault, fn func(t *testing.T, store *failingStore)) {
+// forEachFault marks t parallel and runs fn in a subtest for every fault,
+// failing before and after the call.
+func forEachFault(t *testing.T, faults []fault, fn func(t *testing.T, f fault, after bool)) {
 	t.Parallel()
 	for _, f := range faults {
 		for _, after := range []bool{false, true} {
-			when := "before"
-			if after {
-				when = "after"
-			}
-			t.Run(fmt.Sprintf("%s#%d/%s", f.method, f.nth, when), func(t *testing.T) {
-				fn(t, &failingStore{testStore: memstore.New(), method: f.method, nth: f.nth, after: after})
+			t.Run(fmt.Sprintf("%s#%d/after=%v", f.method, f.nth, after), func(t *testing.T) {
+				fn(t, f, after)
 			})
 		}
 	}
+}
+
+// eachFault runs fn for every fault on a memstore that fails there.
+func eachFault(t *testing.T, faults []fault, fn func(t *testing.T, store *failingStore)) {
+	forEachFault(t, faults, func(t *testing.T, f fault, after bool) {
+		fn(t, &failingStore{testStore: memstore.New(), method: f.method, nth: f.nth, after: after})
+	})
 }
 
 func assertNoTrace(t *testing.T, store tenancy.Store, identifier, email string) {
@@ -736,19 +739,14 @@ func crashAndRecover(t *testing.T, store testStore, f fault, after bool, setup f
 	return rep
 }
 
-// eachCrash runs fn on mongostore for every fault, before and after the call.
+// eachCrash runs fn on a fresh mongostore for every fault, in parallel.
 func eachCrash(t *testing.T, faults []fault, fn func(t *testing.T, store testStore, f fault, after bool)) {
-	t.Parallel()
-	for _, f := range faults {
-		for _, after := range []bool{false, true} {
-			t.Run(fmt.Sprintf("%s#%d/after=%v", f.method, f.nth, after), func(t *testing.T) {
-				t.Parallel()
-				s := mongostore.New(mongotest.NewDatabase(t))
-				require.NoError(t, s.EnsureIndexes(t.Context()))
-				fn(t, s, f, after)
-			})
-		}
-	}
+	forEachFault(t, faults, func(t *testing.T, f fault, after bool) {
+		t.Parallel()
+		s := mongostore.New(mongotest.NewDatabase(t))
+		require.NoError(t, s.EnsureIndexes(t.Context()))
+		fn(t, s, f, after)
+	})
 }
 
 func TestRecoverCreate(t *testing.T) {
