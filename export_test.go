@@ -17,3 +17,7 @@ func CountHashCompares() (stop func() int64) {
 		return n.Load()
 	}
 }
+
+// OvertakenRuns returns how many runs of tenant calls a rename or delete
+// has overtaken in this process so far.
+func OvertakenRuns() int64 { return overtaken.Load() }

@@ -492,6 +492,14 @@ func (s *failingStore) CountTenantDocuments(ctx context.Context, name string) (i
 	return n, err
 }
 
+func (s *failingStore) CopyTenantDocuments(ctx context.Context, from, to string, progress func(int64)) error {
+	return s.call("CopyTenantDocuments", func() error { return s.testStore.CopyTenantDocuments(ctx, from, to, progress) })
+}
+
+func (s *failingStore) AddTenantDocument(ctx context.Context, collection string, doc *tenancy.Document) error {
+	return s.call("AddTenantDocument", func() error { return s.testStore.AddTenantDocument(ctx, collection, doc) })
+}
+
 // fault is one injected failure.
 type fault struct {
 	method string
@@ -740,10 +748,10 @@ func crashAndRecover(t *testing.T, store testStore, f fault, after bool, setup f
 }
 
 // eachCrash runs fn on a fresh mongostore for every fault, in parallel.
-func eachCrash(t *testing.T, faults []fault, fn func(t *testing.T, store testStore, f fault, after bool)) {
+func eachCrash(t *testing.T, faults []fault, fn func(t *testing.T, store testStore, f fault, after bool), opts ...mongostore.Option) {
 	forEachFault(t, faults, func(t *testing.T, f fault, after bool) {
 		t.Parallel()
-		s := mongostore.New(mongotest.NewDatabase(t))
+		s := mongostore.New(mongotest.NewDatabase(t), opts...)
 		require.NoError(t, s.EnsureIndexes(t.Context()))
 		fn(t, s, f, after)
 	})
@@ -783,45 +791,60 @@ func TestRecoverRename(t *testing.T) {
 		{"LockOrg", 1}, {"ReserveName", 1}, {"UpdateOrg", 1}, {"RenameTenantCollection", 1},
 		{"CountTenantDocuments", 1}, {"UpdateOrg", 2}, {"ReleaseName", 1}, {"UnlockOrg", 1},
 	}
-	eachCrash(t, faults, func(t *testing.T, store testStore, f fault, after bool) {
-		var org *tenancy.Org
-		crashAndRecover(t, store, f, after, func(m *tenancy.Manager) {
-			org = createAcme(t, m)
-			for i := range 41 {
-				require.NoError(t, store.InsertTenantDocument(t.Context(), org.TenantCollection, map[string]any{"i": i}))
-			}
-		}, func(m *tenancy.Manager) error {
-			_, err := m.RenameOrg(t.Context(), org.ID, "Acme Global Inc")
-			return err
-		})
+	eachCrash(t, faults, recoverRenameCase)
+}
 
-		m := newManager(t, store)
-		got, err := m.GetOrgByID(t.Context(), org.ID)
-		require.NoError(t, err)
-		assert.Equal(t, tenancy.OrgActive, got.State)
-		assert.Empty(t, got.PendingIdentifier)
-		require.Contains(t, []string{"acme-corporation", "acme-global-inc"}, got.Identifier, "the old name or the new one")
-		n, err := store.CountTenantDocuments(t.Context(), got.TenantCollection)
-		require.NoError(t, err)
-		assert.Equal(t, int64(42), n, "every document in the org's collection")
-		byName, err := m.GetOrg(t.Context(), got.Name)
-		require.NoError(t, err, "the current name resolves")
-		assert.Equal(t, org.ID, byName.ID)
+// TestRecoverRenameByCopy crashes renames that copy the documents, on a
+// store that refuses renameCollection.
+func TestRecoverRenameByCopy(t *testing.T) {
+	faults := []fault{
+		{"ReserveName", 1}, {"UpdateOrg", 1}, {"RenameTenantCollection", 1}, {"UpdateOrg", 2},
+		{"CountTenantDocuments", 1}, {"CopyTenantDocuments", 1}, {"DropTenantCollection", 1},
+		{"CountTenantDocuments", 2}, {"UpdateOrg", 3}, {"ReleaseName", 1},
+	}
+	eachCrash(t, faults, recoverRenameCase, mongostore.WithoutRenameCollection(), mongostore.WithCopyBatchSize(7))
+}
 
-		unused := map[string]string{"acme-corporation": "Acme Corporation", "acme-global-inc": "Acme Global Inc"}
-		delete(unused, got.Identifier)
-		for id, name := range unused {
-			exists, err := store.TenantCollectionExists(t.Context(), tenancy.TenantCollection(id))
-			require.NoError(t, err)
-			assert.False(t, exists, "no collection under the unused name")
-			_, err = m.CreateOrg(t.Context(), tenancy.CreateOrgParams{Name: name, AdminEmail: "next@acme.com", AdminPassword: "password123"})
-			assert.NoError(t, err, "the unused name %q is free", name)
+// recoverRenameCase crashes a rename of a 42-document tenant at f and
+// checks that recovery leaves the old state or the new one, whole.
+func recoverRenameCase(t *testing.T, store testStore, f fault, after bool) {
+	var org *tenancy.Org
+	crashAndRecover(t, store, f, after, func(m *tenancy.Manager) {
+		org = createAcme(t, m)
+		for i := range 41 {
+			require.NoError(t, store.InsertTenantDocument(t.Context(), org.TenantCollection, map[string]any{"i": i}))
 		}
-		// A lock the dead process held ends with its lease.
-		later := func() time.Time { return time.Now().Add(tenancy.DefaultOperationLease + time.Minute) }
-		_, err = newManager(t, store, tenancy.WithClock(later)).RenameOrg(t.Context(), org.ID, "Acme Third")
-		assert.NoError(t, err, "the org is not locked past the lease")
+	}, func(m *tenancy.Manager) error {
+		_, err := m.RenameOrg(t.Context(), org.ID, "Acme Global Inc")
+		return err
 	})
+
+	m := newManager(t, store)
+	got, err := m.GetOrgByID(t.Context(), org.ID)
+	require.NoError(t, err)
+	assert.Equal(t, tenancy.OrgActive, got.State)
+	assert.Empty(t, got.PendingIdentifier)
+	require.Contains(t, []string{"acme-corporation", "acme-global-inc"}, got.Identifier, "the old name or the new one")
+	n, err := store.CountTenantDocuments(t.Context(), got.TenantCollection)
+	require.NoError(t, err)
+	assert.Equal(t, int64(42), n, "every document in the org's collection")
+	byName, err := m.GetOrg(t.Context(), got.Name)
+	require.NoError(t, err, "the current name resolves")
+	assert.Equal(t, org.ID, byName.ID)
+
+	unused := map[string]string{"acme-corporation": "Acme Corporation", "acme-global-inc": "Acme Global Inc"}
+	delete(unused, got.Identifier)
+	for id, name := range unused {
+		exists, err := store.TenantCollectionExists(t.Context(), tenancy.TenantCollection(id))
+		require.NoError(t, err)
+		assert.False(t, exists, "no collection under the unused name")
+		_, err = m.CreateOrg(t.Context(), tenancy.CreateOrgParams{Name: name, AdminEmail: "next@acme.com", AdminPassword: "password123"})
+		assert.NoError(t, err, "the unused name %q is free", name)
+	}
+	// A lock the dead process held ends with its lease.
+	later := func() time.Time { return time.Now().Add(tenancy.DefaultOperationLease + time.Minute) }
+	_, err = newManager(t, store, tenancy.WithClock(later)).RenameOrg(t.Context(), org.ID, "Acme Third")
+	assert.NoError(t, err, "the org is not locked past the lease")
 }
 
 func TestRecoverDelete(t *testing.T) {

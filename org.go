@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -51,8 +52,12 @@ type Org struct {
 	PendingName       string
 	PendingIdentifier string
 	PendingCollection string
-	CreatedAt         time.Time
-	ModifiedAt        time.Time
+	// PendingCopy says the rename in progress copies the documents
+	// (CopyTenantDocuments) because the store refused to rename the
+	// collection; such a rename is only ever completed, never undone.
+	PendingCopy bool
+	CreatedAt   time.Time
+	ModifiedAt  time.Time
 	// Version counts updates; Store.UpdateOrg uses it to refuse stale writes.
 	Version int64
 }
@@ -321,148 +326,6 @@ func (m *Manager) GetOrgByID(ctx context.Context, id OrgID) (*Org, error) {
 // and is not being deleted.
 func (o *Org) visible() bool { return o.State == OrgActive || o.State == OrgRenaming }
 
-// RenameResult reports a completed rename.
-type RenameResult struct {
-	Org                *Org
-	PreviousCollection string
-	CurrentCollection  string
-	// DocumentsMigrated counts the documents of the tenant collection after
-	// the move, metadata document included.
-	DocumentsMigrated int64
-}
-
-// RenameOrg gives the organization id a new name and moves its tenant
-// collection to the collection of the new name. A new name with the same
-// identifier only changes the display name. It returns a *ValidationError
-// for a bad name, ErrNotFound if the organization does not exist, and
-// ErrConflict if the new identifier is taken or another operation on the
-// organization is in progress.
-func (m *Manager) RenameOrg(ctx context.Context, id OrgID, newName string) (*RenameResult, error) {
-	name, newID, msg := identifier(newName)
-	if msg != "" {
-		return nil, &ValidationError{Fields: []FieldError{{Field: "organization_name", Message: msg}}}
-	}
-	ctx, unlock, err := m.lockOrg(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	defer unlock()
-	org, err := m.store.OrgByID(ctx, id)
-	if err != nil {
-		return nil, fmt.Errorf("organization %s: %w", id, err)
-	}
-	if !org.visible() {
-		return nil, fmt.Errorf("organization %s: %w", id, ErrNotFound)
-	}
-	if org.State == OrgRenaming {
-		if err := m.settleRename(ctx, org); err != nil {
-			return nil, err
-		}
-	}
-	prev := org.TenantCollection
-	if newID == org.Identifier {
-		org.Name = name
-		org.ModifiedAt = m.now().UTC()
-		if err := m.store.UpdateOrg(ctx, org); err != nil {
-			return nil, fmt.Errorf("rename organization %s: %w", id, err)
-		}
-		n, err := m.store.CountTenantDocuments(ctx, prev)
-		if err != nil {
-			return nil, fmt.Errorf("count tenant documents: %w", err)
-		}
-		return &RenameResult{Org: org, PreviousCollection: prev, CurrentCollection: prev, DocumentsMigrated: n}, nil
-	}
-
-	from, to, oldID := prev, TenantCollection(newID), org.Identifier
-	old := *org
-	var undo undoList
-	fail := func(err error) (*RenameResult, error) {
-		m.rollback(ctx, "rename", id, undo)
-		return nil, err
-	}
-
-	undo.add(func(ctx context.Context) error { return m.store.ReleaseName(ctx, newID, id) })
-	if err := m.store.ReserveName(ctx, newID, id, m.now().UTC()); err != nil {
-		if errors.Is(err, ErrConflict) {
-			return fail(nameTaken(name, err))
-		}
-		return fail(fmt.Errorf("reserve name: %w", err))
-	}
-	// A collection under the new name that no org holds (another
-	// application's) is refused before anything else changes; the move
-	// itself would refuse it too.
-	if exists, err := m.store.TenantCollectionExists(ctx, to); err != nil {
-		return fail(fmt.Errorf("rename organization %s: %w", id, err))
-	} else if exists {
-		return fail(collectionTaken(to, ErrConflict))
-	}
-
-	// Undoing the record reads it back, so it restores the old names
-	// whether the record was left renaming or already renamed.
-	undo.add(func(ctx context.Context) error {
-		cur, err := m.store.OrgByID(ctx, id)
-		if err != nil {
-			return ignoreNotFound(err)
-		}
-		if cur.PendingIdentifier != newID && cur.Identifier != newID {
-			return nil
-		}
-		restored := old
-		restored.ModifiedAt = m.now().UTC()
-		restored.Version = cur.Version
-		return m.store.UpdateOrg(ctx, &restored)
-	})
-	org.State = OrgRenaming
-	org.PendingName, org.PendingIdentifier, org.PendingCollection = name, newID, to
-	org.ModifiedAt = m.now().UTC()
-	if err := m.store.UpdateOrg(ctx, org); err != nil {
-		return fail(fmt.Errorf("record rename of organization %s: %w", id, err))
-	}
-
-	moved := true
-	undo.add(func(ctx context.Context) error {
-		if !moved {
-			return nil
-		}
-		// Move back only this org's collection: after a lost lease the
-		// name may hold a newer organization's.
-		if owner, err := m.store.TenantCollectionOwner(ctx, to); err == nil && owner != id {
-			return nil
-		}
-		// Moving back a collection that never moved finds no source.
-		return ignoreNotFound(m.store.RenameTenantCollection(ctx, to, from))
-	})
-	if err := m.store.RenameTenantCollection(ctx, from, to); err != nil {
-		if errors.Is(err, ErrConflict) {
-			// The target was there before: nothing moved, and the
-			// collection there is not ours to move.
-			moved = false
-			m.log.ErrorContext(ctx, "tenant collection exists without an organization holding its name", "collection", to, "identifier", newID)
-			return fail(collectionTaken(to, err))
-		}
-		return fail(fmt.Errorf("move tenant collection: %w", err))
-	}
-
-	n, err := m.store.CountTenantDocuments(ctx, to)
-	if err != nil {
-		return fail(fmt.Errorf("count tenant documents: %w", err))
-	}
-
-	org.Name, org.Identifier, org.TenantCollection = name, newID, to
-	org.PendingName, org.PendingIdentifier, org.PendingCollection = "", "", ""
-	org.State = OrgActive
-	org.ModifiedAt = m.now().UTC()
-	if err := m.store.UpdateOrg(ctx, org); err != nil {
-		return fail(fmt.Errorf("complete rename of organization %s: %w", id, err))
-	}
-	if err := m.store.ReleaseName(ctx, oldID, id); err != nil {
-		// The rename is done; the old name stays reserved until released.
-		m.log.WarnContext(ctx, "release old organization name", "org_id", id, "identifier", oldID, "err", err)
-	}
-	m.log.InfoContext(ctx, "organization renamed", "org_id", id, "from", oldID, "to", newID, "documents", n)
-	return &RenameResult{Org: org, PreviousCollection: prev, CurrentCollection: org.TenantCollection, DocumentsMigrated: n}, nil
-}
-
 // DeleteOrgNamed deletes the organization named name on behalf of an admin
 // of the organization id: it is DeleteOrg after checking that name is id's
 // own name. It returns ErrForbidden if name is another organization's and
@@ -548,41 +411,6 @@ func (m *Manager) deleteLocked(ctx context.Context, org *Org) error {
 		return fmt.Errorf("delete organization %s: %w", id, err)
 	}
 	m.log.InfoContext(ctx, "organization deleted", "org_id", id, "identifier", org.Identifier)
-	return nil
-}
-
-// settleRename finishes or rolls back a rename that was interrupted (its
-// process died) and is found under the org's lock, so that no other
-// operation runs it: a collection already moved completes the rename, one
-// not moved rolls it back. It leaves org active.
-func (m *Manager) settleRename(ctx context.Context, org *Org) error {
-	fromExists, err := m.store.TenantCollectionExists(ctx, org.TenantCollection)
-	if err != nil {
-		return fmt.Errorf("settle rename of organization %s: %w", org.ID, err)
-	}
-	toExists, err := m.store.TenantCollectionExists(ctx, org.PendingCollection)
-	if err != nil {
-		return fmt.Errorf("settle rename of organization %s: %w", org.ID, err)
-	}
-	if fromExists == toExists {
-		return fmt.Errorf("organization %s: %s and %s both %s after an interrupted rename; resolve by hand: %w",
-			org.ID, org.TenantCollection, org.PendingCollection, map[bool]string{true: "exist", false: "are missing"}[fromExists], ErrConflict)
-	}
-	release := org.PendingIdentifier
-	if toExists {
-		release = org.Identifier
-		org.Name, org.Identifier, org.TenantCollection = org.PendingName, org.PendingIdentifier, org.PendingCollection
-	}
-	org.PendingName, org.PendingIdentifier, org.PendingCollection = "", "", ""
-	org.State = OrgActive
-	org.ModifiedAt = m.now().UTC()
-	if err := m.store.UpdateOrg(ctx, org); err != nil {
-		return fmt.Errorf("settle rename of organization %s: %w", org.ID, err)
-	}
-	if err := m.store.ReleaseName(ctx, release, org.ID); err != nil {
-		return fmt.Errorf("settle rename of organization %s: release %q: %w", org.ID, release, err)
-	}
-	m.log.WarnContext(ctx, "settled an interrupted rename", "org_id", org.ID, "identifier", org.Identifier, "completed", toExists)
 	return nil
 }
 
@@ -839,11 +667,26 @@ func ignoreNotFound(err error) error {
 }
 
 // newObjectID returns 24 hex digits laid out like a MongoDB ObjectID: a
-// big-endian seconds timestamp, then 8 random bytes.
+// big-endian seconds timestamp, 5 random bytes drawn once per process, and
+// a 3-byte counter, so that the ids one process makes grow in order.
 func newObjectID(now time.Time) string {
 	var b [12]byte
 	s := uint32(now.Unix())
 	b[0], b[1], b[2], b[3] = byte(s>>24), byte(s>>16), byte(s>>8), byte(s)
-	_, _ = rand.Read(b[4:]) // crypto/rand.Read never fails; it aborts the program instead
+	copy(b[4:9], processUnique[:])
+	c := idCounter.Add(1)
+	b[9], b[10], b[11] = byte(c>>16), byte(c>>8), byte(c)
 	return hex.EncodeToString(b[:])
+}
+
+var (
+	processUnique [5]byte
+	idCounter     atomic.Uint32
+)
+
+func init() {
+	var b [8]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails; it aborts the program instead
+	copy(processUnique[:], b[:5])
+	idCounter.Store(uint32(b[5])<<16 | uint32(b[6])<<8 | uint32(b[7]))
 }

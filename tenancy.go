@@ -172,12 +172,37 @@ type Store interface {
 	// metadata document included; a missing collection counts 0.
 	CountTenantDocuments(ctx context.Context, name string) (int64, error)
 	// RenameTenantCollection renames the collection from to to, keeping its
-	// documents. It gives ErrNotFound if from does not exist and ErrConflict
-	// if to exists.
+	// documents. It gives ErrNotFound if from does not exist, ErrConflict
+	// if to exists, and an error matching errors.ErrUnsupported if the
+	// server or deployment refuses renames (the Manager then copies the
+	// documents with CopyTenantDocuments).
 	RenameTenantCollection(ctx context.Context, from, to string) error
 	// DropTenantCollection removes the collection name and its documents.
 	// Dropping a missing collection succeeds.
 	DropTenantCollection(ctx context.Context, name string) error
+	// CopyTenantDocuments copies every document of the collection from,
+	// metadata document included, into the collection to, creating it if
+	// needed. It streams in batches, so its memory does not grow with the
+	// number of documents, and skips documents already in to (same _id),
+	// so that an interrupted copy can run again. It calls progress, if not
+	// nil, after each batch with the number of documents read so far.
+	CopyTenantDocuments(ctx context.Context, from, to string, progress func(read int64)) error
+
+	// AddTenantDocument inserts doc into the collection, creating the
+	// collection if it does not exist, as MongoDB does. It gives
+	// ErrConflict if the collection has a document with doc.ID.
+	AddTenantDocument(ctx context.Context, collection string, doc *Document) error
+	// TenantDocument returns the document id of the collection, or
+	// ErrNotFound (also when the collection does not exist).
+	TenantDocument(ctx context.Context, collection, id string) (*Document, error)
+	// TenantDocuments returns up to limit documents of the collection in
+	// id order, starting after the id after ("" for the first). Only
+	// documents whose id is an ObjectID are listed, and not the metadata
+	// document.
+	TenantDocuments(ctx context.Context, collection, after string, limit int) ([]*Document, error)
+	// DeleteTenantDocument removes the document id of the collection, or
+	// gives ErrNotFound.
+	DeleteTenantDocument(ctx context.Context, collection, id string) error
 }
 
 // Reservation is a reserved identifier.

@@ -39,13 +39,23 @@ const (
 
 // Server error codes the store translates.
 const (
-	codeNamespaceNotFound = 26
-	codeNamespaceExists   = 48
+	codeIllegalOperation   = 20
+	codeNamespaceNotFound  = 26
+	codeNamespaceExists    = 48
+	codeCommandNotFound    = 59
+	codeCommandUnsupported = 115
 )
+
+// DefaultCopyBatchSize is how many documents a copying rename moves per
+// round trip by default.
+const DefaultCopyBatchSize = 1000
 
 // Store is a tenancy.Store over one MongoDB database. It is safe for
 // concurrent use.
 type Store struct {
+	noRename  bool
+	batchSize int32
+
 	db     *mongo.Database
 	orgs   *mongo.Collection
 	admins *mongo.Collection
@@ -53,16 +63,52 @@ type Store struct {
 	locks  *mongo.Collection
 }
 
+// Option configures a Store.
+type Option func(*Store)
+
+// WithoutRenameCollection makes renames of organizations copy their
+// documents in batches (then drop the old collection) instead of running
+// renameCollection. Use it where renameCollection is refused or unwanted:
+// deployments whose users lack the privilege on the admin database, or
+// servers that refuse to rename the collection (the store also falls back
+// to copying when a server answers that it cannot rename).
+func WithoutRenameCollection() Option {
+	return func(s *Store) { s.noRename = true }
+}
+
+// WithCopyBatchSize sets how many documents a copying rename reads and
+// inserts per round trip (default DefaultCopyBatchSize). Memory use grows
+// with the batch, not with the collection.
+func WithCopyBatchSize(n int) Option {
+	return func(s *Store) {
+		if n > 0 {
+			s.batchSize = int32(min(n, 100_000))
+		}
+	}
+}
+
 // New returns a Store over db. It does no I/O: call EnsureIndexes once
 // before serving.
-func New(db *mongo.Database) *Store {
-	return &Store{
-		db:     db,
-		orgs:   db.Collection(OrgsCollection),
-		admins: db.Collection(AdminsCollection),
-		names:  db.Collection(NamesCollection),
-		locks:  db.Collection(LocksCollection),
+func New(db *mongo.Database, opts ...Option) *Store {
+	s := &Store{
+		batchSize: DefaultCopyBatchSize,
+		db:        db,
+		orgs:      db.Collection(OrgsCollection),
+		admins:    db.Collection(AdminsCollection),
+		names:     db.Collection(NamesCollection),
+		locks:     db.Collection(LocksCollection),
 	}
+	for _, opt := range opts {
+		opt(s)
+	}
+	return s
+}
+
+// Collection returns the collection name of the store's database, for
+// applications that query a tenant collection themselves inside
+// tenancy.Manager.InTenant.
+func (s *Store) Collection(name string) *mongo.Collection {
+	return s.db.Collection(name)
 }
 
 // EnsureIndexes creates the unique indexes the store relies on, if they do
@@ -113,6 +159,7 @@ type pendingDoc struct {
 	Name             string `bson:"name"`
 	Identifier       string `bson:"identifier"`
 	TenantCollection string `bson:"tenant_collection"`
+	Copy             bool   `bson:"copy,omitempty"`
 }
 
 type adminDoc struct {
@@ -152,8 +199,8 @@ func toOrgDoc(o *tenancy.Org) (*orgDoc, error) {
 		AdminID: admin, AdminEmail: o.AdminEmail, State: string(o.State),
 		CreatedAt: o.CreatedAt, ModifiedAt: o.ModifiedAt, Version: o.Version,
 	}
-	if o.PendingName != "" || o.PendingIdentifier != "" || o.PendingCollection != "" {
-		d.Pending = &pendingDoc{Name: o.PendingName, Identifier: o.PendingIdentifier, TenantCollection: o.PendingCollection}
+	if o.PendingName != "" || o.PendingIdentifier != "" || o.PendingCollection != "" || o.PendingCopy {
+		d.Pending = &pendingDoc{Name: o.PendingName, Identifier: o.PendingIdentifier, TenantCollection: o.PendingCollection, Copy: o.PendingCopy}
 	}
 	return d, nil
 }
@@ -166,6 +213,7 @@ func (d *orgDoc) org() *tenancy.Org {
 	}
 	if d.Pending != nil {
 		o.PendingName, o.PendingIdentifier, o.PendingCollection = d.Pending.Name, d.Pending.Identifier, d.Pending.TenantCollection
+		o.PendingCopy = d.Pending.Copy
 	}
 	return o
 }
@@ -536,13 +584,22 @@ func (s *Store) CountTenantDocuments(ctx context.Context, name string) (int64, e
 }
 
 // RenameTenantCollection implements tenancy.Store. It uses renameCollection,
-// which moves the collection's metadata, not its documents.
+// which moves the collection's metadata, not its documents. A server that
+// refuses to rename (or a store made WithoutRenameCollection) gives an
+// error matching errors.ErrUnsupported.
 func (s *Store) RenameTenantCollection(ctx context.Context, from, to string) error {
+	if s.noRename {
+		return fmt.Errorf("mongostore: rename collection %s: disabled by WithoutRenameCollection: %w", from, errors.ErrUnsupported)
+	}
 	db := s.db.Name()
 	err := s.db.Client().Database("admin").RunCommand(ctx, bson.D{
 		{Key: "renameCollection", Value: db + "." + from},
 		{Key: "to", Value: db + "." + to},
 	}).Err()
+	var se mongo.ServerError
+	if errors.As(err, &se) && (se.HasErrorCode(codeIllegalOperation) || se.HasErrorCode(codeCommandNotFound) || se.HasErrorCode(codeCommandUnsupported)) {
+		return fmt.Errorf("mongostore: rename collection %s to %s: %w: %w", from, to, errors.ErrUnsupported, err)
+	}
 	return translate(err, "rename collection %s to %s", from, to)
 }
 
@@ -556,4 +613,199 @@ func (s *Store) DropTenantCollection(ctx context.Context, name string) error {
 func (s *Store) InsertTenantDocument(ctx context.Context, name string, doc map[string]any) error {
 	_, err := s.db.Collection(name).InsertOne(ctx, doc)
 	return translate(err, "insert into %s", name)
+}
+
+// CopyTenantDocuments implements tenancy.Store. It reads from in natural
+// order through one cursor and inserts unordered batches of raw
+// documents, so memory holds one batch, whatever the collection's size.
+func (s *Store) CopyTenantDocuments(ctx context.Context, from, to string, progress func(int64)) error {
+	if err := s.db.CreateCollection(ctx, to); err != nil {
+		var se mongo.ServerError
+		if !errors.As(err, &se) || !se.HasErrorCode(codeNamespaceExists) {
+			return translate(err, "create collection %s", to)
+		}
+	}
+	cur, err := s.db.Collection(from).Find(ctx, bson.D{}, options.Find().SetBatchSize(s.batchSize))
+	if err != nil {
+		return translate(err, "read collection %s", from)
+	}
+	defer cur.Close(context.WithoutCancel(ctx))
+	dst := s.db.Collection(to)
+	batch := make([]any, 0, s.batchSize)
+	var read int64
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		_, err := dst.InsertMany(ctx, batch, options.InsertMany().SetOrdered(false))
+		if err != nil && !onlyDuplicates(err) {
+			return translate(err, "insert into %s", to)
+		}
+		read += int64(len(batch))
+		clear(batch)
+		batch = batch[:0]
+		if progress != nil {
+			progress(read)
+		}
+		return nil
+	}
+	for cur.Next(ctx) {
+		// The cursor reuses its buffer: keep a copy of each document.
+		batch = append(batch, bson.Raw(append([]byte(nil), cur.Current...)))
+		if len(batch) == cap(batch) {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+	}
+	if err := cur.Err(); err != nil {
+		return translate(err, "read collection %s", from)
+	}
+	return flush()
+}
+
+// onlyDuplicates reports whether every write error of err is a duplicate
+// key: documents an earlier, interrupted copy already inserted.
+func onlyDuplicates(err error) bool {
+	var bwe mongo.BulkWriteException
+	if !errors.As(err, &bwe) || bwe.WriteConcernError != nil || len(bwe.WriteErrors) == 0 {
+		return false
+	}
+	for _, we := range bwe.WriteErrors {
+		if we.Code != 11000 {
+			return false
+		}
+	}
+	return true
+}
+
+// notMetadata excludes a collection's metadata document.
+var notMetadata = bson.E{Key: "metadata.org_id", Value: bson.D{{Key: "$exists", Value: false}}}
+
+// AddTenantDocument implements tenancy.Store.
+func (s *Store) AddTenantDocument(ctx context.Context, collection string, doc *tenancy.Document) error {
+	id, err := objectID(doc.ID, "document id")
+	if err != nil {
+		return err
+	}
+	d := make(bson.D, 0, len(doc.Data)+1)
+	d = append(d, bson.E{Key: "_id", Value: id})
+	for k, v := range doc.Data {
+		d = append(d, bson.E{Key: k, Value: v})
+	}
+	_, err = s.db.Collection(collection).InsertOne(ctx, d)
+	return translate(err, "insert document %s into %s", doc.ID, collection)
+}
+
+// TenantDocument implements tenancy.Store.
+func (s *Store) TenantDocument(ctx context.Context, collection, id string) (*tenancy.Document, error) {
+	oid, err := lookupID(id, "document id")
+	if err != nil {
+		return nil, err
+	}
+	raw, err := s.db.Collection(collection).FindOne(ctx, bson.D{{Key: "_id", Value: oid}, notMetadata}).Raw()
+	if err != nil {
+		return nil, translate(err, "document %s in %s", id, collection)
+	}
+	return toDocument(raw)
+}
+
+// TenantDocuments implements tenancy.Store.
+func (s *Store) TenantDocuments(ctx context.Context, collection, after string, limit int) ([]*tenancy.Document, error) {
+	var from bson.ObjectID
+	if after != "" {
+		var err error
+		if from, err = objectID(after, "document id"); err != nil {
+			return nil, err
+		}
+	}
+	cur, err := s.db.Collection(collection).Find(ctx,
+		bson.D{{Key: "_id", Value: bson.D{{Key: "$gt", Value: from}}}, notMetadata},
+		options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}).SetLimit(int64(limit)))
+	if err != nil {
+		return nil, translate(err, "list documents of %s", collection)
+	}
+	defer cur.Close(context.WithoutCancel(ctx))
+	docs := make([]*tenancy.Document, 0, min(limit, 100))
+	for cur.Next(ctx) {
+		doc, err := toDocument(cur.Current)
+		if err != nil {
+			return nil, err
+		}
+		docs = append(docs, doc)
+	}
+	return docs, translate(cur.Err(), "list documents of %s", collection)
+}
+
+// DeleteTenantDocument implements tenancy.Store.
+func (s *Store) DeleteTenantDocument(ctx context.Context, collection, id string) error {
+	oid, err := lookupID(id, "document id")
+	if err != nil {
+		return err
+	}
+	res, err := s.db.Collection(collection).DeleteOne(ctx, bson.D{{Key: "_id", Value: oid}, notMetadata})
+	if err != nil {
+		return translate(err, "delete document %s of %s", id, collection)
+	}
+	if res.DeletedCount == 0 {
+		return fmt.Errorf("mongostore: document %s of %s: %w", id, collection, tenancy.ErrNotFound)
+	}
+	return nil
+}
+
+// toDocument converts a stored document to a tenancy.Document.
+func toDocument(raw bson.Raw) (*tenancy.Document, error) {
+	elems, err := raw.Elements()
+	if err != nil {
+		return nil, fmt.Errorf("mongostore: read document: %w", err)
+	}
+	doc := &tenancy.Document{Data: make(map[string]any, len(elems))}
+	for _, e := range elems {
+		if e.Key() == "_id" {
+			if oid, ok := e.Value().ObjectIDOK(); ok {
+				doc.ID = oid.Hex()
+			}
+			continue
+		}
+		doc.Data[e.Key()] = fromRaw(e.Value())
+	}
+	return doc, nil
+}
+
+// fromRaw converts a BSON value to the Go types of tenancy.Document.Data.
+// Types JSON has no counterpart for keep a faithful text form.
+func fromRaw(v bson.RawValue) any {
+	switch v.Type {
+	case bson.TypeNull, bson.TypeUndefined:
+		return nil
+	case bson.TypeBoolean:
+		return v.Boolean()
+	case bson.TypeString:
+		return v.StringValue()
+	case bson.TypeInt32:
+		return int64(v.Int32())
+	case bson.TypeInt64:
+		return v.Int64()
+	case bson.TypeDouble:
+		return v.Double()
+	case bson.TypeDateTime:
+		return v.Time().UTC()
+	case bson.TypeObjectID:
+		return v.ObjectID().Hex()
+	case bson.TypeEmbeddedDocument:
+		elems, _ := v.Document().Elements()
+		m := make(map[string]any, len(elems))
+		for _, e := range elems {
+			m[e.Key()] = fromRaw(e.Value())
+		}
+		return m
+	case bson.TypeArray:
+		vals, _ := v.Array().Values()
+		a := make([]any, len(vals))
+		for i, e := range vals {
+			a[i] = fromRaw(e)
+		}
+		return a
+	}
+	return v.String()
 }

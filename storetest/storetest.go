@@ -11,6 +11,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -54,6 +55,8 @@ func Run(t *testing.T, newStore func(t *testing.T) tenancy.Store) {
 		{"ConcurrentCreateAdmin", testConcurrentCreateAdmin},
 		{"TenantCollections", testTenantCollections},
 		{"UnicodeTenantCollection", testUnicodeTenantCollection},
+		{"TenantDocuments", testTenantDocuments},
+		{"CopyTenantDocuments", testCopyTenantDocuments},
 		{"CanceledContext", testCanceledContext},
 	}
 	for _, tt := range tests {
@@ -589,4 +592,110 @@ func testCanceledContext(t *testing.T, s tenancy.Store) {
 	assert.False(t, exists, "no collection created")
 	assert.NoError(t, s.ReserveName(live, "canceled", tenancy.OrgID(newID()), now()), "no name reserved")
 	assert.NoError(t, s.LockOrg(live, org.ID, "y", now().Add(time.Minute), now()), "no lock taken")
+}
+
+func testTenantDocuments(t *testing.T, s tenancy.Store) {
+	ctx := t.Context()
+	owner := tenancy.OrgID(newID())
+	const c = "tenant_docs"
+	require.NoError(t, s.CreateTenantCollection(ctx, c, owner, now()))
+
+	var ids []string
+	for i := range 5 {
+		doc := &tenancy.Document{ID: newID(), Data: map[string]any{
+			"n": int64(i), "name": fmt.Sprintf("doc %d", i), "tags": []any{"a", "b"},
+			"nested": map[string]any{"ok": true, "none": nil, "pi": 3.5},
+		}}
+		require.NoError(t, s.AddTenantDocument(ctx, c, doc))
+		ids = append(ids, doc.ID)
+	}
+	assert.ErrorIs(t, s.AddTenantDocument(ctx, c, &tenancy.Document{ID: ids[0], Data: map[string]any{}}), tenancy.ErrConflict, "same id twice")
+
+	third := ids[2]
+	slices.Sort(ids) // random ids: list in their order
+	got, err := s.TenantDocument(ctx, c, third)
+	require.NoError(t, err)
+	assert.Equal(t, third, got.ID)
+	assert.Equal(t, map[string]any{
+		"n": int64(2), "name": "doc 2", "tags": []any{"a", "b"},
+		"nested": map[string]any{"ok": true, "none": nil, "pi": 3.5},
+	}, got.Data, "the document reads back as written")
+	got.Data["name"] = "changed"
+	again, err := s.TenantDocument(ctx, c, third)
+	require.NoError(t, err)
+	assert.Equal(t, "doc 2", again.Data["name"], "the store returns copies")
+
+	_, err = s.TenantDocument(ctx, c, newID())
+	assert.ErrorIs(t, err, tenancy.ErrNotFound, "unknown id")
+	_, err = s.TenantDocument(ctx, "tenant_missing", ids[0])
+	assert.ErrorIs(t, err, tenancy.ErrNotFound, "missing collection")
+
+	page, err := s.TenantDocuments(ctx, c, "", 3)
+	require.NoError(t, err)
+	require.Len(t, page, 3, "the metadata document is not listed")
+	assert.Equal(t, ids[:3], []string{page[0].ID, page[1].ID, page[2].ID}, "id order")
+	page, err = s.TenantDocuments(ctx, c, page[2].ID, 3)
+	require.NoError(t, err)
+	require.Len(t, page, 2)
+	assert.Equal(t, ids[3:], []string{page[0].ID, page[1].ID})
+	page, err = s.TenantDocuments(ctx, c, ids[4], 3)
+	require.NoError(t, err)
+	assert.Empty(t, page)
+	page, err = s.TenantDocuments(ctx, "tenant_missing", "", 3)
+	require.NoError(t, err)
+	assert.Empty(t, page, "a missing collection lists nothing")
+
+	require.NoError(t, s.DeleteTenantDocument(ctx, c, ids[1]))
+	assert.ErrorIs(t, s.DeleteTenantDocument(ctx, c, ids[1]), tenancy.ErrNotFound, "deleted twice")
+	_, err = s.TenantDocument(ctx, c, ids[1])
+	assert.ErrorIs(t, err, tenancy.ErrNotFound)
+	n, err := s.CountTenantDocuments(ctx, c)
+	require.NoError(t, err)
+	assert.Equal(t, int64(5), n, "4 documents and the metadata document")
+	gotOwner, err := s.TenantCollectionOwner(ctx, c)
+	require.NoError(t, err)
+	assert.Equal(t, owner, gotOwner, "document writes leave the owner stamp alone")
+
+	// An insert into a missing collection creates it, as MongoDB does.
+	require.NoError(t, s.AddTenantDocument(ctx, "tenant_new", &tenancy.Document{ID: newID(), Data: map[string]any{"x": "y"}}))
+	exists, err := s.TenantCollectionExists(ctx, "tenant_new")
+	require.NoError(t, err)
+	assert.True(t, exists)
+	_, err = s.TenantCollectionOwner(ctx, "tenant_new")
+	assert.ErrorIs(t, err, tenancy.ErrNotFound, "a collection made by an insert has no owner stamp")
+}
+
+func testCopyTenantDocuments(t *testing.T, s tenancy.Store) {
+	ctx := t.Context()
+	owner := tenancy.OrgID(newID())
+	const from, to = "tenant_from", "tenant_to"
+	require.NoError(t, s.CreateTenantCollection(ctx, from, owner, now()))
+	for i := range 30 {
+		require.NoError(t, s.AddTenantDocument(ctx, from, &tenancy.Document{ID: newID(), Data: map[string]any{"n": int64(i)}}))
+	}
+	var reported int64
+	require.NoError(t, s.CopyTenantDocuments(ctx, from, to, func(read int64) { reported = read }))
+	assert.Equal(t, int64(31), reported, "progress reports every document read")
+	n, err := s.CountTenantDocuments(ctx, to)
+	require.NoError(t, err)
+	assert.Equal(t, int64(31), n, "every document, metadata included")
+	gotOwner, err := s.TenantCollectionOwner(ctx, to)
+	require.NoError(t, err)
+	assert.Equal(t, owner, gotOwner, "the owner stamp is copied")
+	n, err = s.CountTenantDocuments(ctx, from)
+	require.NoError(t, err)
+	assert.Equal(t, int64(31), n, "the source is left as it was")
+
+	// Running the copy again, as after an interruption, adds nothing twice.
+	require.NoError(t, s.AddTenantDocument(ctx, from, &tenancy.Document{ID: newID(), Data: map[string]any{"late": true}}))
+	require.NoError(t, s.CopyTenantDocuments(ctx, from, to, nil))
+	n, err = s.CountTenantDocuments(ctx, to)
+	require.NoError(t, err)
+	assert.Equal(t, int64(32), n, "a second copy adds only the missing document")
+
+	// An empty source still makes the target.
+	require.NoError(t, s.CopyTenantDocuments(ctx, "tenant_none", "tenant_empty", nil))
+	exists, err := s.TenantCollectionExists(ctx, "tenant_empty")
+	require.NoError(t, err)
+	assert.True(t, exists)
 }

@@ -1,0 +1,330 @@
+package tenancy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// A rename is a journaled state machine in the organization record:
+//
+//  1. the new name is reserved (an insert: the only uniqueness check);
+//  2. the intent is recorded: State renaming, the Pending* fields;
+//  3. the tenant collection moves: renameCollection (metadata only), or,
+//     where the server refuses it, a streaming copy (recorded first as
+//     PendingCopy), then a drop of the source;
+//  4. completion is recorded: the new names, State active;
+//  5. a collection an overtaken tenant write made again under the old
+//     name is dropped, and the old name is released.
+//
+// Every step checks before it acts, so a rename found unfinished (its
+// process died) is settled by running what is left: see settleRename. A
+// rename by renameCollection is undone if it fails before its completion
+// is recorded; a copying rename is undone until its source is dropped, and
+// completed after.
+
+// RenameResult reports a completed rename.
+type RenameResult struct {
+	Org                *Org
+	PreviousCollection string
+	CurrentCollection  string
+	// DocumentsMigrated counts the documents of the tenant collection after
+	// the move, metadata document included.
+	DocumentsMigrated int64
+}
+
+// RenameOrg gives the organization id a new name and moves its tenant
+// collection to the collection of the new name. A new name with the same
+// identifier only changes the display name. It returns a *ValidationError
+// for a bad name, ErrNotFound if the organization does not exist, and
+// ErrConflict if the new identifier is taken or another operation on the
+// organization is in progress.
+func (m *Manager) RenameOrg(ctx context.Context, id OrgID, newName string) (*RenameResult, error) {
+	name, newID, msg := identifier(newName)
+	if msg != "" {
+		return nil, &ValidationError{Fields: []FieldError{{Field: "organization_name", Message: msg}}}
+	}
+	ctx, unlock, err := m.lockOrg(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	org, err := m.store.OrgByID(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("organization %s: %w", id, err)
+	}
+	if !org.visible() {
+		return nil, fmt.Errorf("organization %s: %w", id, ErrNotFound)
+	}
+	if org.State == OrgRenaming {
+		if err := m.settleRename(ctx, org); err != nil {
+			return nil, err
+		}
+	}
+	prev := org.TenantCollection
+	if newID == org.Identifier {
+		org.Name = name
+		org.ModifiedAt = m.now().UTC()
+		if err := m.store.UpdateOrg(ctx, org); err != nil {
+			return nil, fmt.Errorf("rename organization %s: %w", id, err)
+		}
+		n, err := m.store.CountTenantDocuments(ctx, prev)
+		if err != nil {
+			return nil, fmt.Errorf("count tenant documents: %w", err)
+		}
+		return &RenameResult{Org: org, PreviousCollection: prev, CurrentCollection: prev, DocumentsMigrated: n}, nil
+	}
+
+	from, to, oldID := prev, TenantCollection(newID), org.Identifier
+	old := *org
+	var undo undoList
+	fail := func(err error) (*RenameResult, error) {
+		m.rollback(ctx, "rename", id, undo)
+		return nil, err
+	}
+
+	undo.add(func(ctx context.Context) error { return m.store.ReleaseName(ctx, newID, id) })
+	if err := m.store.ReserveName(ctx, newID, id, m.now().UTC()); err != nil {
+		if errors.Is(err, ErrConflict) {
+			return fail(nameTaken(name, err))
+		}
+		return fail(fmt.Errorf("reserve name: %w", err))
+	}
+	// A collection under the new name that no org holds (another
+	// application's) is refused before anything else changes; the move
+	// itself would refuse it too.
+	if exists, err := m.store.TenantCollectionExists(ctx, to); err != nil {
+		return fail(fmt.Errorf("rename organization %s: %w", id, err))
+	} else if exists {
+		return fail(collectionTaken(to, ErrConflict))
+	}
+
+	// Undoing the record reads it back, so it restores the old names
+	// whether the record was left renaming or already renamed.
+	undo.add(func(ctx context.Context) error {
+		cur, err := m.store.OrgByID(ctx, id)
+		if err != nil {
+			return ignoreNotFound(err)
+		}
+		if cur.PendingIdentifier != newID && cur.Identifier != newID {
+			return nil
+		}
+		restored := old
+		restored.ModifiedAt = m.now().UTC()
+		restored.Version = cur.Version
+		return m.store.UpdateOrg(ctx, &restored)
+	})
+	org.State = OrgRenaming
+	org.PendingName, org.PendingIdentifier, org.PendingCollection = name, newID, to
+	org.ModifiedAt = m.now().UTC()
+	if err := m.store.UpdateOrg(ctx, org); err != nil {
+		return fail(fmt.Errorf("record rename of organization %s: %w", id, err))
+	}
+
+	moved := true
+	undo.add(func(ctx context.Context) error {
+		if !moved {
+			return nil
+		}
+		// Move back only this org's collection: after a lost lease the
+		// name may hold a newer organization's.
+		if owner, err := m.store.TenantCollectionOwner(ctx, to); err == nil && owner != id {
+			return nil
+		}
+		// Moving back a collection that never moved finds no source.
+		return ignoreNotFound(m.store.RenameTenantCollection(ctx, to, from))
+	})
+	err = m.store.RenameTenantCollection(ctx, from, to)
+	switch {
+	case errors.Is(err, errors.ErrUnsupported):
+		moved = false
+		m.log.InfoContext(ctx, "the store refuses to rename collections; copying the documents", "org_id", id, "from", from, "to", to, "reason", err)
+		if err := m.copyRename(ctx, org, &undo); err != nil {
+			// Past the drop of the source undo is empty: completing is
+			// left to the next operation on the org, or to Recover.
+			return fail(err)
+		}
+	case errors.Is(err, ErrConflict):
+		// The target was there before: nothing moved, and the
+		// collection there is not ours to move.
+		moved = false
+		m.log.ErrorContext(ctx, "tenant collection exists without an organization holding its name", "collection", to, "identifier", newID)
+		return fail(collectionTaken(to, err))
+	case err != nil:
+		return fail(fmt.Errorf("move tenant collection: %w", err))
+	}
+
+	n, err := m.store.CountTenantDocuments(ctx, to)
+	if err != nil {
+		return fail(fmt.Errorf("count tenant documents: %w", err))
+	}
+	if err := m.completeRename(ctx, org); err != nil {
+		return fail(err)
+	}
+	m.finishRename(ctx, org.ID, from, oldID)
+	m.log.InfoContext(ctx, "organization renamed", "org_id", id, "from", oldID, "to", newID, "documents", n, "copied", org.PendingCopy)
+	org.PendingCopy = false
+	return &RenameResult{Org: org, PreviousCollection: prev, CurrentCollection: org.TenantCollection, DocumentsMigrated: n}, nil
+}
+
+// copyRename moves org's tenant collection to its pending collection by
+// copying the documents, then dropping the source. The copy is recorded
+// first, so that a rename found unfinished is copied again, not undone.
+// Until the source is dropped the rename can be undone (the target is
+// dropped); once the drop is attempted, copyRename sets *undo to nil.
+func (m *Manager) copyRename(ctx context.Context, org *Org, undo *undoList) error {
+	from, to := org.TenantCollection, org.PendingCollection
+	undo.add(func(ctx context.Context) error {
+		// The target is ours: the name is reserved and it did not exist.
+		return m.store.DropTenantCollection(ctx, to)
+	})
+	org.PendingCopy = true
+	org.ModifiedAt = m.now().UTC()
+	if err := m.store.UpdateOrg(ctx, org); err != nil {
+		return fmt.Errorf("record copy of organization %s: %w", org.ID, err)
+	}
+	if err := m.copyCollection(ctx, org.ID, from, to); err != nil {
+		return err
+	}
+	*undo = nil
+	if err := m.store.DropTenantCollection(ctx, from); err != nil {
+		return fmt.Errorf("drop copied tenant collection %s: %w", from, err)
+	}
+	return nil
+}
+
+// copyCollection copies the documents of from into to, logging progress.
+func (m *Manager) copyCollection(ctx context.Context, id OrgID, from, to string) error {
+	total, err := m.store.CountTenantDocuments(ctx, from)
+	if err != nil {
+		return fmt.Errorf("count tenant documents: %w", err)
+	}
+	start := time.Now()
+	last := start
+	err = m.store.CopyTenantDocuments(ctx, from, to, func(read int64) {
+		if time.Since(last) >= 2*time.Second {
+			last = time.Now()
+			m.log.InfoContext(ctx, "copying tenant documents", "org_id", id, "from", from, "to", to, "read", read, "of", total)
+		}
+	})
+	if err != nil {
+		return fmt.Errorf("copy tenant collection %s to %s: %w", from, to, err)
+	}
+	m.log.InfoContext(ctx, "copied tenant documents", "org_id", id, "from", from, "to", to, "documents", total, "took", time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+// completeRename records org's pending names as its names.
+func (m *Manager) completeRename(ctx context.Context, org *Org) error {
+	copied := org.PendingCopy
+	org.Name, org.Identifier, org.TenantCollection = org.PendingName, org.PendingIdentifier, org.PendingCollection
+	org.PendingName, org.PendingIdentifier, org.PendingCollection, org.PendingCopy = "", "", "", false
+	org.State = OrgActive
+	org.ModifiedAt = m.now().UTC()
+	if err := m.store.UpdateOrg(ctx, org); err != nil {
+		return fmt.Errorf("complete rename of organization %s: %w", org.ID, err)
+	}
+	org.PendingCopy = copied
+	return nil
+}
+
+// finishRename runs the last steps of a recorded rename of org id away
+// from the old collection and identifier: it drops a collection an
+// overtaken tenant write made again under the old name, while the name is
+// still held, then releases the name. Failures are logged: the rename is
+// done.
+func (m *Manager) finishRename(ctx context.Context, id OrgID, from, oldID string) {
+	if err := m.dropStray(ctx, from); err != nil {
+		m.log.WarnContext(ctx, "drop collection left under the old name", "org_id", id, "collection", from, "err", err)
+		// Keep the name: a stray collection under a free name would
+		// block it for new organizations.
+		return
+	}
+	if err := m.store.ReleaseName(ctx, oldID, id); err != nil {
+		// The rename is done; the old name stays reserved until released.
+		m.log.WarnContext(ctx, "release old organization name", "org_id", id, "identifier", oldID, "err", err)
+	}
+}
+
+// dropStray drops the collection name if it exists without an owner
+// stamp: one made by an insert after its organization's collection moved
+// away. Its caller holds the name.
+func (m *Manager) dropStray(ctx context.Context, name string) error {
+	exists, err := m.store.TenantCollectionExists(ctx, name)
+	if err != nil || !exists {
+		return err
+	}
+	owner, err := m.store.TenantCollectionOwner(ctx, name)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		m.log.InfoContext(ctx, "dropping a collection overtaken tenant writes made under a moved name", "collection", name)
+		return m.store.DropTenantCollection(ctx, name)
+	case err != nil:
+		return err
+	}
+	m.log.ErrorContext(ctx, "collection under an organization's old name belongs to another; left in place", "collection", name, "owner", owner)
+	return nil
+}
+
+// settleRename finishes or rolls back a rename that was interrupted (its
+// process died, or it failed past the point it could be undone) and is
+// found under the org's lock, so that no other operation runs it. A
+// copying rename is copied again and completed. A rename by
+// renameCollection completes if the collection moved (the target is
+// stamped as org's, or only the target exists), and rolls back if it did
+// not. It leaves org active.
+func (m *Manager) settleRename(ctx context.Context, org *Org) error {
+	from, to := org.TenantCollection, org.PendingCollection
+	fromExists, err := m.store.TenantCollectionExists(ctx, from)
+	if err != nil {
+		return fmt.Errorf("settle rename of organization %s: %w", org.ID, err)
+	}
+	toExists, err := m.store.TenantCollectionExists(ctx, to)
+	if err != nil {
+		return fmt.Errorf("settle rename of organization %s: %w", org.ID, err)
+	}
+	moved := toExists && !fromExists
+	if toExists && fromExists {
+		owner, err := m.store.TenantCollectionOwner(ctx, to)
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			return fmt.Errorf("settle rename of organization %s: %w", org.ID, err)
+		}
+		// The target holds our metadata document: the collection moved,
+		// and what is under the old name was made by an overtaken write.
+		moved = err == nil && owner == org.ID
+	}
+	oldID := org.Identifier
+	switch {
+	case org.PendingCopy && fromExists:
+		if err := m.copyCollection(ctx, org.ID, from, to); err != nil {
+			return fmt.Errorf("settle rename of organization %s: %w", org.ID, err)
+		}
+		if err := m.store.DropTenantCollection(ctx, from); err != nil {
+			return fmt.Errorf("settle rename of organization %s: %w", org.ID, err)
+		}
+		fallthrough
+	case moved:
+		if err := m.completeRename(ctx, org); err != nil {
+			return fmt.Errorf("settle rename: %w", err)
+		}
+		org.PendingCopy = false
+		m.finishRename(ctx, org.ID, from, oldID)
+	case fromExists:
+		release := org.PendingIdentifier
+		org.PendingName, org.PendingIdentifier, org.PendingCollection = "", "", ""
+		org.State = OrgActive
+		org.ModifiedAt = m.now().UTC()
+		if err := m.store.UpdateOrg(ctx, org); err != nil {
+			return fmt.Errorf("settle rename of organization %s: %w", org.ID, err)
+		}
+		if err := m.store.ReleaseName(ctx, release, org.ID); err != nil {
+			return fmt.Errorf("settle rename of organization %s: release %q: %w", org.ID, release, err)
+		}
+	default:
+		return fmt.Errorf("organization %s: %s and %s are both missing after an interrupted rename; resolve by hand: %w",
+			org.ID, from, to, ErrConflict)
+	}
+	m.log.WarnContext(ctx, "settled an interrupted rename", "org_id", org.ID, "identifier", org.Identifier, "completed", org.Identifier != oldID)
+	return nil
+}

@@ -1,0 +1,398 @@
+package tenancy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"strings"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+)
+
+// Document is one document of an organization's tenant data.
+type Document struct {
+	// ID is assigned on insert: 24 lower-case hex digits, the text form of
+	// the document's ObjectID.
+	ID string
+	// Data holds the document's fields. Values are nil, bool, string,
+	// int64, float64, time.Time, []any and map[string]any (other integer
+	// types are accepted on insert and read back as int64 or int32). The
+	// order of the fields is not kept.
+	Data map[string]any
+}
+
+// Limits of tenant documents.
+const (
+	// MaxListLimit is the most documents one List call returns.
+	MaxListLimit = 1000
+	// MaxDocumentDepth is the deepest nesting of objects and arrays in a
+	// document's Data.
+	MaxDocumentDepth = 64
+)
+
+// Tenant is a handle on one organization's tenant data: every call finds
+// the organization's current tenant collection and runs there. It is
+// cheap to make (Manager.Tenant) and safe for concurrent use.
+//
+// A call that returns success has done its work in the collection the
+// organization has when the call returns, even if the organization was
+// renamed at that moment by another process: each call reads the
+// organization record before and after it touches the collection, and if
+// a rename or delete came between, it waits for that operation to finish
+// and runs again in the new collection. An insert that landed in a
+// collection a rename had already moved away (MongoDB creates a collection
+// on first insert) is inserted again into the new collection under the
+// same id, and the stray collection is dropped under a reservation of its
+// name, so that no other organization can be using it. Such a call costs
+// three database round trips: the record, the work, the record again.
+type Tenant struct {
+	m  *Manager
+	id OrgID
+}
+
+// Tenant returns a handle on the tenant data of the organization id. It
+// does no I/O; calls on it return ErrNotFound if the organization does not
+// exist.
+func (m *Manager) Tenant(id OrgID) *Tenant { return &Tenant{m: m, id: id} }
+
+// Insert adds a document with data to the tenant collection and returns it
+// with its new id. It returns a *ValidationError for data that cannot be
+// stored: a field name that starts with "$", contains "." or NUL, a
+// top-level "_id", a value of an unsupported type, a non-finite number, or
+// nesting deeper than MaxDocumentDepth.
+func (t *Tenant) Insert(ctx context.Context, data map[string]any) (*Document, error) {
+	if err := checkDocument(data); err != nil {
+		return nil, err
+	}
+	doc := &Document{ID: newObjectID(t.m.now()), Data: data}
+	runs := 0
+	err := t.m.inTenant(ctx, t.id, doc.ID, func(ctx context.Context, collection string) error {
+		runs++
+		err := t.m.store.AddTenantDocument(ctx, collection, doc)
+		if runs > 1 && errors.Is(err, ErrConflict) {
+			// Our own insert of an earlier run, moved here by the rename.
+			return nil
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return doc, nil
+}
+
+// Get returns the document id, or ErrNotFound.
+func (t *Tenant) Get(ctx context.Context, id string) (*Document, error) {
+	if err := checkDocumentID("id", id); err != nil {
+		return nil, err
+	}
+	var doc *Document
+	err := t.m.inTenant(ctx, t.id, "", func(ctx context.Context, collection string) error {
+		var err error
+		doc, err = t.m.store.TenantDocument(ctx, collection, id)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return doc, nil
+}
+
+// List returns up to limit documents (1 to MaxListLimit) in id order, which
+// is insertion order to the second, starting after the document with id
+// after ("" for the first page). The tenant collection's metadata document
+// is not listed.
+func (t *Tenant) List(ctx context.Context, after string, limit int) ([]*Document, error) {
+	var verr ValidationError
+	if after != "" {
+		if err := checkDocumentID("after", after); err != nil {
+			return nil, err
+		}
+	}
+	if limit < 1 || limit > MaxListLimit {
+		verr.add("limit", fmt.Sprintf("must be between 1 and %d", MaxListLimit))
+		return nil, verr.err()
+	}
+	var docs []*Document
+	err := t.m.inTenant(ctx, t.id, "", func(ctx context.Context, collection string) error {
+		var err error
+		docs, err = t.m.store.TenantDocuments(ctx, collection, after, limit)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return docs, nil
+}
+
+// Delete removes the document id. It returns ErrNotFound if there is no
+// such document.
+func (t *Tenant) Delete(ctx context.Context, id string) error {
+	if err := checkDocumentID("id", id); err != nil {
+		return err
+	}
+	deleted := false
+	err := t.m.inTenant(ctx, t.id, "", func(ctx context.Context, collection string) error {
+		err := t.m.store.DeleteTenantDocument(ctx, collection, id)
+		if err == nil {
+			deleted = true
+		}
+		if errors.Is(err, ErrNotFound) && deleted {
+			// An earlier run deleted it before the collection moved.
+			return nil
+		}
+		return err
+	})
+	return err
+}
+
+// InTenant runs fn with the name of the organization id's current tenant
+// collection, for stores whose callers want to query that collection
+// themselves (mongostore.Store.Collection gives its handle). It gives the
+// guarantee Tenant's methods give: when InTenant returns nil, fn's last run
+// did its work in the collection the organization has now. To keep it, fn
+// may run more than once, in the old collection and then in the new one,
+// so its writes must be safe to repeat: inserts with an _id chosen before
+// the call (a duplicate key on a later run means the document is there),
+// $set updates and deletes by _id, not $inc or inserts of fresh ids. An
+// error from fn is returned as is, once the organization is found stable.
+// It returns ErrNotFound if the organization does not exist or is deleted
+// meanwhile.
+func (m *Manager) InTenant(ctx context.Context, id OrgID, fn func(ctx context.Context, collection string) error) error {
+	return m.inTenant(ctx, id, anyDocument, fn)
+}
+
+// overtaken counts the runs of tenant calls that a rename or delete
+// overtook, for tests.
+var overtaken atomic.Int64
+
+// anyDocument tells inTenant that fn may write any document.
+const anyDocument = "*"
+
+// inTenant runs fn in org id's current tenant collection until a run is
+// not overtaken by a rename or delete. A non-empty inserted says fn
+// inserts (the document with that id, or anyDocument), so it may create a
+// collection, which is swept if a rename moved the collection away under
+// it.
+func (m *Manager) inTenant(ctx context.Context, id OrgID, inserted string, fn func(ctx context.Context, collection string) error) error {
+	writes := inserted != ""
+	org, err := m.settledOrg(ctx, id)
+	if err != nil {
+		return err
+	}
+	var stale []*Org
+	for {
+		fnErr := fn(ctx, org.TenantCollection)
+		// Even a failed run is checked: a read may have missed because
+		// the collection moved.
+		after, err := m.settledOrg(ctx, id)
+		if errors.Is(err, ErrNotFound) && writes {
+			// Deleted meanwhile: what fn wrote was never acknowledged,
+			// and its collection may have been made again by fn.
+			m.sweep(ctx, id, append(stale, org), nil, inserted)
+		}
+		if err != nil {
+			return err
+		}
+		if after.Version == org.Version {
+			if writes && len(stale) > 0 {
+				m.sweep(ctx, id, stale, after, inserted)
+			}
+			return fnErr
+		}
+		if writes && after.TenantCollection != org.TenantCollection {
+			stale = append(stale, org)
+		}
+		overtaken.Add(1)
+		org = after
+	}
+}
+
+// settledOrg reads org id, waiting while a rename or delete of it runs. It
+// returns ErrNotFound once the org is gone or was never acknowledged. An
+// operation whose process died is settled here once its lease is over.
+func (m *Manager) settledOrg(ctx context.Context, id OrgID) (*Org, error) {
+	wait := 2 * time.Millisecond
+	for {
+		org, err := m.store.OrgByID(ctx, id)
+		if err != nil {
+			return nil, fmt.Errorf("organization %s: %w", id, err)
+		}
+		switch org.State {
+		case OrgActive:
+			return org, nil
+		case OrgCreating:
+			return nil, fmt.Errorf("organization %s: %w", id, ErrNotFound)
+		}
+		if m.now().Sub(org.ModifiedAt) > m.lease {
+			// Its process died: settle it, unless another process is.
+			var rep RecoveryReport
+			err := m.recoverOrg(ctx, id, &rep)
+			if err == nil {
+				continue
+			}
+			if !errors.Is(err, errBusy) {
+				return nil, err
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("organization %s is %s: %w", id, org.State, context.Cause(ctx))
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 100*time.Millisecond)
+	}
+}
+
+// sweep cleans up after writes that a rename or delete overtook: once the
+// collection moved away, an insert into its old name made a new collection
+// there (MongoDB creates one on insert). What such a collection holds was
+// never acknowledged: each writer inserted again into the current
+// collection, or failed. It is dropped only while its name is reserved
+// here, so that no organization can be using it. If another organization
+// holds the name already, only the document inserted (when its id is
+// known) is removed from its collection. Failures are logged: acknowledged
+// data is safe, only a stray collection may be left.
+func (m *Manager) sweep(ctx context.Context, id OrgID, stale []*Org, cur *Org, inserted string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	seen := map[string]bool{}
+	for _, old := range stale {
+		if seen[old.Identifier] || (cur != nil && old.Identifier == cur.Identifier) {
+			continue
+		}
+		seen[old.Identifier] = true
+		if err := m.sweepName(ctx, id, old.Identifier, inserted); err != nil {
+			m.log.WarnContext(ctx, "sweep collection after an overtaken write", "org_id", id, "collection", old.TenantCollection, "err", err)
+		}
+	}
+}
+
+// sweepName drops the tenant collection of identifier if no organization
+// holds the name. If another organization holds it, it removes the
+// document inserted there by org id.
+func (m *Manager) sweepName(ctx context.Context, id OrgID, identifier, inserted string) error {
+	collection := TenantCollection(identifier)
+	holder := OrgID(newObjectID(m.now()))
+	if err := m.store.ReserveName(ctx, identifier, holder, m.now().UTC()); err != nil {
+		if !errors.Is(err, ErrConflict) {
+			return err
+		}
+		other, err := m.store.OrgByIdentifier(ctx, identifier)
+		if err != nil || other.ID == id || inserted == anyDocument {
+			return ignoreNotFound(err)
+		}
+		// The name was taken by another organization within one write:
+		// take the document back out of its collection.
+		m.log.ErrorContext(ctx, "overtaken write landed in another organization's collection; removing it",
+			"org_id", id, "collection", collection, "owner", other.ID)
+		return ignoreNotFound(m.store.DeleteTenantDocument(ctx, collection, inserted))
+	}
+	defer func() {
+		if err := m.store.ReleaseName(ctx, identifier, holder); err != nil {
+			// Recover releases it once the lease is over: no org has holder.
+			m.log.WarnContext(ctx, "release swept name", "identifier", identifier, "err", err)
+		}
+	}()
+	if _, err := m.store.TenantCollectionOwner(ctx, collection); err == nil {
+		// Stamped: an organization's collection, not a stray.
+		return nil
+	} else if !errors.Is(err, ErrNotFound) {
+		return err
+	}
+	return m.store.DropTenantCollection(ctx, collection)
+}
+
+// checkDocumentID checks that id can be a document id.
+func checkDocumentID(field, id string) error {
+	ok := len(id) == 24
+	for i := 0; ok && i < len(id); i++ {
+		c := id[i]
+		ok = '0' <= c && c <= '9' || 'a' <= c && c <= 'f'
+	}
+	if !ok {
+		return &ValidationError{Fields: []FieldError{{Field: field, Message: "must be a document id: 24 lower-case hex digits"}}}
+	}
+	return nil
+}
+
+// checkDocument checks that data can be stored as a document.
+func checkDocument(data map[string]any) error {
+	var verr ValidationError
+	if data == nil {
+		verr.add("data", "must be an object")
+		return verr.err()
+	}
+	if _, ok := data["_id"]; ok {
+		verr.add("data._id", "is assigned by the server")
+	}
+	if md, ok := data["metadata"].(map[string]any); ok {
+		if _, ok := md["org_id"]; ok {
+			verr.add("data.metadata.org_id", "is reserved for the tenant collection's metadata document")
+		}
+	}
+	checkFields(&verr, "data", data, 1)
+	return verr.err()
+}
+
+func checkFields(verr *ValidationError, path string, obj map[string]any, depth int) {
+	for k, v := range obj {
+		p := path + "." + k
+		switch {
+		case !utf8.ValidString(k):
+			verr.add(path, "has a field name that is not valid UTF-8")
+			continue
+		case strings.HasPrefix(k, "$"):
+			verr.add(p, `must not start with "$"`)
+			continue
+		case strings.ContainsAny(k, ".\x00"):
+			verr.add(p, `must not contain "." or NUL`)
+			continue
+		}
+		checkValue(verr, p, v, depth)
+	}
+}
+
+func checkValue(verr *ValidationError, path string, v any, depth int) {
+	if len(verr.Fields) >= 20 {
+		return
+	}
+	switch v := v.(type) {
+	case nil, bool, string, int, int8, int16, int32, int64, uint8, uint16, uint32, time.Time:
+	case float32:
+		checkFloat(verr, path, float64(v))
+	case float64:
+		checkFloat(verr, path, v)
+	case uint, uint64:
+		if u, _ := v.(uint64); u > math.MaxInt64 {
+			verr.add(path, "is larger than a 64-bit integer")
+		}
+		if u, _ := v.(uint); uint64(u) > math.MaxInt64 {
+			verr.add(path, "is larger than a 64-bit integer")
+		}
+	case map[string]any:
+		if depth >= MaxDocumentDepth {
+			verr.add(path, fmt.Sprintf("nests deeper than %d levels", MaxDocumentDepth))
+			return
+		}
+		checkFields(verr, path, v, depth+1)
+	case []any:
+		if depth >= MaxDocumentDepth {
+			verr.add(path, fmt.Sprintf("nests deeper than %d levels", MaxDocumentDepth))
+			return
+		}
+		for i, e := range v {
+			checkValue(verr, fmt.Sprintf("%s[%d]", path, i), e, depth+1)
+		}
+	default:
+		verr.add(path, fmt.Sprintf("has unsupported type %T", v))
+	}
+}
+
+func checkFloat(verr *ValidationError, path string, f float64) {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		verr.add(path, "must be a finite number")
+	}
+}
