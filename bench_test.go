@@ -1,9 +1,22 @@
 package tenancy_test
 
 import (
+	"context"
+	"fmt"
+	"runtime"
+	"runtime/metrics"
+	"sync/atomic"
 	"testing"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/event"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/tenancy/tenancy"
+	"github.com/tenancy/tenancy/mongostore"
+	"github.com/tenancy/tenancy/mongotest"
 )
 
 // The identifier is derived on every GET /org/get: keep it cheap.
@@ -17,5 +30,127 @@ func BenchmarkIdentifier(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// BenchmarkRenameTenant renames a tenant of 10,000 and 100,000 documents
+// by renameCollection and by the copying fallback, and reports the peak
+// growth of the Go heap during the rename (peak-heap-MiB; the embedded
+// database runs in this process, so its memory counts too), the documents
+// moved per second, and the time the server spent in renameCollection
+// and in counting the moved documents (documents_migrated). The copy
+// streams in batches: its peak heap must not grow with the number of
+// documents; renameCollection's time must not grow with them either.
+func BenchmarkRenameTenant(b *testing.B) {
+	cases := []struct {
+		mode string
+		docs int
+	}{
+		{"renameCollection", 10_000}, {"renameCollection", 100_000},
+		{"copy", 10_000}, {"copy", 100_000},
+	}
+	for _, bc := range cases {
+		b.Run(fmt.Sprintf("%s/docs=%d", bc.mode, bc.docs), func(b *testing.B) {
+			ctx := b.Context()
+			var opts []mongostore.Option
+			if bc.mode == "copy" {
+				opts = append(opts, mongostore.WithoutRenameCollection())
+			}
+			var renameTime, countTime atomic.Int64
+			monitor := &event.CommandMonitor{Succeeded: func(_ context.Context, e *event.CommandSucceededEvent) {
+				switch e.CommandName {
+				case "renameCollection":
+					renameTime.Add(int64(e.Duration))
+				case "aggregate", "count":
+					countTime.Add(int64(e.Duration))
+				}
+			}}
+			store := mongostore.New(mongotest.NewDatabase(b, options.Client().SetMonitor(monitor)), opts...)
+			if err := store.EnsureIndexes(ctx); err != nil {
+				b.Fatal(err)
+			}
+			m, err := tenancy.New(store, tenancy.WithSigningSecret(testSecret), tenancy.WithBcryptCost(tenancy.MinBcryptCost))
+			if err != nil {
+				b.Fatal(err)
+			}
+			org, err := m.CreateOrg(ctx, tenancy.CreateOrgParams{Name: "Bench 0", AdminEmail: "bench@example.com", AdminPassword: "password123"})
+			if err != nil {
+				b.Fatal(err)
+			}
+			fillTenant(b, store.Collection(org.TenantCollection), bc.docs)
+
+			var peak uint64
+			i := 0
+			renameTime.Store(0)
+			countTime.Store(0)
+			for b.Loop() {
+				i++
+				runtime.GC()
+				stop := sampleHeap()
+				res, err := m.RenameOrg(ctx, org.ID, fmt.Sprintf("Bench %d", i))
+				peak = max(peak, stop())
+				if err != nil {
+					b.Fatal(err)
+				}
+				if res.DocumentsMigrated != int64(bc.docs)+1 {
+					b.Fatalf("migrated %d documents, want %d", res.DocumentsMigrated, bc.docs+1)
+				}
+			}
+			b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MiB")
+			b.ReportMetric(float64(bc.docs)*float64(b.N)/b.Elapsed().Seconds(), "docs/s")
+			b.ReportMetric(float64(renameTime.Load())/1e6/float64(b.N), "renameCollection-ms")
+			b.ReportMetric(float64(countTime.Load())/1e6/float64(b.N), "count-ms")
+		})
+	}
+}
+
+// fillTenant inserts n documents of about 150 bytes into c.
+func fillTenant(b *testing.B, c *mongo.Collection, n int) {
+	b.Helper()
+	batch := make([]any, 0, 1000)
+	for i := range n {
+		batch = append(batch, bson.D{
+			{Key: "i", Value: i}, {Key: "name", Value: fmt.Sprintf("customer %06d", i)},
+			{Key: "email", Value: fmt.Sprintf("customer%06d@example.com", i)},
+			{Key: "tags", Value: bson.A{"a", "b", "c"}}, {Key: "balance", Value: float64(i) * 1.5},
+		})
+		if len(batch) == cap(batch) || i == n-1 {
+			if _, err := c.InsertMany(b.Context(), batch); err != nil {
+				b.Fatal(err)
+			}
+			batch = batch[:0]
+		}
+	}
+}
+
+// sampleHeap samples the bytes of live and unswept heap objects every
+// half millisecond until the returned function is called, which returns
+// the peak growth over the first sample.
+func sampleHeap() (stop func() uint64) {
+	s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	read := func() uint64 { metrics.Read(s); return s[0].Value.Uint64() }
+	base := read()
+	var peak atomic.Uint64
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(500 * time.Microsecond)
+		defer t.Stop()
+		for {
+			if v := read(); v > base && v-base > peak.Load() {
+				peak.Store(v - base)
+			}
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() uint64 {
+		close(done)
+		<-finished
+		return peak.Load()
 	}
 }

@@ -135,12 +135,15 @@ func (m *Manager) RenameOrg(ctx context.Context, id OrgID, newName string) (*Ren
 		// Moving back a collection that never moved finds no source.
 		return ignoreNotFound(m.store.RenameTenantCollection(ctx, to, from))
 	})
+	var n int64
 	err = m.store.RenameTenantCollection(ctx, from, to)
 	switch {
 	case errors.Is(err, errors.ErrUnsupported):
 		moved = false
 		m.log.InfoContext(ctx, "the store refuses to rename collections; copying the documents", "org_id", id, "from", from, "to", to, "reason", err)
-		if err := m.copyRename(ctx, org, &undo); err != nil {
+		// The target did not exist and tenant writes wait while the org
+		// is renaming, so the documents copied are the target's count.
+		if n, err = m.copyRename(ctx, org, &undo); err != nil {
 			// Past the drop of the source undo is empty: completing is
 			// left to the next operation on the org, or to Recover.
 			return fail(err)
@@ -153,11 +156,11 @@ func (m *Manager) RenameOrg(ctx context.Context, id OrgID, newName string) (*Ren
 		return fail(collectionTaken(to, err))
 	case err != nil:
 		return fail(fmt.Errorf("move tenant collection: %w", err))
-	}
-
-	n, err := m.store.CountTenantDocuments(ctx, to)
-	if err != nil {
-		return fail(fmt.Errorf("count tenant documents: %w", err))
+	default:
+		// renameCollection moved every document; count them.
+		if n, err = m.store.CountTenantDocuments(ctx, to); err != nil {
+			return fail(fmt.Errorf("count tenant documents: %w", err))
+		}
 	}
 	if err := m.completeRename(ctx, org); err != nil {
 		return fail(err)
@@ -169,11 +172,12 @@ func (m *Manager) RenameOrg(ctx context.Context, id OrgID, newName string) (*Ren
 }
 
 // copyRename moves org's tenant collection to its pending collection by
-// copying the documents, then dropping the source. The copy is recorded
-// first, so that a rename found unfinished is copied again, not undone.
-// Until the source is dropped the rename can be undone (the target is
-// dropped); once the drop is attempted, copyRename sets *undo to nil.
-func (m *Manager) copyRename(ctx context.Context, org *Org, undo *undoList) error {
+// copying the documents, then dropping the source, and returns the number
+// of documents copied. The copy is recorded first, so that a rename found
+// unfinished is copied again, not undone. Until the source is dropped the
+// rename can be undone (the target is dropped); once the drop is
+// attempted, copyRename sets *undo to nil.
+func (m *Manager) copyRename(ctx context.Context, org *Org, undo *undoList) (int64, error) {
 	from, to := org.TenantCollection, org.PendingCollection
 	undo.add(func(ctx context.Context) error {
 		// The target is ours: the name is reserved and it did not exist.
@@ -182,37 +186,35 @@ func (m *Manager) copyRename(ctx context.Context, org *Org, undo *undoList) erro
 	org.PendingCopy = true
 	org.ModifiedAt = m.now().UTC()
 	if err := m.store.UpdateOrg(ctx, org); err != nil {
-		return fmt.Errorf("record copy of organization %s: %w", org.ID, err)
+		return 0, fmt.Errorf("record copy of organization %s: %w", org.ID, err)
 	}
-	if err := m.copyCollection(ctx, org.ID, from, to); err != nil {
-		return err
+	n, err := m.copyCollection(ctx, org.ID, from, to)
+	if err != nil {
+		return 0, err
 	}
 	*undo = nil
 	if err := m.store.DropTenantCollection(ctx, from); err != nil {
-		return fmt.Errorf("drop copied tenant collection %s: %w", from, err)
+		return 0, fmt.Errorf("drop copied tenant collection %s: %w", from, err)
 	}
-	return nil
+	return n, nil
 }
 
-// copyCollection copies the documents of from into to, logging progress.
-func (m *Manager) copyCollection(ctx context.Context, id OrgID, from, to string) error {
-	total, err := m.store.CountTenantDocuments(ctx, from)
-	if err != nil {
-		return fmt.Errorf("count tenant documents: %w", err)
-	}
+// copyCollection copies the documents of from into to, logging progress,
+// and returns the number copied.
+func (m *Manager) copyCollection(ctx context.Context, id OrgID, from, to string) (int64, error) {
 	start := time.Now()
 	last := start
-	err = m.store.CopyTenantDocuments(ctx, from, to, func(read int64) {
+	n, err := m.store.CopyTenantDocuments(ctx, from, to, func(read int64) {
 		if time.Since(last) >= 2*time.Second {
 			last = time.Now()
-			m.log.InfoContext(ctx, "copying tenant documents", "org_id", id, "from", from, "to", to, "read", read, "of", total)
+			m.log.InfoContext(ctx, "copying tenant documents", "org_id", id, "from", from, "to", to, "copied", read)
 		}
 	})
 	if err != nil {
-		return fmt.Errorf("copy tenant collection %s to %s: %w", from, to, err)
+		return 0, fmt.Errorf("copy tenant collection %s to %s: %w", from, to, err)
 	}
-	m.log.InfoContext(ctx, "copied tenant documents", "org_id", id, "from", from, "to", to, "documents", total, "took", time.Since(start).Round(time.Millisecond))
-	return nil
+	m.log.InfoContext(ctx, "copied tenant documents", "org_id", id, "from", from, "to", to, "documents", n, "took", time.Since(start).Round(time.Millisecond))
+	return n, nil
 }
 
 // completeRename records org's pending names as its names.
@@ -297,7 +299,7 @@ func (m *Manager) settleRename(ctx context.Context, org *Org) error {
 	oldID := org.Identifier
 	switch {
 	case org.PendingCopy && fromExists:
-		if err := m.copyCollection(ctx, org.ID, from, to); err != nil {
+		if _, err := m.copyCollection(ctx, org.ID, from, to); err != nil {
 			return fmt.Errorf("settle rename of organization %s: %w", org.ID, err)
 		}
 		if err := m.store.DropTenantCollection(ctx, from); err != nil {

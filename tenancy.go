@@ -185,8 +185,9 @@ type Store interface {
 	// needed. It streams in batches, so its memory does not grow with the
 	// number of documents, and skips documents already in to (same _id),
 	// so that an interrupted copy can run again. It calls progress, if not
-	// nil, after each batch with the number of documents read so far.
-	CopyTenantDocuments(ctx context.Context, from, to string, progress func(read int64)) error
+	// nil, after each batch with the number of documents read so far, and
+	// returns the number of documents read.
+	CopyTenantDocuments(ctx context.Context, from, to string, progress func(read int64)) (int64, error)
 
 	// AddTenantDocument inserts doc into the collection, creating the
 	// collection if it does not exist, as MongoDB does. It gives

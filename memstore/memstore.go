@@ -381,9 +381,9 @@ func (s *Store) DropTenantCollection(ctx context.Context, name string) error {
 }
 
 // CopyTenantDocuments implements tenancy.Store, in one batch.
-func (s *Store) CopyTenantDocuments(ctx context.Context, from, to string, progress func(int64)) error {
+func (s *Store) CopyTenantDocuments(ctx context.Context, from, to string, progress func(int64)) (int64, error) {
 	if err := s.lock(ctx); err != nil {
-		return err
+		return 0, err
 	}
 	defer s.mu.Unlock()
 	src := s.tenants[from]
@@ -400,7 +400,7 @@ func (s *Store) CopyTenantDocuments(ctx context.Context, from, to string, progre
 	if progress != nil {
 		progress(int64(len(src)))
 	}
-	return nil
+	return int64(len(src)), nil
 }
 
 // AddTenantDocument implements tenancy.Store.

@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -55,6 +56,7 @@ const DefaultCopyBatchSize = 1000
 type Store struct {
 	noRename  bool
 	batchSize int32
+	server    atomic.Int32 // serverUnknown, serverMongoDB or serverFerretDB
 
 	db     *mongo.Database
 	orgs   *mongo.Collection
@@ -577,11 +579,60 @@ func (s *Store) TenantCollectionExists(ctx context.Context, name string) (bool, 
 	return len(names) > 0, nil
 }
 
-// CountTenantDocuments implements tenancy.Store.
+// CountTenantDocuments implements tenancy.Store. The count is exact: on
+// MongoDB a countDocuments (the metadata count can drift after an unclean
+// shutdown); on FerretDB, whose count reads every document into memory,
+// the $collStats count, which its backend answers with an SQL count.
 func (s *Store) CountTenantDocuments(ctx context.Context, name string) (int64, error) {
+	if s.isFerretDB(ctx) {
+		cur, err := s.db.Collection(name).Aggregate(ctx, bson.A{bson.D{{Key: "$collStats", Value: bson.D{{Key: "count", Value: bson.D{}}}}}})
+		if err != nil {
+			if err := translate(err, "count documents of %s", name); errors.Is(err, tenancy.ErrNotFound) {
+				return 0, nil
+			}
+			return 0, translate(err, "count documents of %s", name)
+		}
+		defer cur.Close(context.WithoutCancel(ctx))
+		var stats struct {
+			Count int64 `bson:"count"`
+		}
+		if cur.Next(ctx) {
+			if err := cur.Decode(&stats); err != nil {
+				return 0, fmt.Errorf("mongostore: count documents of %s: %w", name, err)
+			}
+		}
+		return stats.Count, translate(cur.Err(), "count documents of %s", name)
+	}
 	n, err := s.db.Collection(name).CountDocuments(ctx, bson.D{})
 	return n, translate(err, "count documents of %s", name)
 }
+
+// isFerretDB reports whether the server is FerretDB, asking it once.
+func (s *Store) isFerretDB(ctx context.Context) bool {
+	switch s.server.Load() {
+	case serverFerretDB:
+		return true
+	case serverMongoDB:
+		return false
+	}
+	raw, err := s.db.RunCommand(ctx, bson.D{{Key: "buildInfo", Value: 1}}).Raw()
+	if err != nil {
+		return false // ask again next time
+	}
+	if _, err := raw.LookupErr("ferretdbVersion"); err == nil {
+		s.server.Store(serverFerretDB)
+		return true
+	}
+	s.server.Store(serverMongoDB)
+	return false
+}
+
+// Kinds of server, as isFerretDB learns them.
+const (
+	serverUnknown int32 = iota
+	serverMongoDB
+	serverFerretDB
+)
 
 // RenameTenantCollection implements tenancy.Store. It uses renameCollection,
 // which moves the collection's metadata, not its documents. A server that
@@ -618,16 +669,16 @@ func (s *Store) InsertTenantDocument(ctx context.Context, name string, doc map[s
 // CopyTenantDocuments implements tenancy.Store. It reads from in natural
 // order through one cursor and inserts unordered batches of raw
 // documents, so memory holds one batch, whatever the collection's size.
-func (s *Store) CopyTenantDocuments(ctx context.Context, from, to string, progress func(int64)) error {
+func (s *Store) CopyTenantDocuments(ctx context.Context, from, to string, progress func(int64)) (int64, error) {
 	if err := s.db.CreateCollection(ctx, to); err != nil {
 		var se mongo.ServerError
 		if !errors.As(err, &se) || !se.HasErrorCode(codeNamespaceExists) {
-			return translate(err, "create collection %s", to)
+			return 0, translate(err, "create collection %s", to)
 		}
 	}
 	cur, err := s.db.Collection(from).Find(ctx, bson.D{}, options.Find().SetBatchSize(s.batchSize))
 	if err != nil {
-		return translate(err, "read collection %s", from)
+		return 0, translate(err, "read collection %s", from)
 	}
 	defer cur.Close(context.WithoutCancel(ctx))
 	dst := s.db.Collection(to)
@@ -654,14 +705,15 @@ func (s *Store) CopyTenantDocuments(ctx context.Context, from, to string, progre
 		batch = append(batch, bson.Raw(append([]byte(nil), cur.Current...)))
 		if len(batch) == cap(batch) {
 			if err := flush(); err != nil {
-				return err
+				return read, err
 			}
 		}
 	}
 	if err := cur.Err(); err != nil {
-		return translate(err, "read collection %s", from)
+		return read, translate(err, "read collection %s", from)
 	}
-	return flush()
+	err = flush()
+	return read, err
 }
 
 // onlyDuplicates reports whether every write error of err is a duplicate

@@ -674,7 +674,9 @@ func testCopyTenantDocuments(t *testing.T, s tenancy.Store) {
 		require.NoError(t, s.AddTenantDocument(ctx, from, &tenancy.Document{ID: newID(), Data: map[string]any{"n": int64(i)}}))
 	}
 	var reported int64
-	require.NoError(t, s.CopyTenantDocuments(ctx, from, to, func(read int64) { reported = read }))
+	read, err := s.CopyTenantDocuments(ctx, from, to, func(read int64) { reported = read })
+	require.NoError(t, err)
+	assert.Equal(t, int64(31), read, "every document read")
 	assert.Equal(t, int64(31), reported, "progress reports every document read")
 	n, err := s.CountTenantDocuments(ctx, to)
 	require.NoError(t, err)
@@ -688,13 +690,17 @@ func testCopyTenantDocuments(t *testing.T, s tenancy.Store) {
 
 	// Running the copy again, as after an interruption, adds nothing twice.
 	require.NoError(t, s.AddTenantDocument(ctx, from, &tenancy.Document{ID: newID(), Data: map[string]any{"late": true}}))
-	require.NoError(t, s.CopyTenantDocuments(ctx, from, to, nil))
+	read, err = s.CopyTenantDocuments(ctx, from, to, nil)
+	require.NoError(t, err)
+	assert.Equal(t, int64(32), read)
 	n, err = s.CountTenantDocuments(ctx, to)
 	require.NoError(t, err)
 	assert.Equal(t, int64(32), n, "a second copy adds only the missing document")
 
 	// An empty source still makes the target.
-	require.NoError(t, s.CopyTenantDocuments(ctx, "tenant_none", "tenant_empty", nil))
+	read, err = s.CopyTenantDocuments(ctx, "tenant_none", "tenant_empty", nil)
+	require.NoError(t, err)
+	assert.Zero(t, read)
 	exists, err := s.TenantCollectionExists(ctx, "tenant_empty")
 	require.NoError(t, err)
 	assert.True(t, exists)
