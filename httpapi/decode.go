@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -51,6 +52,12 @@ func (a *api) decode(w http.ResponseWriter, r *http.Request, fields map[string]*
 	if allowEmpty && errors.Is(err, errEmptyBody) {
 		return true
 	}
+	a.bodyError(w, r, err)
+	return false
+}
+
+// bodyError answers a request whose body readJSON could not read.
+func (a *api) bodyError(w http.ResponseWriter, r *http.Request, err error) {
 	var tooLarge *http.MaxBytesError
 	var typeErr *json.UnmarshalTypeError
 	var syntaxErr *json.SyntaxError
@@ -64,7 +71,7 @@ func (a *api) decode(w http.ResponseWriter, r *http.Request, fields map[string]*
 		p.Detail = "Request body must be application/json"
 	case errors.Is(err, errEmptyBody):
 		p.Detail = "Request body is required: a JSON object"
-	case errors.As(err, &typeErr):
+	case errors.As(err, &typeErr), errors.Is(err, errNotObject):
 		p.Detail = "Request body must be a JSON object"
 	case errors.As(err, &syntaxErr), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
 		p.Detail = "Request body is not valid JSON"
@@ -74,7 +81,51 @@ func (a *api) decode(w http.ResponseWriter, r *http.Request, fields map[string]*
 		p.Detail = "Request body could not be read"
 	}
 	writeProblem(w, r, p)
-	return false
+}
+
+// errNotObject reports a JSON body that is not an object.
+var errNotObject = errors.New("not a JSON object")
+
+// readObject reads r's body, a JSON object of any members, keeping
+// numbers exact: integers that fit become int64, others float64.
+func (a *api) readObject(w http.ResponseWriter, r *http.Request) (map[string]any, error) {
+	var raw json.RawMessage
+	if err := a.readJSON(w, r, &raw); err != nil {
+		return nil, err
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return nil, err
+	}
+	obj, ok := v.(map[string]any)
+	if !ok {
+		return nil, errNotObject
+	}
+	convertNumbers(obj)
+	return obj, nil
+}
+
+// convertNumbers replaces the json.Numbers in v, in place.
+func convertNumbers(v any) any {
+	switch v := v.(type) {
+	case json.Number:
+		if i, err := v.Int64(); err == nil {
+			return i
+		}
+		f, _ := v.Float64() // valid JSON: at worst ±Inf, which the Manager refuses
+		return f
+	case map[string]any:
+		for k, e := range v {
+			v[k] = convertNumbers(e)
+		}
+	case []any:
+		for i, e := range v {
+			v[i] = convertNumbers(e)
+		}
+	}
+	return v
 }
 
 var errUnsupportedMedia = errors.New("unsupported media type")

@@ -8,6 +8,10 @@
 //	POST   /admin/login    exchange email and password for a token   200
 //	GET    /health         liveness                                  200
 //	GET    /ready          the database answers                      200 or 503
+//	POST   /tenant/documents       add a JSON document to the token's organization (Bearer)  201
+//	GET    /tenant/documents       list them, ?limit= and ?after= (Bearer)                    200
+//	GET    /tenant/documents/{id}  read one (Bearer)                                          200
+//	DELETE /tenant/documents/{id}  delete one (Bearer)                                        200
 //	GET    /openapi.json   the OpenAPI 3.1 document; /docs/ and /redoc/ render it
 //
 // Errors are RFC 9457 problem details (application/problem+json) with a
@@ -58,6 +62,18 @@ func WithMaxBodyBytes(n int64) Option {
 	}
 }
 
+// WithTenantWait bounds how long a tenant document request waits for a
+// rename or delete of its organization to finish before it gets 503 with
+// Retry-After (default 10 s). A rename by renameCollection takes
+// milliseconds; one that copies documents takes as long as the copy.
+func WithTenantWait(d time.Duration) Option {
+	return func(a *api) {
+		if d > 0 {
+			a.tenantWait = d
+		}
+	}
+}
+
 // WithReadyTimeout bounds the database ping of GET /ready (default 2 s).
 func WithReadyTimeout(d time.Duration) Option {
 	return func(a *api) {
@@ -72,6 +88,7 @@ type api struct {
 	log          *slog.Logger
 	maxBody      int64
 	readyTimeout time.Duration
+	tenantWait   time.Duration
 }
 
 // New returns the API's http.Handler over m.
@@ -81,6 +98,7 @@ func New(m *tenancy.Manager, opts ...Option) http.Handler {
 		log:          slog.New(slog.DiscardHandler),
 		maxBody:      DefaultMaxBodyBytes,
 		readyTimeout: 2 * time.Second,
+		tenantWait:   10 * time.Second,
 	}
 	for _, opt := range opts {
 		opt(a)
@@ -95,6 +113,10 @@ func New(m *tenancy.Manager, opts ...Option) http.Handler {
 		{http.MethodPut, "/org/update", a.requireAuth(http.HandlerFunc(a.updateOrg))},
 		{http.MethodDelete, "/org/delete", a.requireAuth(http.HandlerFunc(a.deleteOrg))},
 		{http.MethodPost, "/admin/login", http.HandlerFunc(a.login)},
+		{http.MethodPost, "/tenant/documents", a.requireAuth(http.HandlerFunc(a.insertDocument))},
+		{http.MethodGet, "/tenant/documents", a.requireAuth(http.HandlerFunc(a.listDocuments))},
+		{http.MethodGet, "/tenant/documents/{id}", a.requireAuth(http.HandlerFunc(a.getDocument))},
+		{http.MethodDelete, "/tenant/documents/{id}", a.requireAuth(http.HandlerFunc(a.deleteDocument))},
 		{http.MethodGet, "/health", http.HandlerFunc(health)},
 		{http.MethodGet, "/ready", http.HandlerFunc(a.ready)},
 		{http.MethodGet, "/openapi.json", http.HandlerFunc(serveOpenAPI)},
