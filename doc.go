@@ -22,6 +22,13 @@
 //	})
 //	tok, err := m.Login(ctx, "admin@acme.com", "MySecurePassword123")
 //	claims, err := m.VerifyToken(tok.AccessToken) // no database round trip
+//	doc, err := m.Tenant(claims.OrgID).Insert(ctx, map[string]any{"name": "Widget"})
+//
+// Tenant data: Manager.Tenant gives a handle on an organization's tenant
+// collection whose acknowledged writes are never lost or left in an old
+// collection when another process renames the organization at the same
+// time; Manager.InTenant runs the caller's own queries under the same
+// guarantee. See Tenant for how.
 //
 // Errors match one of ErrNotFound, ErrConflict, ErrInvalid,
 // ErrUnauthenticated and ErrForbidden under errors.Is; invalid input comes

@@ -184,3 +184,29 @@ func ExampleIdentifier() {
 	// tenant_tech_innovations_corp_2_0
 	// invalid input: organization_name must contain at least one letter or digit
 }
+
+func ExampleManager_Tenant() {
+	m, org := newExampleManager()
+	ctx := context.Background()
+	tn := m.Tenant(org.ID)
+
+	doc, err := tn.Insert(ctx, map[string]any{"name": "Widget", "price": 9.5})
+	if err != nil {
+		log.Fatal(err)
+	}
+	// The handle follows the organization through renames.
+	if _, err := m.RenameOrg(ctx, org.ID, "Acme Global Inc"); err != nil {
+		log.Fatal(err)
+	}
+	got, err := tn.Get(ctx, doc.ID)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(got.Data["name"], got.Data["price"])
+
+	_, err = tn.Insert(ctx, map[string]any{"$where": "1 == 1"})
+	fmt.Println(err)
+	// Output:
+	// Widget 9.5
+	// invalid input: data.$where must not start with "$"
+}
