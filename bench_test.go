@@ -41,6 +41,8 @@ func BenchmarkIdentifier(b *testing.B) {
 // and in counting the moved documents (documents_migrated). The copy
 // streams in batches: its peak heap must not grow with the number of
 // documents; renameCollection's time must not grow with them either.
+// On the embedded FerretDB the store counts as the reference server does
+// (mongostore.WithCollStatsCount).
 func BenchmarkRenameTenant(b *testing.B) {
 	cases := []struct {
 		mode string
@@ -53,6 +55,10 @@ func BenchmarkRenameTenant(b *testing.B) {
 		b.Run(fmt.Sprintf("%s/docs=%d", bc.mode, bc.docs), func(b *testing.B) {
 			ctx := b.Context()
 			var opts []mongostore.Option
+			if mongotest.Backend() == "ferretdb" {
+				// As the reference server counts on its embedded FerretDB.
+				opts = append(opts, mongostore.WithCollStatsCount())
+			}
 			if bc.mode == "copy" {
 				opts = append(opts, mongostore.WithoutRenameCollection())
 			}

@@ -133,7 +133,16 @@ func (m *Manager) RenameOrg(ctx context.Context, id OrgID, newName string) (*Ren
 			return nil
 		}
 		// Moving back a collection that never moved finds no source.
-		return ignoreNotFound(m.store.RenameTenantCollection(ctx, to, from))
+		err := m.store.RenameTenantCollection(ctx, to, from)
+		if errors.Is(err, ErrConflict) {
+			// An overtaken write made the old name again: drop that
+			// stray (we hold the name) and move back.
+			if err := m.dropStray(ctx, from); err != nil {
+				return err
+			}
+			err = m.store.RenameTenantCollection(ctx, to, from)
+		}
+		return ignoreNotFound(err)
 	})
 	var n int64
 	err = m.store.RenameTenantCollection(ctx, from, to)
@@ -269,6 +278,11 @@ func (m *Manager) dropStray(ctx context.Context, name string) error {
 	return nil
 }
 
+// errCollectionsLost reports an interrupted rename whose source and target
+// collections are both gone (dropped by hand): it cannot be settled, only
+// deleted.
+var errCollectionsLost = fmt.Errorf("tenant collection lost; delete the organization or restore the collection: %w", ErrConflict)
+
 // settleRename finishes or rolls back a rename that was interrupted (its
 // process died, or it failed past the point it could be undone) and is
 // found under the org's lock, so that no other operation runs it. A
@@ -286,16 +300,20 @@ func (m *Manager) settleRename(ctx context.Context, org *Org) error {
 	if err != nil {
 		return fmt.Errorf("settle rename of organization %s: %w", org.ID, err)
 	}
-	moved := toExists && !fromExists
-	if toExists && fromExists {
-		owner, err := m.store.TenantCollectionOwner(ctx, to)
+	// renameCollection moves the metadata document with the rest: a
+	// source still stamped as this org's did not move, and a target made
+	// after the rename was recorded (it was checked absent first) is the
+	// moved collection. What else is under the old name was made by an
+	// overtaken write.
+	fromOurs := false
+	if fromExists {
+		owner, err := m.store.TenantCollectionOwner(ctx, from)
 		if err != nil && !errors.Is(err, ErrNotFound) {
 			return fmt.Errorf("settle rename of organization %s: %w", org.ID, err)
 		}
-		// The target holds our metadata document: the collection moved,
-		// and what is under the old name was made by an overtaken write.
-		moved = err == nil && owner == org.ID
+		fromOurs = err == nil && owner == org.ID
 	}
+	moved := toExists && !fromOurs
 	oldID := org.Identifier
 	switch {
 	case org.PendingCopy && fromExists:
@@ -324,8 +342,8 @@ func (m *Manager) settleRename(ctx context.Context, org *Org) error {
 			return fmt.Errorf("settle rename of organization %s: release %q: %w", org.ID, release, err)
 		}
 	default:
-		return fmt.Errorf("organization %s: %s and %s are both missing after an interrupted rename; resolve by hand: %w",
-			org.ID, from, to, ErrConflict)
+		return fmt.Errorf("organization %s: %s and %s are both missing after an interrupted rename: %w",
+			org.ID, from, to, errCollectionsLost)
 	}
 	m.log.WarnContext(ctx, "settled an interrupted rename", "org_id", org.ID, "identifier", org.Identifier, "completed", org.Identifier != oldID)
 	return nil

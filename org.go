@@ -376,12 +376,20 @@ func (m *Manager) DeleteOrg(ctx context.Context, id OrgID) error {
 func (m *Manager) deleteLocked(ctx context.Context, org *Org) error {
 	id := org.ID
 	if org.State == OrgRenaming {
-		if err := m.settleRename(ctx, org); err != nil {
+		err := m.settleRename(ctx, org)
+		switch {
+		case errors.Is(err, errCollectionsLost):
+			// Nothing to move: delete what is left, and free the
+			// rename's target name too.
+			if err := m.store.ReleaseName(ctx, org.PendingIdentifier, id); err != nil {
+				return fmt.Errorf("release name of organization %s: %w", id, err)
+			}
+		case err != nil:
 			return err
 		}
 	}
 	switch org.State {
-	case OrgActive:
+	case OrgActive, OrgRenaming:
 		org.State = OrgDeleting
 		org.ModifiedAt = m.now().UTC()
 		if err := m.store.UpdateOrg(ctx, org); err != nil {

@@ -72,11 +72,19 @@ func (t *Tenant) Insert(ctx context.Context, data map[string]any) (*Document, er
 		runs++
 		err := t.m.store.AddTenantDocument(ctx, collection, doc)
 		if runs > 1 && errors.Is(err, ErrConflict) {
-			// Our own insert of an earlier run, moved here by the rename.
-			return nil
+			// Our own insert of an earlier run, moved here by the rename,
+			// unless another unique index of the collection refused it.
+			if _, gerr := t.m.store.TenantDocument(ctx, collection, doc.ID); gerr == nil {
+				return nil
+			}
 		}
 		return err
 	})
+	var verr *ValidationError
+	if errors.Is(err, ErrInvalid) && !errors.As(err, &verr) {
+		return nil, &ValidationError{Fields: []FieldError{{Field: "data",
+			Message: "is refused by the database as a value it cannot store (FerretDB, for one, stores no arrays directly inside arrays)"}}}
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -188,6 +196,12 @@ func (m *Manager) inTenant(ctx context.Context, id OrgID, inserted string, fn fu
 		// Even a failed run is checked: a read may have missed because
 		// the collection moved.
 		after, err := m.settledOrg(ctx, id)
+		if err != nil && ctx.Err() != nil && writes {
+			// The caller gave up, but what fn wrote may sit in a
+			// collection a rename made stray: check without the caller.
+			m.cleanUpAbandoned(ctx, id, org, stale, inserted)
+			return err
+		}
 		if errors.Is(err, ErrNotFound) && writes {
 			// Deleted meanwhile: what fn wrote was never acknowledged,
 			// and its collection may have been made again by fn.
@@ -210,6 +224,23 @@ func (m *Manager) inTenant(ctx context.Context, id OrgID, inserted string, fn fu
 	}
 }
 
+// cleanUpAbandoned sweeps after a write whose caller's context ended
+// before the write was checked: if the org moved or went since org was
+// read, what the write made under an old name is dropped.
+func (m *Manager) cleanUpAbandoned(ctx context.Context, id OrgID, org *Org, stale []*Org, inserted string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	after, err := m.settledOrg(ctx, id)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		m.sweep(ctx, id, append(stale, org), nil, inserted)
+	case err != nil:
+		m.log.WarnContext(ctx, "check an abandoned tenant write", "org_id", id, "err", err)
+	case after.Version != org.Version || len(stale) > 0:
+		m.sweep(ctx, id, append(stale, org), after, inserted)
+	}
+}
+
 // settledOrg reads org id, waiting while a rename or delete of it runs. It
 // returns ErrNotFound once the org is gone or was never acknowledged. An
 // operation whose process died is settled here once its lease is over.
@@ -226,16 +257,16 @@ func (m *Manager) settledOrg(ctx context.Context, id OrgID) (*Org, error) {
 		case OrgCreating:
 			return nil, fmt.Errorf("organization %s: %w", id, ErrNotFound)
 		}
-		if m.now().Sub(org.ModifiedAt) > m.lease {
-			// Its process died: settle it, unless another process is.
-			var rep RecoveryReport
-			err := m.recoverOrg(ctx, id, &rep)
-			if err == nil {
-				continue
-			}
-			if !errors.Is(err, errBusy) {
-				return nil, err
-			}
+		// If no operation holds the org's lock, the one that left this
+		// state died or failed past the point it could undo: settle it.
+		// A live operation holds the lock, and we wait for it.
+		var rep RecoveryReport
+		err = m.recoverOrg(ctx, id, &rep)
+		if err == nil {
+			continue
+		}
+		if !errors.Is(err, errBusy) {
+			return nil, err
 		}
 		select {
 		case <-ctx.Done():
@@ -271,24 +302,48 @@ func (m *Manager) sweep(ctx context.Context, id OrgID, stale []*Org, cur *Org, i
 }
 
 // sweepName drops the tenant collection of identifier if no organization
-// holds the name. If another organization holds it, it removes the
-// document inserted there by org id.
+// holds the name, taking the name itself while it does. If another
+// organization holds it, it removes the document inserted (when its id is
+// known) from that organization's collection. A name held by an operation
+// in progress (a rename releasing it, another sweep, an organization being
+// created or renamed to it) is tried again until ctx ends.
 func (m *Manager) sweepName(ctx context.Context, id OrgID, identifier, inserted string) error {
 	collection := TenantCollection(identifier)
 	holder := OrgID(newObjectID(m.now()))
-	if err := m.store.ReserveName(ctx, identifier, holder, m.now().UTC()); err != nil {
+	wait := 5 * time.Millisecond
+	for {
+		err := m.store.ReserveName(ctx, identifier, holder, m.now().UTC())
+		if err == nil {
+			break
+		}
 		if !errors.Is(err, ErrConflict) {
 			return err
 		}
 		other, err := m.store.OrgByIdentifier(ctx, identifier)
-		if err != nil || other.ID == id || inserted == anyDocument {
-			return ignoreNotFound(err)
+		switch {
+		case err == nil && other.ID == id:
+			// Renamed back: the collection is this org's own again.
+			return nil
+		case err == nil && other.State == OrgActive:
+			if inserted == anyDocument {
+				m.log.ErrorContext(ctx, "an overtaken write may have landed in another organization's collection",
+					"org_id", id, "collection", collection, "owner", other.ID)
+				return nil
+			}
+			// The name was taken by another organization within one
+			// write: take the document back out of its collection.
+			m.log.ErrorContext(ctx, "overtaken write landed in another organization's collection; removing it",
+				"org_id", id, "collection", collection, "owner", other.ID)
+			return ignoreNotFound(m.store.DeleteTenantDocument(ctx, collection, inserted))
+		case err != nil && !errors.Is(err, ErrNotFound):
+			return err
 		}
-		// The name was taken by another organization within one write:
-		// take the document back out of its collection.
-		m.log.ErrorContext(ctx, "overtaken write landed in another organization's collection; removing it",
-			"org_id", id, "collection", collection, "owner", other.ID)
-		return ignoreNotFound(m.store.DeleteTenantDocument(ctx, collection, inserted))
+		select {
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 200*time.Millisecond)
 	}
 	defer func() {
 		if err := m.store.ReleaseName(ctx, identifier, holder); err != nil {
@@ -328,9 +383,20 @@ func checkDocument(data map[string]any) error {
 	if _, ok := data["_id"]; ok {
 		verr.add("data._id", "is assigned by the server")
 	}
-	if md, ok := data["metadata"].(map[string]any); ok {
+	// The tenant collection's metadata document is found by the path
+	// metadata.org_id, which also matches inside arrays.
+	switch md := data["metadata"].(type) {
+	case map[string]any:
 		if _, ok := md["org_id"]; ok {
 			verr.add("data.metadata.org_id", "is reserved for the tenant collection's metadata document")
+		}
+	case []any:
+		for i, e := range md {
+			if o, ok := e.(map[string]any); ok {
+				if _, ok := o["org_id"]; ok {
+					verr.add(fmt.Sprintf("data.metadata[%d].org_id", i), "is reserved for the tenant collection's metadata document")
+				}
+			}
 		}
 	}
 	checkFields(&verr, "data", data, 1)

@@ -107,6 +107,7 @@ func TestTenantDocumentValidation(t *testing.T) {
 		{"unsupported type", map[string]any{"x": struct{}{}}, "data.x"},
 		{"too deep", deep, ""},
 		{"metadata stamp", map[string]any{"metadata": map[string]any{"org_id": "x"}}, "data.metadata.org_id"},
+		{"metadata stamp in an array", map[string]any{"metadata": []any{"a", map[string]any{"org_id": "x"}}}, "data.metadata[1].org_id"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.desc, func(t *testing.T) {
@@ -409,4 +410,138 @@ func mustIdentifier(t *testing.T, name string) string {
 	id, err := tenancy.Identifier(name)
 	require.NoError(t, err)
 	return id
+}
+
+// TestTenantCallSettlesFailedRename fails a copying rename after its
+// source is dropped, where it can no longer be undone: the process lives
+// and releases the lock, so the next tenant call completes the rename at
+// once instead of waiting for the lease.
+func TestTenantCallSettlesFailedRename(t *testing.T) {
+	eachCopyStore(t, func(t *testing.T, store testStore) {
+		ctx := t.Context()
+		m := newManager(t, store)
+		org := createAcme(t, m)
+		doc, err := m.Tenant(org.ID).Insert(ctx, map[string]any{"n": int64(1)})
+		require.NoError(t, err)
+
+		failing := &failingStore{testStore: store, method: "DropTenantCollection", nth: 1, after: true}
+		_, err = newManager(t, failing).RenameOrg(ctx, org.ID, "Acme Global Inc")
+		require.ErrorIs(t, err, errInjected)
+		left, err := store.OrgByID(ctx, org.ID)
+		require.NoError(t, err)
+		require.Equal(t, tenancy.OrgRenaming, left.State, "past the point of undo, the rename is left to complete")
+
+		_, err = m.Tenant(org.ID).Insert(ctx, map[string]any{"n": int64(2)})
+		require.NoError(t, err)
+		cur, err := m.GetOrgByID(ctx, org.ID)
+		require.NoError(t, err)
+		assert.Equal(t, tenancy.OrgActive, cur.State)
+		assert.Equal(t, "tenant_acme_global_inc", cur.TenantCollection, "completed, not undone")
+		_, err = m.Tenant(org.ID).Get(ctx, doc.ID)
+		assert.NoError(t, err)
+	})
+}
+
+// TestSettleRenameOfUnstampedCollection settles a crashed rename of a
+// collection without an owner stamp (made before stamps, or by another
+// tool) after an overtaken write made its old name again: the rename must
+// complete with every document, not roll back onto the stray.
+func TestSettleRenameOfUnstampedCollection(t *testing.T) {
+	eachStore(t, func(t *testing.T, store testStore) {
+		ctx := t.Context()
+		m := newManager(t, store)
+		org := createAcme(t, m)
+		require.NoError(t, store.DropTenantCollection(ctx, org.TenantCollection))
+		for i := range 5 {
+			require.NoError(t, store.InsertTenantDocument(ctx, org.TenantCollection, map[string]any{"i": i}))
+		}
+		dying := &failingStore{testStore: store, method: "UpdateOrg", nth: 2, crash: true}
+		_, err := newManager(t, dying).RenameOrg(ctx, org.ID, "Acme Global Inc")
+		require.Error(t, err)
+		require.NoError(t, store.InsertTenantDocument(ctx, "tenant_acme_corporation", map[string]any{"stray": true}))
+
+		later := func() time.Time { return time.Now().Add(tenancy.DefaultOperationLease + time.Minute) }
+		rep, err := newManager(t, store, tenancy.WithClock(later)).Recover(ctx)
+		require.NoError(t, err)
+		assert.Equal(t, 1, rep.RenamesSettled)
+		got, err := m.GetOrgByID(ctx, org.ID)
+		require.NoError(t, err)
+		assert.Equal(t, "tenant_acme_global_inc", got.TenantCollection)
+		n, err := store.CountTenantDocuments(ctx, got.TenantCollection)
+		require.NoError(t, err)
+		assert.Equal(t, int64(5), n)
+		exists, err := store.TenantCollectionExists(ctx, "tenant_acme_corporation")
+		require.NoError(t, err)
+		assert.False(t, exists, "the stray is dropped")
+	})
+}
+
+// TestDeleteOrgWithLostCollections deletes an organization whose rename
+// was interrupted and whose collections were both dropped by hand.
+func TestDeleteOrgWithLostCollections(t *testing.T) {
+	eachStore(t, func(t *testing.T, store testStore) {
+		ctx := t.Context()
+		m := newManager(t, store)
+		org := createAcme(t, m)
+		require.NoError(t, store.ReserveName(ctx, "acme-global-inc", org.ID, time.Now()))
+		org.State = tenancy.OrgRenaming
+		org.PendingName, org.PendingIdentifier, org.PendingCollection = "Acme Global Inc", "acme-global-inc", "tenant_acme_global_inc"
+		require.NoError(t, store.UpdateOrg(ctx, org))
+		require.NoError(t, store.DropTenantCollection(ctx, org.TenantCollection))
+
+		require.NoError(t, m.DeleteOrg(ctx, org.ID))
+		assertNoTrace(t, store, "acme-corporation", "admin@acme.com")
+		for _, name := range []string{"Acme Corporation", "Acme Global Inc"} {
+			_, err := m.CreateOrg(ctx, tenancy.CreateOrgParams{Name: name, AdminEmail: fmt.Sprintf("%d@acme.com", len(name)), AdminPassword: "password123"})
+			assert.NoError(t, err, "%q is free", name)
+		}
+	})
+}
+
+// releaseBlockingStore holds a release of one name until told to go on.
+type releaseBlockingStore struct {
+	testStore
+	name          string
+	reached, cont chan struct{}
+	once          sync.Once
+}
+
+func (s *releaseBlockingStore) ReleaseName(ctx context.Context, identifier string, org tenancy.OrgID) error {
+	if identifier == s.name {
+		s.once.Do(func() { close(s.reached); <-s.cont })
+	}
+	return s.testStore.ReleaseName(ctx, identifier, org)
+}
+
+// TestOvertakenInsertBeforeNameRelease lands an overtaken insert after
+// the rename dropped strays under the old name but before it released the
+// name: the writer must wait for the name and drop the stray itself.
+func TestOvertakenInsertBeforeNameRelease(t *testing.T) {
+	eachStore(t, func(t *testing.T, store testStore) {
+		ctx := t.Context()
+		m := newManager(t, store)
+		org := createAcme(t, m)
+		renamer := &releaseBlockingStore{testStore: store, name: "acme-corporation", reached: make(chan struct{}), cont: make(chan struct{})}
+		renamed := make(chan error, 1)
+		hooked := &hookStore{testStore: store, hook: func() {
+			go func() {
+				_, err := newManager(t, renamer).RenameOrg(ctx, org.ID, "Acme Global Inc")
+				renamed <- err
+			}()
+			<-renamer.reached
+			// Let the insert land now; release the name a little later.
+			time.AfterFunc(100*time.Millisecond, func() { close(renamer.cont) })
+		}}
+		doc, err := newManager(t, hooked).Tenant(org.ID).Insert(ctx, map[string]any{"n": int64(1)})
+		require.NoError(t, err)
+		require.NoError(t, <-renamed)
+
+		_, err = m.Tenant(org.ID).Get(ctx, doc.ID)
+		assert.NoError(t, err, "the insert is in the new collection")
+		exists, err := store.TenantCollectionExists(ctx, "tenant_acme_corporation")
+		require.NoError(t, err)
+		assert.False(t, exists, "the writer dropped the stray once the name was free")
+		_, err = m.CreateOrg(ctx, tenancy.CreateOrgParams{Name: "Acme Corporation", AdminEmail: "new@acme.com", AdminPassword: "password123"})
+		assert.NoError(t, err, "the old name is free")
+	})
 }

@@ -18,7 +18,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -40,6 +39,7 @@ const (
 
 // Server error codes the store translates.
 const (
+	codeBadValue           = 2
 	codeIllegalOperation   = 20
 	codeNamespaceNotFound  = 26
 	codeNamespaceExists    = 48
@@ -54,9 +54,9 @@ const DefaultCopyBatchSize = 1000
 // Store is a tenancy.Store over one MongoDB database. It is safe for
 // concurrent use.
 type Store struct {
-	noRename  bool
-	batchSize int32
-	server    atomic.Int32 // serverUnknown, serverMongoDB or serverFerretDB
+	noRename   bool
+	batchSize  int32
+	statsCount bool
 
 	db     *mongo.Database
 	orgs   *mongo.Collection
@@ -76,6 +76,18 @@ type Option func(*Store)
 // to copying when a server answers that it cannot rename).
 func WithoutRenameCollection() Option {
 	return func(s *Store) { s.noRename = true }
+}
+
+// WithCollStatsCount makes the store count a tenant collection's documents
+// (documents_migrated of a rename) with the $collStats count instead of
+// countDocuments. Use it on FerretDB over SQLite, such as the reference
+// server's embedded database: it answers that count exactly from its table
+// pages, while its countDocuments reads every document into memory. Do
+// not use it on MongoDB, whose collection statistics can drift after an
+// unclean shutdown, or on FerretDB over PostgreSQL, where it is an
+// estimate.
+func WithCollStatsCount() Option {
+	return func(s *Store) { s.statsCount = true }
 }
 
 // WithCopyBatchSize sets how many documents a copying rename reads and
@@ -255,6 +267,9 @@ func translate(err error, format string, args ...any) error {
 		kind = tenancy.ErrNotFound
 	case errors.As(err, &se) && se.HasErrorCode(codeNamespaceExists):
 		kind = tenancy.ErrConflict
+	case errors.As(err, &se) && se.HasErrorCode(codeBadValue):
+		// A value the server cannot store, such as FerretDB's nested arrays.
+		kind = tenancy.ErrInvalid
 	default:
 		return fmt.Errorf("mongostore: %s: %w", what, err)
 	}
@@ -579,60 +594,32 @@ func (s *Store) TenantCollectionExists(ctx context.Context, name string) (bool, 
 	return len(names) > 0, nil
 }
 
-// CountTenantDocuments implements tenancy.Store. The count is exact: on
-// MongoDB a countDocuments (the metadata count can drift after an unclean
-// shutdown); on FerretDB, whose count reads every document into memory,
-// the $collStats count, which its backend answers with an SQL count.
+// CountTenantDocuments implements tenancy.Store with countDocuments, an
+// exact count, or with the $collStats count under WithCollStatsCount.
 func (s *Store) CountTenantDocuments(ctx context.Context, name string) (int64, error) {
-	if s.isFerretDB(ctx) {
-		cur, err := s.db.Collection(name).Aggregate(ctx, bson.A{bson.D{{Key: "$collStats", Value: bson.D{{Key: "count", Value: bson.D{}}}}}})
-		if err != nil {
-			if err := translate(err, "count documents of %s", name); errors.Is(err, tenancy.ErrNotFound) {
-				return 0, nil
-			}
-			return 0, translate(err, "count documents of %s", name)
-		}
-		defer cur.Close(context.WithoutCancel(ctx))
-		var stats struct {
-			Count int64 `bson:"count"`
-		}
-		if cur.Next(ctx) {
-			if err := cur.Decode(&stats); err != nil {
-				return 0, fmt.Errorf("mongostore: count documents of %s: %w", name, err)
-			}
-		}
-		return stats.Count, translate(cur.Err(), "count documents of %s", name)
+	if !s.statsCount {
+		n, err := s.db.Collection(name).CountDocuments(ctx, bson.D{})
+		return n, translate(err, "count documents of %s", name)
 	}
-	n, err := s.db.Collection(name).CountDocuments(ctx, bson.D{})
-	return n, translate(err, "count documents of %s", name)
-}
-
-// isFerretDB reports whether the server is FerretDB, asking it once.
-func (s *Store) isFerretDB(ctx context.Context) bool {
-	switch s.server.Load() {
-	case serverFerretDB:
-		return true
-	case serverMongoDB:
-		return false
-	}
-	raw, err := s.db.RunCommand(ctx, bson.D{{Key: "buildInfo", Value: 1}}).Raw()
+	cur, err := s.db.Collection(name).Aggregate(ctx, bson.A{bson.D{{Key: "$collStats", Value: bson.D{{Key: "count", Value: bson.D{}}}}}})
 	if err != nil {
-		return false // ask again next time
+		err = translate(err, "count documents of %s", name)
+		if errors.Is(err, tenancy.ErrNotFound) {
+			return 0, nil
+		}
+		return 0, err
 	}
-	if _, err := raw.LookupErr("ferretdbVersion"); err == nil {
-		s.server.Store(serverFerretDB)
-		return true
+	defer cur.Close(context.WithoutCancel(ctx))
+	var stats struct {
+		Count int64 `bson:"count"`
 	}
-	s.server.Store(serverMongoDB)
-	return false
+	if cur.Next(ctx) {
+		if err := cur.Decode(&stats); err != nil {
+			return 0, fmt.Errorf("mongostore: count documents of %s: %w", name, err)
+		}
+	}
+	return stats.Count, translate(cur.Err(), "count documents of %s", name)
 }
-
-// Kinds of server, as isFerretDB learns them.
-const (
-	serverUnknown int32 = iota
-	serverMongoDB
-	serverFerretDB
-)
 
 // RenameTenantCollection implements tenancy.Store. It uses renameCollection,
 // which moves the collection's metadata, not its documents. A server that
@@ -666,15 +653,19 @@ func (s *Store) InsertTenantDocument(ctx context.Context, name string, doc map[s
 	return translate(err, "insert into %s", name)
 }
 
-// CopyTenantDocuments implements tenancy.Store. It reads from in natural
-// order through one cursor and inserts unordered batches of raw
-// documents, so memory holds one batch, whatever the collection's size.
+// CopyTenantDocuments implements tenancy.Store. It first creates to with
+// the indexes of from (renameCollection keeps them too), then reads from
+// in natural order through one cursor and inserts unordered batches of
+// raw documents, so memory holds one batch, whatever the collection's size.
 func (s *Store) CopyTenantDocuments(ctx context.Context, from, to string, progress func(int64)) (int64, error) {
 	if err := s.db.CreateCollection(ctx, to); err != nil {
 		var se mongo.ServerError
 		if !errors.As(err, &se) || !se.HasErrorCode(codeNamespaceExists) {
 			return 0, translate(err, "create collection %s", to)
 		}
+	}
+	if err := s.copyIndexes(ctx, from, to); err != nil {
+		return 0, err
 	}
 	cur, err := s.db.Collection(from).Find(ctx, bson.D{}, options.Find().SetBatchSize(s.batchSize))
 	if err != nil {
@@ -714,6 +705,45 @@ func (s *Store) CopyTenantDocuments(ctx context.Context, from, to string, progre
 	}
 	err = flush()
 	return read, err
+}
+
+// copyIndexes creates on to the indexes of from other than _id's. An
+// index that exists already (an interrupted copy made it) is left alone.
+func (s *Store) copyIndexes(ctx context.Context, from, to string) error {
+	cur, err := s.db.Collection(from).Indexes().List(ctx)
+	if err != nil {
+		err = translate(err, "list indexes of %s", from)
+		if errors.Is(err, tenancy.ErrNotFound) {
+			return nil
+		}
+		return err
+	}
+	var specs []bson.D
+	if err := cur.All(ctx, &specs); err != nil {
+		return translate(err, "list indexes of %s", from)
+	}
+	var indexes bson.A
+	for _, spec := range specs {
+		keep := make(bson.D, 0, len(spec))
+		name := ""
+		for _, e := range spec {
+			switch e.Key {
+			case "v", "ns":
+				continue
+			case "name":
+				name, _ = e.Value.(string)
+			}
+			keep = append(keep, e)
+		}
+		if name != "_id_" {
+			indexes = append(indexes, keep)
+		}
+	}
+	if len(indexes) == 0 {
+		return nil
+	}
+	err = s.db.RunCommand(ctx, bson.D{{Key: "createIndexes", Value: to}, {Key: "indexes", Value: indexes}}).Err()
+	return translate(err, "create indexes of %s on %s", from, to)
 }
 
 // onlyDuplicates reports whether every write error of err is a duplicate

@@ -8,6 +8,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/event"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
@@ -71,4 +72,50 @@ func TestLockTakeoverInterleaving(t *testing.T) {
 	close(resume)
 	assert.ErrorIs(t, <-slowErr, tenancy.ErrConflict, "the paused caller read a stale lock and must lose")
 	assert.ErrorIs(t, fast.LockOrg(ctx, org, "z", later.Add(time.Minute), later), tenancy.ErrConflict, "y still holds it")
+}
+
+// TestConformanceCollStatsCount runs the suite with the count the
+// reference server uses on its embedded FerretDB (SQLite).
+func TestConformanceCollStatsCount(t *testing.T) {
+	if mongotest.Backend() != "ferretdb" {
+		t.Skip("WithCollStatsCount is for FerretDB over SQLite; the tests run on", mongotest.Backend())
+	}
+	storetest.Run(t, func(t *testing.T) tenancy.Store {
+		s := mongostore.New(mongotest.NewDatabase(t), mongostore.WithCollStatsCount())
+		require.NoError(t, s.EnsureIndexes(t.Context()))
+		return s
+	})
+}
+
+// TestCopyKeepsIndexes checks that a copying rename keeps the indexes an
+// application made on its tenant collection, as renameCollection does.
+func TestCopyKeepsIndexes(t *testing.T) {
+	s := newStore(t)
+	ctx := t.Context()
+	require.NoError(t, s.CreateTenantCollection(ctx, "tenant_a", "507f1f77bcf86cd799439011", time.Now()))
+	_, err := s.Collection("tenant_a").Indexes().CreateOne(ctx, mongo.IndexModel{
+		Keys:    bson.D{{Key: "sku", Value: 1}},
+		Options: options.Index().SetUnique(true).SetName("sku_unique"),
+	})
+	require.NoError(t, err)
+	_, err = s.Collection("tenant_a").InsertOne(ctx, bson.D{{Key: "sku", Value: "A-1"}})
+	require.NoError(t, err)
+
+	_, err = s.CopyTenantDocuments(ctx, "tenant_a", "tenant_b", nil)
+	require.NoError(t, err)
+	specs, err := s.Collection("tenant_b").Indexes().ListSpecifications(ctx)
+	require.NoError(t, err)
+	var names []string
+	for _, spec := range specs {
+		names = append(names, spec.Name)
+		if spec.Name == "sku_unique" {
+			assert.True(t, spec.Unique != nil && *spec.Unique, "still unique")
+		}
+	}
+	assert.Contains(t, names, "sku_unique")
+	_, err = s.Collection("tenant_b").InsertOne(ctx, bson.D{{Key: "sku", Value: "A-1"}})
+	assert.True(t, mongo.IsDuplicateKeyError(err), "the copy enforces the unique index: %v", err)
+
+	_, err = s.CopyTenantDocuments(ctx, "tenant_a", "tenant_b", nil)
+	assert.NoError(t, err, "copying again, as after an interruption, finds the indexes there")
 }

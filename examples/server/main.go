@@ -144,7 +144,11 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer) erro
 	log := slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: cfg.logLevel}))
 
 	uri := cfg.mongoURI
+	var storeOpts []mongostore.Option
 	if uri == "" {
+		// FerretDB over SQLite counts exactly from its pages; its plain
+		// count reads every document.
+		storeOpts = append(storeOpts, mongostore.WithCollStatsCount())
 		dbDir, err := filepath.Abs(filepath.Join(cfg.dataDir, "db"))
 		if err != nil {
 			return err
@@ -178,7 +182,7 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer) erro
 		return fmt.Errorf("cannot reach the database at %s: %v", redact(uri), err)
 	}
 
-	store := mongostore.New(client.Database(cfg.database))
+	store := mongostore.New(client.Database(cfg.database), storeOpts...)
 	if err := store.EnsureIndexes(ctx); err != nil {
 		return err
 	}
