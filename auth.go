@@ -9,7 +9,6 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/golang-jwt/jwt/v5"
 	"golang.org/x/crypto/bcrypt"
 )
 
@@ -26,6 +25,13 @@ type Admin struct {
 	PasswordHash []byte
 	OrgID        OrgID
 	CreatedAt    time.Time
+	// FailedLogins counts failed logins in a row; LastFailedLogin is the
+	// last one. A successful login resets them.
+	FailedLogins    int
+	LastFailedLogin time.Time
+	// TokenGeneration is written into every token issued; a password
+	// change increments it, so that earlier tokens are rejected.
+	TokenGeneration int64
 }
 
 // Password limits, in bytes. bcrypt ignores bytes past 72, so longer
@@ -95,12 +101,49 @@ func normalizeEmail(email string) (string, string) {
 	return e, ""
 }
 
-func (m *Manager) hashPassword(password string) ([]byte, error) {
+func (m *Manager) hashPassword(ctx context.Context, password string) ([]byte, error) {
+	release, err := m.acquireHash(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	h, err := bcrypt.GenerateFromPassword([]byte(password), m.cost)
 	if err != nil {
 		return nil, fmt.Errorf("hash password: %w", err)
 	}
 	return h, nil
+}
+
+// acquireHash takes one of the slots bcrypt work runs in (as many as
+// WithHashConcurrency, by default one per CPU), waiting at most the hash
+// wait, so that a flood of logins queues briefly and then is refused with
+// ErrOverloaded, instead of taking every CPU from other requests.
+func (m *Manager) acquireHash(ctx context.Context) (release func(), err error) {
+	select {
+	case m.hashSlots <- struct{}{}:
+		return func() { <-m.hashSlots }, nil
+	default:
+	}
+	t := time.NewTimer(m.hashWait)
+	defer t.Stop()
+	select {
+	case m.hashSlots <- struct{}{}:
+		return func() { <-m.hashSlots }, nil
+	case <-t.C:
+		return nil, &RetryError{Kind: ErrOverloaded, After: time.Second}
+	case <-ctx.Done():
+		return nil, context.Cause(ctx)
+	}
+}
+
+// compare runs one bcrypt comparison in a hash slot.
+func (m *Manager) compare(ctx context.Context, hash []byte, password string) (match bool, err error) {
+	release, err := m.acquireHash(ctx)
+	if err != nil {
+		return false, err
+	}
+	defer release()
+	return compareHash(hash, []byte(password)) == nil, nil
 }
 
 // dummy returns a hash of the configured cost that no password matches, so
@@ -123,11 +166,39 @@ var compareHash = bcrypt.CompareHashAndPassword
 // password, so that the two cannot be told apart.
 var errBadCredentials = fmt.Errorf("incorrect email or password: %w", ErrUnauthenticated)
 
+// backoff returns how long an account with failures failed logins in a
+// row, the last at last, must wait before its next try: nothing below the
+// threshold, then the base doubling with each further failure, up to the
+// maximum.
+func (m *Manager) backoff(failures int, last time.Time) time.Duration {
+	if m.backoffAfter <= 0 || failures < m.backoffAfter {
+		return 0
+	}
+	d := m.backoffMax
+	if n := failures - m.backoffAfter; n < 30 {
+		d = min(m.backoffBase<<n, m.backoffMax)
+	}
+	if wait := last.Add(d).Sub(m.now()); wait > 0 {
+		return wait
+	}
+	return 0
+}
+
 // Authenticate returns the admin whose email and password these are. It
 // returns a *ValidationError for a malformed email or a password outside
 // 8..72 bytes, and ErrUnauthenticated, identically and after the same bcrypt
-// work, for an unknown email and for a wrong password. It takes one database
-// round trip and one bcrypt comparison.
+// work, for an unknown email and for a wrong password. Failed attempts are
+// counted per email address in the database, known or not, so they count
+// across server processes: after WithLoginBackoff's threshold (10) in a
+// row, the address must wait a back-off that doubles with each further
+// failure, and tries before it ends get a *RetryError of ErrThrottled
+// without a password check. A success resets the count. The bcrypt work
+// runs in a bounded pool (WithHashConcurrency); a try that waits too long
+// for it gets a *RetryError of ErrOverloaded.
+//
+// A successful login of an account without failures takes one database
+// round trip and one bcrypt comparison; a failure adds one write, and an
+// unknown email one read.
 func (m *Manager) Authenticate(ctx context.Context, email, password string) (*Admin, error) {
 	var verr ValidationError
 	e, msg := normalizeEmail(email)
@@ -140,15 +211,37 @@ func (m *Manager) Authenticate(ctx context.Context, email, password string) (*Ad
 	// an unknown email costs no more than the first for a known one.
 	dummy := m.dummy()
 	admin, err := m.store.AdminByEmail(ctx, e)
-	if errors.Is(err, ErrNotFound) {
-		_ = compareHash(dummy, []byte(password))
-		return nil, errBadCredentials
-	}
-	if err != nil {
+	hash := dummy
+	var failures int
+	var last time.Time
+	switch {
+	case errors.Is(err, ErrNotFound):
+		admin = nil
+		if failures, last, err = m.store.LoginFailures(ctx, e); err != nil {
+			return nil, fmt.Errorf("look up login failures: %w", err)
+		}
+	case err != nil:
 		return nil, fmt.Errorf("look up admin: %w", err)
+	default:
+		hash, failures, last = admin.PasswordHash, admin.FailedLogins, admin.LastFailedLogin
 	}
-	if compareHash(admin.PasswordHash, []byte(password)) != nil {
+	if wait := m.backoff(failures, last); wait > 0 {
+		return nil, &RetryError{Kind: ErrThrottled, After: wait}
+	}
+	match, err := m.compare(ctx, hash, password)
+	if err != nil {
+		return nil, err
+	}
+	if admin == nil || !match {
+		if err := m.store.RecordLoginFailure(context.WithoutCancel(ctx), e, m.now().UTC()); err != nil {
+			m.log.ErrorContext(ctx, "record failed login", "err", err)
+		}
 		return nil, errBadCredentials
+	}
+	if failures > 0 {
+		if err := m.store.ResetLoginFailures(ctx, e); err != nil {
+			m.log.ErrorContext(ctx, "reset failed logins", "admin_id", admin.ID, "err", err)
+		}
 	}
 	return admin, nil
 }
@@ -173,71 +266,65 @@ func (m *Manager) Login(ctx context.Context, email, password string) (*Token, er
 	return m.IssueToken(admin)
 }
 
-// Claims are the verified contents of a token.
-type Claims struct {
-	AdminID   AdminID
-	OrgID     OrgID
-	Email     string
-	Subject   string
-	Issuer    string
-	IssuedAt  time.Time
-	ExpiresAt time.Time
-}
-
-// jwtClaims is the wire form of Claims.
-type jwtClaims struct {
-	AdminID AdminID `json:"admin_id"`
-	OrgID   OrgID   `json:"org_id"`
-	Email   string  `json:"email"`
-	jwt.RegisteredClaims
-}
-
-// IssueToken signs a token for admin, valid for the configured lifetime.
-// It returns ErrInvalid if admin lacks an id or an organization.
-func (m *Manager) IssueToken(admin *Admin) (*Token, error) {
-	if admin == nil || admin.ID == "" || admin.OrgID == "" {
-		return nil, fmt.Errorf("issue token: admin without id or organization: %w", ErrInvalid)
+// ChangePassword sets a new password for the admin of claims, after
+// checking the current one (failures count towards the account's
+// back-off, as logins do). Every token issued before is rejected from then
+// on by Authorize; the returned token replaces the caller's. It returns a
+// *ValidationError for a new password outside 8..72 bytes (field
+// "new_password") and ErrUnauthenticated for a wrong current password or
+// a gone account.
+func (m *Manager) ChangePassword(ctx context.Context, claims *Claims, current, next string) (*Token, error) {
+	var verr ValidationError
+	if msg := checkPassword(current); msg != "" {
+		verr.add("current_password", msg)
 	}
-	now := m.now()
-	exp := now.Add(m.lifetime)
-	c := jwtClaims{
-		AdminID: admin.ID,
-		OrgID:   admin.OrgID,
-		Email:   admin.Email,
-		RegisteredClaims: jwt.RegisteredClaims{
-			Subject:   string(admin.ID),
-			Issuer:    m.issuer,
-			IssuedAt:  jwt.NewNumericDate(now),
-			ExpiresAt: jwt.NewNumericDate(exp),
-		},
+	verr.add("new_password", checkPassword(next))
+	if err := verr.err(); err != nil {
+		return nil, err
 	}
-	s, err := jwt.NewWithClaims(m.method, c).SignedString(m.secret)
+	admin, err := m.store.AdminByID(ctx, claims.AdminID)
+	if errors.Is(err, ErrNotFound) {
+		return nil, fmt.Errorf("admin account is gone: %w", ErrUnauthenticated)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("sign token: %w", err)
+		return nil, fmt.Errorf("look up admin: %w", err)
 	}
-	return &Token{AccessToken: s, TokenType: "bearer", AdminID: admin.ID, OrgID: admin.OrgID, ExpiresAt: exp.Truncate(time.Second)}, nil
+	if wait := m.backoff(admin.FailedLogins, admin.LastFailedLogin); wait > 0 {
+		return nil, &RetryError{Kind: ErrThrottled, After: wait}
+	}
+	match, err := m.compare(ctx, admin.PasswordHash, current)
+	if err != nil {
+		return nil, err
+	}
+	if !match {
+		if err := m.store.RecordLoginFailure(context.WithoutCancel(ctx), admin.Email, m.now().UTC()); err != nil {
+			m.log.ErrorContext(ctx, "record failed password check", "err", err)
+		}
+		return nil, fmt.Errorf("incorrect current password: %w", ErrUnauthenticated)
+	}
+	hash, err := m.hashPassword(ctx, next)
+	if err != nil {
+		return nil, err
+	}
+	gen, err := m.store.SetAdminPassword(ctx, admin.ID, hash)
+	if err != nil {
+		return nil, fmt.Errorf("set password: %w", err)
+	}
+	if admin.FailedLogins > 0 {
+		if err := m.store.ResetLoginFailures(ctx, admin.Email); err != nil {
+			m.log.ErrorContext(ctx, "reset failed logins", "admin_id", admin.ID, "err", err)
+		}
+	}
+	admin.TokenGeneration = gen
+	m.log.InfoContext(ctx, "admin password changed; earlier tokens revoked", "admin_id", admin.ID)
+	return m.IssueToken(admin)
 }
 
-// VerifyToken checks a token's signature, algorithm, issuer and expiry and
-// returns its claims. It returns ErrUnauthenticated for any token that does
-// not verify. It does no I/O, so it cannot tell whether the admin or the
-// organization still exists: operations that act on them look them up.
-func (m *Manager) VerifyToken(token string) (*Claims, error) {
-	var c jwtClaims
-	_, err := m.parser.ParseWithClaims(token, &c, func(*jwt.Token) (any, error) { return m.secret, nil })
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrUnauthenticated, err)
+// Logout revokes the token of claims until it expires: Authorize rejects
+// it from then on.
+func (m *Manager) Logout(ctx context.Context, claims *Claims) error {
+	if err := m.store.RevokeToken(ctx, claims.ID, claims.ExpiresAt); err != nil {
+		return fmt.Errorf("revoke token: %w", err)
 	}
-	if c.AdminID == "" || c.OrgID == "" || c.Subject != string(c.AdminID) || c.IssuedAt == nil {
-		return nil, fmt.Errorf("%w: token lacks admin_id, org_id, sub or iat", ErrUnauthenticated)
-	}
-	return &Claims{
-		AdminID:   c.AdminID,
-		OrgID:     c.OrgID,
-		Email:     c.Email,
-		Subject:   c.Subject,
-		Issuer:    c.Issuer,
-		IssuedAt:  c.IssuedAt.Time,
-		ExpiresAt: c.ExpiresAt.Time,
-	}, nil
+	return nil
 }

@@ -361,8 +361,15 @@ func TestVerifyTokenRejects(t *testing.T) {
 		return jwt.MapClaims{
 			"admin_id": string(tok.AdminID), "org_id": string(tok.OrgID), "email": "admin@acme.com",
 			"sub": string(tok.AdminID), "iss": tenancy.DefaultIssuer,
-			"iat": clock.Unix(), "exp": clock.Add(time.Hour).Unix(),
+			"iat": clock.Unix(), "exp": clock.Add(time.Hour).Unix(), "jti": "0123456789abcdef01234567",
 		}
+	}
+	withKID := func(kid any) string {
+		tk := jwt.NewWithClaims(jwt.SigningMethodHS256, valid())
+		tk.Header["kid"] = kid
+		s, err := tk.SignedString(testSecret)
+		require.NoError(t, err)
+		return s
 	}
 	without := func(key string) jwt.MapClaims { c := valid(); delete(c, key); return c }
 	with := func(key string, v any) jwt.MapClaims { c := valid(); c[key] = v; return c }
@@ -384,6 +391,10 @@ func TestVerifyTokenRejects(t *testing.T) {
 		"sub mismatch":     sign(jwt.SigningMethodHS256, testSecret, with("sub", "someone")),
 		"tampered payload": parts[0] + "." + strings.TrimRight(parts[1], "A") + "B." + parts[2],
 		"stripped sig":     parts[0] + "." + parts[1] + ".",
+		"no jti":           sign(jwt.SigningMethodHS256, testSecret, without("jti")),
+		"unknown kid":      withKID("hs-unknown"),
+		"kid not a string": withKID(7),
+		"huge token":       strings.Repeat("a", tenancy.MaxTokenLength+1),
 	}
 	for name, token := range tests {
 		t.Run(name, func(t *testing.T) {

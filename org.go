@@ -209,7 +209,7 @@ func (m *Manager) CreateOrg(ctx context.Context, p CreateOrgParams) (*Org, error
 	if err := verr.err(); err != nil {
 		return nil, err
 	}
-	hash, err := m.hashPassword(p.AdminPassword)
+	hash, err := m.hashPassword(ctx, p.AdminPassword)
 	if err != nil {
 		return nil, err
 	}

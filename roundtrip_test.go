@@ -81,8 +81,20 @@ func TestDatabaseRoundTrips(t *testing.T) {
 		_, err := m.Login(ctx, "nobody@acme.com", "MySecurePassword123")
 		require.ErrorIs(t, err, tenancy.ErrUnauthenticated)
 	})
-	assert.Equal(t, []string{"find"}, cmds, "Login of an unknown email")
+	assert.Equal(t, []string{"find", "find", "update", "update"}, cmds,
+		"Login of an unknown email: the admin, the address's failures; the count, on no admin, then on the address")
 	assert.Equal(t, int64(1), stop(), "an unknown email costs one bcrypt comparison too")
+
+	cmds = log.during(func() {
+		_, err := m.Login(ctx, "admin@acme.com", "WrongPassword123")
+		require.ErrorIs(t, err, tenancy.ErrUnauthenticated)
+	})
+	assert.Equal(t, []string{"find", "update"}, cmds, "Login with a wrong password: the admin, then its failure count")
+	cmds = log.during(func() {
+		_, err := m.Login(ctx, "admin@acme.com", "MySecurePassword123")
+		require.NoError(t, err)
+	})
+	assert.Equal(t, []string{"find", "update", "delete"}, cmds, "Login after a failure resets the count")
 
 	cmds = log.during(func() {
 		claims, err := m.VerifyToken(tok.AccessToken)
@@ -90,4 +102,11 @@ func TestDatabaseRoundTrips(t *testing.T) {
 		assert.Equal(t, org.ID, claims.OrgID)
 	})
 	assert.Empty(t, cmds, "VerifyToken")
+
+	cmds = log.during(func() {
+		claims, err := m.Authorize(ctx, tok.AccessToken)
+		require.NoError(t, err)
+		assert.Equal(t, org.ID, claims.OrgID)
+	})
+	assert.Equal(t, []string{"find", "find"}, cmds, "Authorize: the admin and the revocation list, concurrently")
 }

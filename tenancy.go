@@ -2,9 +2,11 @@ package tenancy
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -28,7 +30,28 @@ var (
 	// ErrForbidden reports an authenticated admin acting on an organization
 	// that is not theirs.
 	ErrForbidden = errors.New("forbidden")
+	// ErrThrottled reports an account with too many failed logins in a
+	// row: it may try again after the back-off (see RetryError).
+	ErrThrottled = errors.New("too many failed attempts")
+	// ErrOverloaded reports that the password-hashing capacity is taken
+	// and the request waited for it too long (see RetryError).
+	ErrOverloaded = errors.New("overloaded")
 )
+
+// RetryError reports a request refused for now: Kind is ErrThrottled or
+// ErrOverloaded, After how long to wait before trying again. It matches
+// Kind under errors.Is.
+type RetryError struct {
+	Kind  error
+	After time.Duration
+}
+
+func (e *RetryError) Error() string {
+	return fmt.Sprintf("%v: retry after %v", e.Kind, e.After.Round(time.Second))
+}
+
+// Is reports whether target is e.Kind.
+func (e *RetryError) Is(target error) bool { return target == e.Kind }
 
 // FieldError is one broken rule of one input field. Field is the name the
 // field has on the wire ("organization_name", "email", "password").
@@ -157,6 +180,29 @@ type Store interface {
 	AdminByID(ctx context.Context, id AdminID) (*Admin, error)
 	// DeleteAdmin removes the admin with id, or gives ErrNotFound.
 	DeleteAdmin(ctx context.Context, id AdminID) error
+	// SetAdminPassword replaces the password hash of the admin id and
+	// increments its TokenGeneration, which rejects the tokens issued
+	// before, and returns the new generation. It gives ErrNotFound if there
+	// is no such admin.
+	SetAdminPassword(ctx context.Context, id AdminID, hash []byte) (int64, error)
+
+	// RecordLoginFailure counts a failed login for the lower-cased email,
+	// at at: on its admin account (FailedLogins, LastFailedLogin) if there
+	// is one, otherwise on a record of the address alone, so that unknown
+	// addresses are throttled like known ones.
+	RecordLoginFailure(ctx context.Context, email string, at time.Time) error
+	// ResetLoginFailures clears the count of email, on its admin account
+	// and on the record of the address alone.
+	ResetLoginFailures(ctx context.Context, email string) error
+	// LoginFailures returns the count and the last failure of an email
+	// that has no admin account (zero if none was recorded).
+	LoginFailures(ctx context.Context, email string) (int, time.Time, error)
+
+	// RevokeToken records the token id jti as revoked; it may be forgotten
+	// after expires, when the token expires. Revoking twice succeeds.
+	RevokeToken(ctx context.Context, jti string, expires time.Time) error
+	// TokenRevoked reports whether jti was revoked.
+	TokenRevoked(ctx context.Context, jti string) (bool, error)
 
 	// CreateTenantCollection creates the collection name holding one
 	// metadata document stamped with createdAt and owner, the org it is
@@ -228,9 +274,17 @@ type Manager struct {
 	lifetime time.Duration
 	issuer   string
 	method   jwt.SigningMethod
-	secret   []byte
+	current  key
+	keys     map[string]any // kid → verification key, current and previous
+	kidOrder []string
 	lease    time.Duration
 	parser   *jwt.Parser
+
+	hashSlots    chan struct{}
+	hashWait     time.Duration
+	backoffAfter int
+	backoffBase  time.Duration
+	backoffMax   time.Duration
 
 	dummyOnce sync.Once
 	dummyHash []byte
@@ -250,24 +304,44 @@ const (
 	// MinSecretLength is the shortest signing secret accepted, in bytes:
 	// 256 bits, the strength HS256 offers (RFC 7518, section 3.2).
 	MinSecretLength = 32
+	// MaxLeeway is the most clock skew WithLeeway allows for exp and iat.
+	MaxLeeway = time.Minute
+	// DefaultHashWait is how long a login waits for a free bcrypt slot.
+	DefaultHashWait = time.Second
+	// DefaultBackoffAfter, DefaultBackoffBase and DefaultBackoffMax are
+	// WithLoginBackoff's defaults: after 10 failed logins in a row an
+	// address waits 1 s, doubling with each further failure, up to 15 min.
+	DefaultBackoffAfter = 10
+	DefaultBackoffBase  = time.Second
+	DefaultBackoffMax   = 15 * time.Minute
 )
 
 // Option configures a Manager.
 type Option func(*config) error
 
 type config struct {
-	now       func() time.Time
-	log       *slog.Logger
-	cost      int
-	lifetime  time.Duration
-	issuer    string
-	algorithm string
-	secret    []byte
-	lease     time.Duration
+	now          func() time.Time
+	log          *slog.Logger
+	cost         int
+	lifetime     time.Duration
+	issuer       string
+	algorithm    string
+	secret       []byte
+	previous     [][]byte
+	edKey        ed25519.PrivateKey
+	edPrevious   []ed25519.PublicKey
+	leeway       time.Duration
+	lease        time.Duration
+	hashSlots    int
+	hashWait     time.Duration
+	backoffAfter int
+	backoffBase  time.Duration
+	backoffMax   time.Duration
 }
 
 // WithSigningSecret sets the HMAC secret tokens are signed and verified
-// with. It is required and must be at least MinSecretLength bytes.
+// with. It is required for the HS algorithms and must be at least
+// MinSecretLength bytes.
 func WithSigningSecret(secret []byte) Option {
 	return func(c *config) error {
 		if len(secret) < MinSecretLength {
@@ -278,16 +352,113 @@ func WithSigningSecret(secret []byte) Option {
 	}
 }
 
+// WithPreviousSigningSecrets sets HMAC secrets that still verify tokens
+// but sign none: rotate a secret by making it previous and setting a new
+// one, and drop it once the tokens it signed have expired. Tokens name
+// their key in the kid header.
+func WithPreviousSigningSecrets(secrets ...[]byte) Option {
+	return func(c *config) error {
+		for _, s := range secrets {
+			if len(s) < MinSecretLength {
+				return fmt.Errorf("tenancy: previous signing secret is %d bytes, need at least %d", len(s), MinSecretLength)
+			}
+			c.previous = append(c.previous, append([]byte(nil), s...))
+		}
+		return nil
+	}
+}
+
+// WithEd25519Key makes tokens EdDSA-signed with key (RFC 8037), so that
+// other services can verify them with the public keys of Manager.JWKS
+// (httpapi serves them at /.well-known/jwks.json) without sharing a
+// secret. It sets the algorithm to EdDSA.
+func WithEd25519Key(key ed25519.PrivateKey) Option {
+	return func(c *config) error {
+		if len(key) != ed25519.PrivateKeySize {
+			return fmt.Errorf("tenancy: Ed25519 private key is %d bytes, want %d", len(key), ed25519.PrivateKeySize)
+		}
+		c.edKey = append(ed25519.PrivateKey(nil), key...)
+		c.algorithm = "EdDSA"
+		return nil
+	}
+}
+
+// WithPreviousEd25519Keys sets public keys that still verify EdDSA tokens
+// after a key rotation.
+func WithPreviousEd25519Keys(keys ...ed25519.PublicKey) Option {
+	return func(c *config) error {
+		for _, k := range keys {
+			if len(k) != ed25519.PublicKeySize {
+				return fmt.Errorf("tenancy: Ed25519 public key is %d bytes, want %d", len(k), ed25519.PublicKeySize)
+			}
+			c.edPrevious = append(c.edPrevious, append(ed25519.PublicKey(nil), k...))
+		}
+		return nil
+	}
+}
+
 // WithAlgorithm sets the token signing algorithm: HS256 (the default),
-// HS384 or HS512. Tokens signed with any other algorithm are rejected.
+// HS384, HS512, or EdDSA (which needs WithEd25519Key). Tokens signed with
+// any other algorithm are rejected.
 func WithAlgorithm(name string) Option {
 	return func(c *config) error {
 		switch name {
-		case "HS256", "HS384", "HS512":
+		case "HS256", "HS384", "HS512", "EdDSA":
 			c.algorithm = name
 			return nil
 		}
-		return fmt.Errorf("tenancy: unsupported signing algorithm %q (want HS256, HS384 or HS512)", name)
+		return fmt.Errorf("tenancy: unsupported signing algorithm %q (want HS256, HS384, HS512 or EdDSA)", name)
+	}
+}
+
+// WithLeeway sets the clock skew allowed when checking exp and iat
+// (default none, at most MaxLeeway).
+func WithLeeway(d time.Duration) Option {
+	return func(c *config) error {
+		if d < 0 || d > MaxLeeway {
+			return fmt.Errorf("tenancy: leeway %v outside 0..%v", d, MaxLeeway)
+		}
+		c.leeway = d
+		return nil
+	}
+}
+
+// WithHashConcurrency sets how many bcrypt computations run at once
+// (default: GOMAXPROCS), and WithHashWait how long a login waits for one
+// before it is refused with ErrOverloaded (default DefaultHashWait). A
+// flood of logins then cannot take every CPU from other requests.
+func WithHashConcurrency(n int) Option {
+	return func(c *config) error {
+		if n < 1 {
+			return fmt.Errorf("tenancy: hash concurrency %d must be at least 1", n)
+		}
+		c.hashSlots = n
+		return nil
+	}
+}
+
+// WithHashWait sets how long a login waits for a free bcrypt slot; see
+// WithHashConcurrency.
+func WithHashWait(d time.Duration) Option {
+	return func(c *config) error {
+		if d < 0 {
+			return fmt.Errorf("tenancy: hash wait %v must not be negative", d)
+		}
+		c.hashWait = d
+		return nil
+	}
+}
+
+// WithLoginBackoff sets the throttling of failed logins: after `after`
+// failures in a row an address must wait base, doubling with each further
+// failure, up to max. after = 0 turns throttling off.
+func WithLoginBackoff(after int, base, max time.Duration) Option {
+	return func(c *config) error {
+		if after < 0 || base <= 0 || max < base {
+			return fmt.Errorf("tenancy: login back-off after %d failures, %v to %v: want after >= 0 and 0 < base <= max", after, base, max)
+		}
+		c.backoffAfter, c.backoffBase, c.backoffMax = after, base, max
+		return nil
 	}
 }
 
@@ -372,45 +543,80 @@ func (m *Manager) Ping(ctx context.Context) error {
 }
 
 // New returns a Manager over store. It does no I/O. It returns an error if
-// no signing secret is given or an option is invalid.
+// no signing key is given (WithSigningSecret for the HS algorithms,
+// WithEd25519Key for EdDSA) or an option is invalid.
 func New(store Store, opts ...Option) (*Manager, error) {
 	if store == nil {
 		return nil, errors.New("tenancy: store must not be nil")
 	}
 	c := config{
-		now:       time.Now,
-		log:       slog.New(slog.DiscardHandler),
-		cost:      DefaultBcryptCost,
-		lifetime:  DefaultTokenLifetime,
-		issuer:    DefaultIssuer,
-		algorithm: DefaultAlgorithm,
-		lease:     DefaultOperationLease,
+		now:          time.Now,
+		log:          slog.New(slog.DiscardHandler),
+		cost:         DefaultBcryptCost,
+		lifetime:     DefaultTokenLifetime,
+		issuer:       DefaultIssuer,
+		algorithm:    DefaultAlgorithm,
+		lease:        DefaultOperationLease,
+		hashSlots:    runtime.GOMAXPROCS(0),
+		hashWait:     DefaultHashWait,
+		backoffAfter: DefaultBackoffAfter,
+		backoffBase:  DefaultBackoffBase,
+		backoffMax:   DefaultBackoffMax,
 	}
 	for _, opt := range opts {
 		if err := opt(&c); err != nil {
 			return nil, err
 		}
 	}
-	if c.secret == nil {
-		return nil, errors.New("tenancy: a signing secret is required (WithSigningSecret)")
+	m := &Manager{
+		store:        store,
+		now:          c.now,
+		log:          c.log,
+		cost:         c.cost,
+		lifetime:     c.lifetime,
+		issuer:       c.issuer,
+		method:       jwt.GetSigningMethod(c.algorithm),
+		keys:         map[string]any{},
+		lease:        c.lease,
+		hashSlots:    make(chan struct{}, c.hashSlots),
+		hashWait:     c.hashWait,
+		backoffAfter: c.backoffAfter,
+		backoffBase:  c.backoffBase,
+		backoffMax:   c.backoffMax,
 	}
-	method := jwt.GetSigningMethod(c.algorithm)
-	return &Manager{
-		store:    store,
-		now:      c.now,
-		log:      c.log,
-		cost:     c.cost,
-		lifetime: c.lifetime,
-		issuer:   c.issuer,
-		method:   method,
-		secret:   c.secret,
-		lease:    c.lease,
-		parser: jwt.NewParser(
-			jwt.WithValidMethods([]string{method.Alg()}),
-			jwt.WithExpirationRequired(),
-			jwt.WithIssuedAt(),
-			jwt.WithIssuer(c.issuer),
-			jwt.WithTimeFunc(c.now),
-		),
-	}, nil
+	addKey := func(k key) {
+		if _, ok := m.keys[k.kid]; !ok {
+			m.keys[k.kid] = k.verify
+			m.kidOrder = append(m.kidOrder, k.kid)
+		}
+	}
+	if c.algorithm == "EdDSA" {
+		if c.edKey == nil {
+			return nil, errors.New("tenancy: EdDSA needs a key (WithEd25519Key)")
+		}
+		pub := c.edKey.Public().(ed25519.PublicKey)
+		m.current = key{kid: ed25519KID(pub), sign: c.edKey, verify: pub}
+		addKey(m.current)
+		for _, p := range c.edPrevious {
+			addKey(key{kid: ed25519KID(p), verify: p})
+		}
+	} else {
+		if c.secret == nil {
+			return nil, errors.New("tenancy: a signing secret is required (WithSigningSecret)")
+		}
+		m.current = key{kid: hmacKID(c.secret), sign: c.secret, verify: c.secret}
+		addKey(m.current)
+		for _, p := range c.previous {
+			addKey(key{kid: hmacKID(p), verify: p})
+		}
+	}
+	m.parser = jwt.NewParser(
+		jwt.WithValidMethods([]string{m.method.Alg()}),
+		jwt.WithExpirationRequired(),
+		jwt.WithIssuedAt(),
+		jwt.WithIssuer(c.issuer),
+		jwt.WithLeeway(c.leeway),
+		jwt.WithTimeFunc(c.now),
+	)
+	return m, nil
 }

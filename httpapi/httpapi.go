@@ -6,6 +6,9 @@
 //	PUT    /org/update     rename the token's organization (Bearer)  200
 //	DELETE /org/delete     delete the token's organization (Bearer)  200
 //	POST   /admin/login    exchange email and password for a token   200
+//	POST   /admin/logout   revoke the presented token (Bearer)       200
+//	PUT    /admin/password change the password, revoking older tokens (Bearer)  200
+//	GET    /.well-known/jwks.json  public keys of EdDSA tokens       200
 //	GET    /health         liveness                                  200
 //	GET    /ready          the database answers                      200 or 503
 //	POST   /tenant/documents       add a JSON document to the token's organization (Bearer)  201
@@ -85,6 +88,8 @@ func WithReadyTimeout(d time.Duration) Option {
 
 type api struct {
 	m            *tenancy.Manager
+	stateless    bool
+	limiter      *ipLimiter
 	log          *slog.Logger
 	maxBody      int64
 	readyTimeout time.Duration
@@ -99,6 +104,7 @@ func New(m *tenancy.Manager, opts ...Option) http.Handler {
 		maxBody:      DefaultMaxBodyBytes,
 		readyTimeout: 2 * time.Second,
 		tenantWait:   10 * time.Second,
+		limiter:      newIPLimiter(DefaultLoginRate, DefaultLoginBurst),
 	}
 	for _, opt := range opts {
 		opt(a)
@@ -112,7 +118,10 @@ func New(m *tenancy.Manager, opts ...Option) http.Handler {
 		{http.MethodGet, "/org/get", http.HandlerFunc(a.getOrg)},
 		{http.MethodPut, "/org/update", a.requireAuth(http.HandlerFunc(a.updateOrg))},
 		{http.MethodDelete, "/org/delete", a.requireAuth(http.HandlerFunc(a.deleteOrg))},
-		{http.MethodPost, "/admin/login", http.HandlerFunc(a.login)},
+		{http.MethodPost, "/admin/login", a.limit(http.HandlerFunc(a.login))},
+		{http.MethodPost, "/admin/logout", a.requireAuth(http.HandlerFunc(a.logout))},
+		{http.MethodPut, "/admin/password", a.limit(a.requireAuth(http.HandlerFunc(a.changePassword)))},
+		{http.MethodGet, "/.well-known/jwks.json", http.HandlerFunc(a.jwks)},
 		{http.MethodPost, "/tenant/documents", a.requireAuth(http.HandlerFunc(a.insertDocument))},
 		{http.MethodGet, "/tenant/documents", a.requireAuth(http.HandlerFunc(a.listDocuments))},
 		{http.MethodGet, "/tenant/documents/{id}", a.requireAuth(http.HandlerFunc(a.getDocument))},

@@ -4,11 +4,15 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
+	"log/slog"
 	"net/http"
 	"strings"
 
 	"github.com/tenancy/tenancy"
 )
+
+var discardLogger = slog.New(slog.DiscardHandler)
 
 type ctxKey int
 
@@ -29,11 +33,24 @@ func ClaimsFrom(ctx context.Context) *tenancy.Claims {
 }
 
 // RequireAuth returns middleware that lets a request through only with a
-// valid "Authorization: Bearer <token>" issued by m, and puts the token's
-// claims in the request context (see ClaimsFrom). Other requests get 401
-// problem details. Verification does no database round trip.
+// valid "Authorization: Bearer <token>" issued by m and still in force,
+// and puts the token's claims in the request context (see ClaimsFrom).
+// Other requests get 401 problem details. It checks with
+// tenancy.Manager.Authorize that the token was not revoked by a logout or
+// a password change and that its admin and organization exist: two
+// database reads, run concurrently. RequireValidToken skips them.
 func RequireAuth(m *tenancy.Manager) func(http.Handler) http.Handler {
-	a := &api{m: m}
+	a := &api{m: m, log: discardLogger}
+	return a.requireAuth
+}
+
+// RequireValidToken is RequireAuth without the database: it checks the
+// token's signature, algorithm, issuer and expiry only, so a token stays
+// good until it expires even after a logout, a password change or the
+// deletion of its organization. Use it where a database read per request
+// costs more than that.
+func RequireValidToken(m *tenancy.Manager) func(http.Handler) http.Handler {
+	a := &api{m: m, log: discardLogger, stateless: true}
 	return a.requireAuth
 }
 
@@ -44,9 +61,19 @@ func (a *api) requireAuth(next http.Handler) http.Handler {
 			writeProblem(w, r, Problem{Status: http.StatusUnauthorized, Detail: "Not authenticated: send Authorization: Bearer <token>"})
 			return
 		}
-		claims, err := a.m.VerifyToken(token)
-		if err != nil {
-			writeProblem(w, r, Problem{Status: http.StatusUnauthorized, Detail: "Invalid or expired token"})
+		var claims *tenancy.Claims
+		var err error
+		if a.stateless {
+			claims, err = a.m.VerifyToken(token)
+		} else {
+			claims, err = a.m.Authorize(r.Context(), token)
+		}
+		switch {
+		case errors.Is(err, tenancy.ErrUnauthenticated):
+			writeProblem(w, r, Problem{Status: http.StatusUnauthorized, Detail: "Invalid, expired or revoked token"})
+			return
+		case err != nil:
+			a.writeError(w, r, err)
 			return
 		}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), claimsKey, claims)))

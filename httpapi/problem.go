@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/tenancy/tenancy"
 )
@@ -60,6 +62,10 @@ func statusOf(err error) int {
 		return http.StatusNotFound
 	case errors.Is(err, tenancy.ErrConflict):
 		return http.StatusConflict
+	case errors.Is(err, tenancy.ErrThrottled):
+		return http.StatusTooManyRequests
+	case errors.Is(err, tenancy.ErrOverloaded):
+		return http.StatusServiceUnavailable
 	}
 	return http.StatusInternalServerError
 }
@@ -67,10 +73,12 @@ func statusOf(err error) int {
 // details are the human messages per status where the error itself does
 // not carry one fit to show.
 var details = map[int]string{
-	http.StatusUnauthorized: "Invalid credentials",
-	http.StatusForbidden:    "Not authorized to manage this organization",
-	http.StatusNotFound:     "Organization not found",
-	http.StatusConflict:     "Another operation on this organization is in progress; retry shortly",
+	http.StatusUnauthorized:       "Invalid credentials",
+	http.StatusForbidden:          "Not authorized to manage this organization",
+	http.StatusNotFound:           "Organization not found",
+	http.StatusConflict:           "Another operation on this organization is in progress; retry shortly",
+	http.StatusTooManyRequests:    "Too many failed attempts for this account; retry after the time in Retry-After",
+	http.StatusServiceUnavailable: "The server is busy; retry after the time in Retry-After",
 }
 
 // writeError answers err. Validation and conflict errors show their
@@ -80,6 +88,10 @@ var details = map[int]string{
 func (a *api) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	status := statusOf(err)
 	p := Problem{Status: status, Detail: details[status]}
+	var retry *tenancy.RetryError
+	if errors.As(err, &retry) {
+		w.Header().Set("Retry-After", retryAfter(retry.After))
+	}
 	var verr *tenancy.ValidationError
 	var cerr *tenancy.ConflictError
 	switch {
@@ -107,4 +119,9 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
+}
+
+// retryAfter is a Retry-After value: whole seconds, rounded up.
+func retryAfter(d time.Duration) string {
+	return strconv.FormatInt(int64(max(1, (d+time.Second-1)/time.Second)), 10)
 }

@@ -100,7 +100,7 @@ func TestTenantDocuments(t *testing.T) {
 	} {
 		r := do(t, e.h, c)
 		assert.Equal(t, http.StatusUnauthorized, r.status, "%s %s", c.method, c.target)
-		assert.Equal(t, "The organization of this token no longer exists", r.body["detail"])
+		assert.Equal(t, "Invalid, expired or revoked token", r.body["detail"])
 	}
 }
 

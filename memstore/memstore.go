@@ -25,6 +25,14 @@ type Store struct {
 	tenants map[string]map[string]map[string]any // collection → _id → document
 	seq     uint64
 	locks   map[tenancy.OrgID]lock
+	// failures of addresses without an admin account
+	attempts map[string]attempt
+	revoked  map[string]time.Time
+}
+
+type attempt struct {
+	n    int
+	last time.Time
 }
 
 type lock struct {
@@ -35,11 +43,13 @@ type lock struct {
 // New returns an empty Store.
 func New() *Store {
 	return &Store{
-		names:   make(map[string]tenancy.Reservation),
-		orgs:    make(map[tenancy.OrgID]*tenancy.Org),
-		admins:  make(map[tenancy.AdminID]*tenancy.Admin),
-		tenants: make(map[string]map[string]map[string]any),
-		locks:   make(map[tenancy.OrgID]lock),
+		names:    make(map[string]tenancy.Reservation),
+		orgs:     make(map[tenancy.OrgID]*tenancy.Org),
+		admins:   make(map[tenancy.AdminID]*tenancy.Admin),
+		tenants:  make(map[string]map[string]map[string]any),
+		locks:    make(map[tenancy.OrgID]lock),
+		attempts: make(map[string]attempt),
+		revoked:  make(map[string]time.Time),
 	}
 }
 
@@ -518,4 +528,95 @@ func cloneValue(v any) any {
 		return out
 	}
 	return v
+}
+
+// adminByEmail returns the stored admin with email, or nil. The caller
+// holds the mutex.
+func (s *Store) adminByEmail(email string) *tenancy.Admin {
+	for _, a := range s.admins {
+		if a.Email == email {
+			return a
+		}
+	}
+	return nil
+}
+
+// SetAdminPassword implements tenancy.Store.
+func (s *Store) SetAdminPassword(ctx context.Context, id tenancy.AdminID, hash []byte) (int64, error) {
+	if err := s.lock(ctx); err != nil {
+		return 0, err
+	}
+	defer s.mu.Unlock()
+	a, ok := s.admins[id]
+	if !ok {
+		return 0, fmt.Errorf("admin %s: %w", id, tenancy.ErrNotFound)
+	}
+	a.PasswordHash = slices.Clone(hash)
+	a.TokenGeneration++
+	return a.TokenGeneration, nil
+}
+
+// RecordLoginFailure implements tenancy.Store.
+func (s *Store) RecordLoginFailure(ctx context.Context, email string, at time.Time) error {
+	if err := s.lock(ctx); err != nil {
+		return err
+	}
+	defer s.mu.Unlock()
+	if a := s.adminByEmail(email); a != nil {
+		a.FailedLogins++
+		a.LastFailedLogin = at
+		return nil
+	}
+	t := s.attempts[email]
+	s.attempts[email] = attempt{n: t.n + 1, last: at}
+	return nil
+}
+
+// ResetLoginFailures implements tenancy.Store.
+func (s *Store) ResetLoginFailures(ctx context.Context, email string) error {
+	if err := s.lock(ctx); err != nil {
+		return err
+	}
+	defer s.mu.Unlock()
+	if a := s.adminByEmail(email); a != nil {
+		a.FailedLogins, a.LastFailedLogin = 0, time.Time{}
+	}
+	delete(s.attempts, email)
+	return nil
+}
+
+// LoginFailures implements tenancy.Store.
+func (s *Store) LoginFailures(ctx context.Context, email string) (int, time.Time, error) {
+	if err := s.lock(ctx); err != nil {
+		return 0, time.Time{}, err
+	}
+	defer s.mu.Unlock()
+	t := s.attempts[email]
+	return t.n, t.last, nil
+}
+
+// RevokeToken implements tenancy.Store.
+func (s *Store) RevokeToken(ctx context.Context, jti string, expires time.Time) error {
+	if err := s.lock(ctx); err != nil {
+		return err
+	}
+	defer s.mu.Unlock()
+	now := time.Now()
+	for id, exp := range s.revoked {
+		if exp.Before(now) {
+			delete(s.revoked, id)
+		}
+	}
+	s.revoked[jti] = expires
+	return nil
+}
+
+// TokenRevoked implements tenancy.Store.
+func (s *Store) TokenRevoked(ctx context.Context, jti string) (bool, error) {
+	if err := s.lock(ctx); err != nil {
+		return false, err
+	}
+	defer s.mu.Unlock()
+	_, ok := s.revoked[jti]
+	return ok, nil
 }

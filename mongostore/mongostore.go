@@ -10,6 +10,8 @@
 //	admin_accounts   one document per admin; email (lower-cased) is unique
 //	org_names        one document per reserved identifier, _id = identifier
 //	org_locks        the lock of each organization under an operation
+//	login_attempts   failed logins of addresses without an admin
+//	revoked_tokens   tokens revoked by logout, until they expire
 //	tenant_*         one per organization, holding its data
 package mongostore
 
@@ -18,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -35,6 +38,10 @@ const (
 	AdminsCollection = "admin_accounts"
 	NamesCollection  = "org_names"
 	LocksCollection  = "org_locks"
+	// AttemptsCollection counts failed logins of addresses without an admin.
+	AttemptsCollection = "login_attempts"
+	// RevokedCollection lists tokens revoked by logout until they expire.
+	RevokedCollection = "revoked_tokens"
 )
 
 // Server error codes the store translates.
@@ -45,6 +52,7 @@ const (
 	codeNamespaceExists    = 48
 	codeCommandNotFound    = 59
 	codeCommandUnsupported = 115
+	codeNotImplemented     = 238
 )
 
 // DefaultCopyBatchSize is how many documents a copying rename moves per
@@ -54,15 +62,18 @@ const DefaultCopyBatchSize = 1000
 // Store is a tenancy.Store over one MongoDB database. It is safe for
 // concurrent use.
 type Store struct {
-	noRename   bool
-	batchSize  int32
-	statsCount bool
+	noRename     bool
+	pruneRevoked atomic.Bool // no TTL index: RevokeToken removes expired records
+	batchSize    int32
+	statsCount   bool
 
-	db     *mongo.Database
-	orgs   *mongo.Collection
-	admins *mongo.Collection
-	names  *mongo.Collection
-	locks  *mongo.Collection
+	db       *mongo.Database
+	orgs     *mongo.Collection
+	admins   *mongo.Collection
+	names    *mongo.Collection
+	locks    *mongo.Collection
+	attempts *mongo.Collection
+	revoked  *mongo.Collection
 }
 
 // Option configures a Store.
@@ -111,6 +122,8 @@ func New(db *mongo.Database, opts ...Option) *Store {
 		admins:    db.Collection(AdminsCollection),
 		names:     db.Collection(NamesCollection),
 		locks:     db.Collection(LocksCollection),
+		attempts:  db.Collection(AttemptsCollection),
+		revoked:   db.Collection(RevokedCollection),
 	}
 	for _, opt := range opts {
 		opt(s)
@@ -147,6 +160,22 @@ func (s *Store) EnsureIndexes(ctx context.Context) error {
 	}); err != nil {
 		return fmt.Errorf("mongostore: create index on %s: %w", LocksCollection, err)
 	}
+	_, err := s.revoked.Indexes().CreateOne(ctx, mongo.IndexModel{
+		Keys:    bson.D{{Key: "expires", Value: 1}},
+		Options: options.Index().SetExpireAfterSeconds(0).SetName("expires_ttl"),
+	})
+	var se mongo.ServerError
+	if errors.As(err, &se) && se.HasErrorCode(codeNotImplemented) {
+		// FerretDB has no TTL indexes: RevokeToken removes expired
+		// records itself.
+		s.pruneRevoked.Store(true)
+		_, err = s.revoked.Indexes().CreateOne(ctx, mongo.IndexModel{
+			Keys: bson.D{{Key: "expires", Value: 1}}, Options: options.Index().SetName("expires"),
+		})
+	}
+	if err != nil {
+		return fmt.Errorf("mongostore: create index on %s: %w", RevokedCollection, err)
+	}
 	return nil
 }
 
@@ -177,11 +206,21 @@ type pendingDoc struct {
 }
 
 type adminDoc struct {
-	ID           bson.ObjectID `bson:"_id"`
-	Email        string        `bson:"email"`
-	PasswordHash string        `bson:"password_hash"`
-	OrgID        bson.ObjectID `bson:"organization_id"`
-	CreatedAt    time.Time     `bson:"created_at"`
+	ID              bson.ObjectID `bson:"_id"`
+	Email           string        `bson:"email"`
+	PasswordHash    string        `bson:"password_hash"`
+	OrgID           bson.ObjectID `bson:"organization_id"`
+	CreatedAt       time.Time     `bson:"created_at"`
+	FailedLogins    int           `bson:"failed_logins,omitempty"`
+	LastFailedLogin time.Time     `bson:"last_failed_login,omitempty"`
+	TokenGeneration int64         `bson:"token_generation,omitempty"`
+}
+
+// attemptDoc counts the failed logins of an address without an admin.
+type attemptDoc struct {
+	Email           string    `bson:"_id"`
+	FailedLogins    int       `bson:"failed_logins"`
+	LastFailedLogin time.Time `bson:"last_failed_login"`
 }
 
 type lockDoc struct {
@@ -519,10 +558,107 @@ func (s *Store) findAdmin(ctx context.Context, filter bson.D, what string) (*ten
 	if err := s.admins.FindOne(ctx, filter).Decode(&d); err != nil {
 		return nil, translate(err, "admin %q", what)
 	}
-	return &tenancy.Admin{
+	a := &tenancy.Admin{
 		ID: tenancy.AdminID(d.ID.Hex()), Email: d.Email, PasswordHash: []byte(d.PasswordHash),
 		OrgID: tenancy.OrgID(d.OrgID.Hex()), CreatedAt: d.CreatedAt.UTC(),
-	}, nil
+		FailedLogins: d.FailedLogins, TokenGeneration: d.TokenGeneration,
+	}
+	if !d.LastFailedLogin.IsZero() {
+		a.LastFailedLogin = d.LastFailedLogin.UTC()
+	}
+	return a, nil
+}
+
+// SetAdminPassword implements tenancy.Store.
+func (s *Store) SetAdminPassword(ctx context.Context, id tenancy.AdminID, hash []byte) (int64, error) {
+	oid, err := lookupID(string(id), "admin")
+	if err != nil {
+		return 0, err
+	}
+	var d adminDoc
+	err = s.admins.FindOneAndUpdate(ctx, bson.D{{Key: "_id", Value: oid}}, bson.D{
+		{Key: "$set", Value: bson.D{{Key: "password_hash", Value: string(hash)}}},
+		{Key: "$inc", Value: bson.D{{Key: "token_generation", Value: int64(1)}}},
+	}, options.FindOneAndUpdate().SetReturnDocument(options.After)).Decode(&d)
+	if err != nil {
+		return 0, translate(err, "set password of admin %s", id)
+	}
+	return d.TokenGeneration, nil
+}
+
+// RecordLoginFailure implements tenancy.Store. Each count is one update;
+// on FerretDB, whose updates read and then write, failures of one address
+// at the same instant may count once.
+func (s *Store) RecordLoginFailure(ctx context.Context, email string, at time.Time) error {
+	email = strings.ToLower(email)
+	update := bson.D{
+		{Key: "$inc", Value: bson.D{{Key: "failed_logins", Value: 1}}},
+		{Key: "$set", Value: bson.D{{Key: "last_failed_login", Value: at}}},
+	}
+	res, err := s.admins.UpdateOne(ctx, bson.D{{Key: "email", Value: email}}, update)
+	if err != nil {
+		return translate(err, "count failed login")
+	}
+	if res.MatchedCount > 0 {
+		return nil
+	}
+	_, err = s.attempts.UpdateOne(ctx, bson.D{{Key: "_id", Value: email}}, update, options.UpdateOne().SetUpsert(true))
+	if mongo.IsDuplicateKeyError(err) {
+		// A concurrent first failure inserted it: count on it.
+		_, err = s.attempts.UpdateOne(ctx, bson.D{{Key: "_id", Value: email}}, update)
+	}
+	return translate(err, "count failed login")
+}
+
+// ResetLoginFailures implements tenancy.Store.
+func (s *Store) ResetLoginFailures(ctx context.Context, email string) error {
+	email = strings.ToLower(email)
+	_, err := s.admins.UpdateOne(ctx, bson.D{{Key: "email", Value: email}}, bson.D{
+		{Key: "$unset", Value: bson.D{{Key: "failed_logins", Value: ""}, {Key: "last_failed_login", Value: ""}}},
+	})
+	if err != nil {
+		return translate(err, "reset failed logins")
+	}
+	_, err = s.attempts.DeleteOne(ctx, bson.D{{Key: "_id", Value: email}})
+	return translate(err, "reset failed logins")
+}
+
+// LoginFailures implements tenancy.Store.
+func (s *Store) LoginFailures(ctx context.Context, email string) (int, time.Time, error) {
+	var d attemptDoc
+	err := s.attempts.FindOne(ctx, bson.D{{Key: "_id", Value: strings.ToLower(email)}}).Decode(&d)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return 0, time.Time{}, nil
+	}
+	if err != nil {
+		return 0, time.Time{}, translate(err, "failed logins")
+	}
+	return d.FailedLogins, d.LastFailedLogin.UTC(), nil
+}
+
+// RevokeToken implements tenancy.Store: an insert, so that a revocation
+// is never lost to a concurrent one. A TTL index (EnsureIndexes) removes
+// the record once the token has expired, where the server supports it.
+func (s *Store) RevokeToken(ctx context.Context, jti string, expires time.Time) error {
+	if s.pruneRevoked.Load() {
+		if _, err := s.revoked.DeleteMany(ctx, bson.D{{Key: "expires", Value: bson.D{{Key: "$lt", Value: time.Now()}}}}); err != nil {
+			return translate(err, "remove expired revocations")
+		}
+	}
+	_, err := s.revoked.InsertOne(ctx, bson.D{{Key: "_id", Value: jti}, {Key: "expires", Value: expires}})
+	if mongo.IsDuplicateKeyError(err) {
+		return nil
+	}
+	return translate(err, "revoke token")
+}
+
+// TokenRevoked implements tenancy.Store.
+func (s *Store) TokenRevoked(ctx context.Context, jti string) (bool, error) {
+	err := s.revoked.FindOne(ctx, bson.D{{Key: "_id", Value: jti}}, options.FindOne().SetProjection(bson.D{{Key: "_id", Value: 1}})).Err()
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return false, nil
+	}
+	return err == nil, translate(err, "look up revoked token")
 }
 
 // DeleteAdmin implements tenancy.Store.

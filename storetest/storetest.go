@@ -57,6 +57,9 @@ func Run(t *testing.T, newStore func(t *testing.T) tenancy.Store) {
 		{"UnicodeTenantCollection", testUnicodeTenantCollection},
 		{"TenantDocuments", testTenantDocuments},
 		{"CopyTenantDocuments", testCopyTenantDocuments},
+		{"LoginFailures", testLoginFailures},
+		{"SetAdminPassword", testSetAdminPassword},
+		{"RevokeToken", testRevokeToken},
 		{"CanceledContext", testCanceledContext},
 	}
 	for _, tt := range tests {
@@ -704,4 +707,71 @@ func testCopyTenantDocuments(t *testing.T, s tenancy.Store) {
 	exists, err := s.TenantCollectionExists(ctx, "tenant_empty")
 	require.NoError(t, err)
 	assert.True(t, exists)
+}
+
+func testLoginFailures(t *testing.T, s tenancy.Store) {
+	ctx := t.Context()
+	admin := &tenancy.Admin{ID: tenancy.AdminID(newID()), Email: "known@example.com", PasswordHash: []byte("h"), OrgID: tenancy.OrgID(newID()), CreatedAt: now()}
+	require.NoError(t, s.CreateAdmin(ctx, admin))
+	t1 := now()
+	t2 := t1.Add(time.Second)
+	for _, at := range []time.Time{t1, t2} {
+		require.NoError(t, s.RecordLoginFailure(ctx, "known@example.com", at))
+		require.NoError(t, s.RecordLoginFailure(ctx, "unknown@example.com", at))
+	}
+	got, err := s.AdminByEmail(ctx, "known@example.com")
+	require.NoError(t, err)
+	assert.Equal(t, 2, got.FailedLogins, "counted on the admin account")
+	assert.True(t, got.LastFailedLogin.Equal(t2), "last failure %v", got.LastFailedLogin)
+	n, last, err := s.LoginFailures(ctx, "unknown@example.com")
+	require.NoError(t, err)
+	assert.Equal(t, 2, n, "counted for an address without an account")
+	assert.True(t, last.Equal(t2))
+	n, _, err = s.LoginFailures(ctx, "never@example.com")
+	require.NoError(t, err)
+	assert.Zero(t, n)
+
+	require.NoError(t, s.ResetLoginFailures(ctx, "known@example.com"))
+	require.NoError(t, s.ResetLoginFailures(ctx, "unknown@example.com"))
+	got, err = s.AdminByEmail(ctx, "known@example.com")
+	require.NoError(t, err)
+	assert.Zero(t, got.FailedLogins)
+	assert.True(t, got.LastFailedLogin.IsZero())
+	n, _, err = s.LoginFailures(ctx, "unknown@example.com")
+	require.NoError(t, err)
+	assert.Zero(t, n)
+}
+
+func testSetAdminPassword(t *testing.T, s tenancy.Store) {
+	ctx := t.Context()
+	admin := &tenancy.Admin{ID: tenancy.AdminID(newID()), Email: "a@example.com", PasswordHash: []byte("old"), OrgID: tenancy.OrgID(newID()), CreatedAt: now()}
+	require.NoError(t, s.CreateAdmin(ctx, admin))
+	gen, err := s.SetAdminPassword(ctx, admin.ID, []byte("new"))
+	require.NoError(t, err)
+	assert.Equal(t, int64(1), gen)
+	gen, err = s.SetAdminPassword(ctx, admin.ID, []byte("newer"))
+	require.NoError(t, err)
+	assert.Equal(t, int64(2), gen, "each change is a new generation")
+	got, err := s.AdminByID(ctx, admin.ID)
+	require.NoError(t, err)
+	assert.Equal(t, []byte("newer"), got.PasswordHash)
+	assert.Equal(t, int64(2), got.TokenGeneration)
+	_, err = s.SetAdminPassword(ctx, tenancy.AdminID(newID()), []byte("x"))
+	assert.ErrorIs(t, err, tenancy.ErrNotFound)
+}
+
+func testRevokeToken(t *testing.T, s tenancy.Store) {
+	ctx := t.Context()
+	jti := newID()
+	revoked, err := s.TokenRevoked(ctx, jti)
+	require.NoError(t, err)
+	assert.False(t, revoked)
+	require.NoError(t, s.RevokeToken(ctx, jti, now().Add(time.Hour)))
+	require.NoError(t, s.RevokeToken(ctx, jti, now().Add(time.Hour)), "revoking twice")
+	revoked, err = s.TokenRevoked(ctx, jti)
+	require.NoError(t, err)
+	assert.True(t, revoked)
+	revoked, err = s.TokenRevoked(ctx, newID())
+	require.NoError(t, err)
+	assert.False(t, revoked, "only that token")
 }

@@ -1,0 +1,206 @@
+package tenancy
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// Claims are the verified contents of a token.
+type Claims struct {
+	AdminID AdminID
+	OrgID   OrgID
+	Email   string
+	Subject string
+	Issuer  string
+	// ID is the token's own id (jti), which Logout revokes.
+	ID string
+	// Generation is the admin's TokenGeneration when the token was issued.
+	Generation int64
+	IssuedAt   time.Time
+	ExpiresAt  time.Time
+}
+
+// jwtClaims is the wire form of Claims.
+type jwtClaims struct {
+	AdminID    AdminID `json:"admin_id"`
+	OrgID      OrgID   `json:"org_id"`
+	Email      string  `json:"email"`
+	Generation int64   `json:"gen,omitempty"`
+	jwt.RegisteredClaims
+}
+
+// key is one key tokens are signed or verified with.
+type key struct {
+	kid    string
+	sign   any // []byte or ed25519.PrivateKey; nil for a previous key
+	verify any // []byte or ed25519.PublicKey
+}
+
+// hmacKID names an HMAC secret without revealing it: the start of a
+// SHA-256 of it, which a 256-bit secret cannot be recovered from.
+func hmacKID(secret []byte) string {
+	sum := sha256.Sum256(append([]byte("tenancy kid\x00"), secret...))
+	return "hs-" + base64.RawURLEncoding.EncodeToString(sum[:9])
+}
+
+// ed25519KID is the RFC 7638 thumbprint of an Ed25519 public key.
+func ed25519KID(pub ed25519.PublicKey) string {
+	sum := sha256.Sum256([]byte(`{"crv":"Ed25519","kty":"OKP","x":"` + base64.RawURLEncoding.EncodeToString(pub) + `"}`))
+	return base64.RawURLEncoding.EncodeToString(sum[:])
+}
+
+// IssueToken signs a token for admin, valid for the configured lifetime,
+// with the current key, whose id is in the token's kid header. It returns
+// ErrInvalid if admin lacks an id or an organization.
+func (m *Manager) IssueToken(admin *Admin) (*Token, error) {
+	if admin == nil || admin.ID == "" || admin.OrgID == "" {
+		return nil, fmt.Errorf("issue token: admin without id or organization: %w", ErrInvalid)
+	}
+	now := m.now()
+	exp := now.Add(m.lifetime)
+	c := jwtClaims{
+		AdminID:    admin.ID,
+		OrgID:      admin.OrgID,
+		Email:      admin.Email,
+		Generation: admin.TokenGeneration,
+		RegisteredClaims: jwt.RegisteredClaims{
+			ID:        newObjectID(now),
+			Subject:   string(admin.ID),
+			Issuer:    m.issuer,
+			IssuedAt:  jwt.NewNumericDate(now),
+			ExpiresAt: jwt.NewNumericDate(exp),
+		},
+	}
+	t := jwt.NewWithClaims(m.method, c)
+	t.Header["kid"] = m.current.kid
+	s, err := t.SignedString(m.current.sign)
+	if err != nil {
+		return nil, fmt.Errorf("sign token: %w", err)
+	}
+	return &Token{AccessToken: s, TokenType: "bearer", AdminID: admin.ID, OrgID: admin.OrgID, ExpiresAt: exp.Truncate(time.Second)}, nil
+}
+
+// MaxTokenLength bounds the tokens VerifyToken parses; ours are a few
+// hundred bytes.
+const MaxTokenLength = 4096
+
+// VerifyToken checks a token's signature (with the key its kid names: the
+// current key or a previous one), algorithm, issuer and expiry and returns
+// its claims. It returns ErrUnauthenticated for any token that does not
+// verify. It does no I/O, so it cannot tell whether the token was revoked
+// or its admin or organization still exists: Authorize does.
+func (m *Manager) VerifyToken(token string) (*Claims, error) {
+	if len(token) > MaxTokenLength {
+		return nil, fmt.Errorf("%w: token longer than %d bytes", ErrUnauthenticated, MaxTokenLength)
+	}
+	var c jwtClaims
+	_, err := m.parser.ParseWithClaims(token, &c, m.keyFor)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrUnauthenticated, err)
+	}
+	if c.AdminID == "" || c.OrgID == "" || c.Subject != string(c.AdminID) || c.IssuedAt == nil || c.ID == "" {
+		return nil, fmt.Errorf("%w: token lacks admin_id, org_id, sub, jti or iat", ErrUnauthenticated)
+	}
+	return &Claims{
+		AdminID:    c.AdminID,
+		OrgID:      c.OrgID,
+		Email:      c.Email,
+		Subject:    c.Subject,
+		Issuer:     c.Issuer,
+		ID:         c.ID,
+		Generation: c.Generation,
+		IssuedAt:   c.IssuedAt.Time,
+		ExpiresAt:  c.ExpiresAt.Time,
+	}, nil
+}
+
+// keyFor returns the verification key a token's kid header names. A token
+// without kid is checked with the current key.
+func (m *Manager) keyFor(t *jwt.Token) (any, error) {
+	kid, ok := t.Header["kid"]
+	if !ok {
+		return m.current.verify, nil
+	}
+	s, ok := kid.(string)
+	if !ok {
+		return nil, errors.New("kid is not a string")
+	}
+	k, ok := m.keys[s]
+	if !ok {
+		return nil, fmt.Errorf("unknown key id %q", s)
+	}
+	return k, nil
+}
+
+// Authorize is VerifyToken plus the checks that need the database: the
+// admin still exists and belongs to the token's organization (deleting an
+// organization deletes its admin), the token is of the admin's current
+// generation (a password change ends the earlier ones), and it was not
+// revoked by Logout. It costs two reads, run concurrently: the admin by id
+// and the revocation list by token id. It returns ErrUnauthenticated for
+// a token that fails any check.
+func (m *Manager) Authorize(ctx context.Context, token string) (*Claims, error) {
+	c, err := m.VerifyToken(token)
+	if err != nil {
+		return nil, err
+	}
+	type revoked struct {
+		yes bool
+		err error
+	}
+	ch := make(chan revoked, 1)
+	go func() {
+		yes, err := m.store.TokenRevoked(ctx, c.ID)
+		ch <- revoked{yes, err}
+	}()
+	admin, err := m.store.AdminByID(ctx, c.AdminID)
+	r := <-ch
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return nil, fmt.Errorf("%w: the admin account or organization of this token no longer exists", ErrUnauthenticated)
+	case err != nil:
+		return nil, fmt.Errorf("look up admin: %w", err)
+	case r.err != nil:
+		return nil, fmt.Errorf("look up revoked tokens: %w", r.err)
+	case admin.OrgID != c.OrgID:
+		return nil, fmt.Errorf("%w: token of another organization", ErrUnauthenticated)
+	case c.Generation < admin.TokenGeneration:
+		return nil, fmt.Errorf("%w: token issued before the password was changed", ErrUnauthenticated)
+	case r.yes:
+		return nil, fmt.Errorf("%w: token revoked by logout", ErrUnauthenticated)
+	}
+	return c, nil
+}
+
+// JWKS returns the JSON Web Key Set (RFC 7517) of the public keys tokens
+// are verified with, current and previous, for other services to verify
+// tokens without sharing a secret. With HMAC signing there are no public
+// keys, and the set is empty.
+func (m *Manager) JWKS() []byte {
+	type jwk struct {
+		Kty string `json:"kty"`
+		Crv string `json:"crv"`
+		X   string `json:"x"`
+		Kid string `json:"kid"`
+		Alg string `json:"alg"`
+		Use string `json:"use"`
+	}
+	set := struct {
+		Keys []jwk `json:"keys"`
+	}{Keys: []jwk{}}
+	for _, kid := range m.kidOrder {
+		if pub, ok := m.keys[kid].(ed25519.PublicKey); ok {
+			set.Keys = append(set.Keys, jwk{Kty: "OKP", Crv: "Ed25519", X: base64.RawURLEncoding.EncodeToString(pub), Kid: kid, Alg: "EdDSA", Use: "sig"})
+		}
+	}
+	b, _ := json.Marshal(set) // a struct of strings always marshals
+	return b
+}
