@@ -11,14 +11,18 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -62,7 +66,11 @@ type config struct {
 	database      string
 	secret        []byte
 	secretFromEnv bool
+	previous      [][]byte
+	edSeed        []byte // EdDSA: from ED25519_PRIVATE_KEY, or generated under DATA_DIR
 	algorithm     string
+	loginRate     float64
+	proxies       []netip.Prefix
 	tokenLifetime time.Duration
 	bcryptCost    int
 	logLevel      slog.Level
@@ -96,9 +104,42 @@ func loadConfig(getenv func(string) string) (*config, error) {
 		c.secret, c.secretFromEnv = []byte(s), true
 	}
 	switch c.algorithm {
-	case "HS256", "HS384", "HS512":
+	case "HS256", "HS384", "HS512", "EdDSA":
 	default:
-		return nil, fmt.Errorf("ALGORITHM %q is not supported; use HS256, HS384 or HS512", c.algorithm)
+		return nil, fmt.Errorf("ALGORITHM %q is not supported; use HS256, HS384, HS512 or EdDSA", c.algorithm)
+	}
+	if s := getenv("PREVIOUS_SECRET_KEYS"); s != "" {
+		for i, p := range strings.Split(s, ",") {
+			if p = strings.TrimSpace(p); len(p) < tenancy.MinSecretLength {
+				return nil, fmt.Errorf("PREVIOUS_SECRET_KEYS: key %d is %d bytes; each must be at least %d", i+1, len(p), tenancy.MinSecretLength)
+			}
+			c.previous = append(c.previous, []byte(p))
+		}
+	}
+	if s := getenv("ED25519_PRIVATE_KEY"); s != "" {
+		seed, err := base64.StdEncoding.DecodeString(strings.TrimSpace(s))
+		if err != nil || (len(seed) != ed25519.SeedSize && len(seed) != ed25519.PrivateKeySize) {
+			return nil, fmt.Errorf("ED25519_PRIVATE_KEY must be the base64 of a 32-byte Ed25519 seed (try: openssl rand -base64 32)")
+		}
+		c.edSeed = seed[:ed25519.SeedSize]
+	}
+	rateText := or(getenv("LOGIN_RATE_LIMIT"), strconv.Itoa(httpapi.DefaultLoginRate))
+	var err error
+	if c.loginRate, err = strconv.ParseFloat(rateText, 64); err != nil || c.loginRate < 0 || math.IsInf(c.loginRate, 0) {
+		return nil, fmt.Errorf("LOGIN_RATE_LIMIT %q must be a number of logins per second per client address (0 switches the limit off)", rateText)
+	}
+	if s := getenv("TRUSTED_PROXIES"); s != "" {
+		for _, p := range strings.Split(s, ",") {
+			prefix, err := netip.ParsePrefix(strings.TrimSpace(p))
+			if err != nil {
+				addr, aerr := netip.ParseAddr(strings.TrimSpace(p))
+				if aerr != nil {
+					return nil, fmt.Errorf("TRUSTED_PROXIES: %q is not an address or a CIDR prefix", p)
+				}
+				prefix = netip.PrefixFrom(addr, addr.BitLen())
+			}
+			c.proxies = append(c.proxies, prefix)
+		}
 	}
 	minutes, err := strconv.Atoi(or(getenv("TOKEN_LIFETIME"), "60"))
 	if err != nil || minutes <= 0 || minutes > maxTokenMinutes {
@@ -162,7 +203,18 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer) erro
 		log.Info("no MONGO_URI set: using embedded FerretDB", "data", dbDir)
 	}
 
-	if !cfg.secretFromEnv {
+	if cfg.algorithm == "EdDSA" && cfg.edSeed == nil {
+		path := filepath.Join(cfg.dataDir, "ed25519_seed")
+		s, err := loadOrCreateSecret(path)
+		if err != nil {
+			return err
+		}
+		if cfg.edSeed, err = hex.DecodeString(string(s)); err != nil || len(cfg.edSeed) != ed25519.SeedSize {
+			return fmt.Errorf("%s must hold 64 hex digits; delete it to generate a new key", path)
+		}
+		log.Warn("ED25519_PRIVATE_KEY is not set: signing tokens with a key generated and kept in "+path+"; production should set ED25519_PRIVATE_KEY", "path", path)
+	}
+	if cfg.algorithm != "EdDSA" && !cfg.secretFromEnv {
 		path := filepath.Join(cfg.dataDir, "secret_key")
 		if cfg.secret, err = loadOrCreateSecret(path); err != nil {
 			return err
@@ -186,13 +238,19 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer) erro
 	if err := store.EnsureIndexes(ctx); err != nil {
 		return err
 	}
-	m, err := tenancy.New(store,
-		tenancy.WithSigningSecret(cfg.secret),
+	opts := []tenancy.Option{
 		tenancy.WithAlgorithm(cfg.algorithm),
+		tenancy.WithPreviousSigningSecrets(cfg.previous...),
 		tenancy.WithTokenLifetime(cfg.tokenLifetime),
 		tenancy.WithBcryptCost(cfg.bcryptCost),
 		tenancy.WithLogger(log),
-	)
+	}
+	if cfg.algorithm == "EdDSA" {
+		opts = append(opts, tenancy.WithEd25519Key(ed25519.NewKeyFromSeed(cfg.edSeed)))
+	} else {
+		opts = append(opts, tenancy.WithSigningSecret(cfg.secret))
+	}
+	m, err := tenancy.New(store, opts...)
 	if err != nil {
 		return err
 	}
@@ -208,7 +266,9 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer) erro
 		return fmt.Errorf("listen on %s: %w", cfg.addr, err)
 	}
 	srv := &http.Server{
-		Handler:           accessLog(log, httpapi.New(m, httpapi.WithLogger(log))),
+		Handler: accessLog(log, httpapi.New(m, httpapi.WithLogger(log),
+			httpapi.WithLoginRateLimit(cfg.loginRate, max(1, int(3*cfg.loginRate))),
+			httpapi.WithTrustedProxies(cfg.proxies...))),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       15 * time.Second,
 		WriteTimeout:      30 * time.Second,

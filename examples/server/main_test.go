@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"crypto/ed25519"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -92,7 +95,8 @@ func cleanEnv(extra ...string) []string {
 	for _, kv := range os.Environ() {
 		name, _, _ := strings.Cut(kv, "=")
 		switch name {
-		case "MONGO_URI", "PRIMARY_DB", "SECRET_KEY", "ALGORITHM", "TOKEN_LIFETIME", "LOG_LEVEL", "PORT", "ADDR", "DATA_DIR", "BCRYPT_COST":
+		case "MONGO_URI", "PRIMARY_DB", "SECRET_KEY", "ALGORITHM", "TOKEN_LIFETIME", "LOG_LEVEL", "PORT", "ADDR", "DATA_DIR", "BCRYPT_COST",
+			"PREVIOUS_SECRET_KEYS", "ED25519_PRIVATE_KEY", "LOGIN_RATE_LIMIT", "TRUSTED_PROXIES":
 			continue
 		}
 		env = append(env, kv)
@@ -323,6 +327,10 @@ func TestConfigErrors(t *testing.T) {
 		{"huge lifetime", []string{"TOKEN_LIFETIME=153722867280912931"}, "TOKEN_LIFETIME"},
 		{"bad port", []string{"PORT=http"}, `PORT "http"`},
 		{"bad addr", []string{"ADDR=localhost"}, `ADDR "localhost"`},
+		{"short previous secret", []string{"PREVIOUS_SECRET_KEYS=" + strings.Repeat("k", 32) + ",short"}, "PREVIOUS_SECRET_KEYS: key 2 is 5 bytes"},
+		{"bad Ed25519 key", []string{"ALGORITHM=EdDSA", "ED25519_PRIVATE_KEY=not-base64!"}, "ED25519_PRIVATE_KEY must be"},
+		{"bad login rate", []string{"LOGIN_RATE_LIMIT=lots"}, `LOGIN_RATE_LIMIT "lots"`},
+		{"bad proxy", []string{"TRUSTED_PROXIES=10.0.0.0/8,proxy.local"}, `TRUSTED_PROXIES: "proxy.local"`},
 		{"unreachable database", []string{"MONGO_URI=mongodb://127.0.0.1:1/?serverSelectionTimeoutMS=300"}, "cannot reach the database"},
 	}
 	for _, tt := range tests {
@@ -412,4 +420,37 @@ func TestLoadConfig(t *testing.T) {
 	c, err = loadConfig(env("PORT", "9000", "ADDR", "127.0.0.1:7000"))
 	require.NoError(t, err)
 	assert.Equal(t, "127.0.0.1:7000", c.addr, "ADDR wins over PORT")
+
+	seed := base64.StdEncoding.EncodeToString(make([]byte, 32))
+	c, err = loadConfig(env("ALGORITHM", "EdDSA", "ED25519_PRIVATE_KEY", seed, "PREVIOUS_SECRET_KEYS", strings.Repeat("a", 32)+", "+strings.Repeat("b", 40),
+		"LOGIN_RATE_LIMIT", "0", "TRUSTED_PROXIES", "10.0.0.0/8, 192.0.2.1"))
+	require.NoError(t, err)
+	assert.Equal(t, "EdDSA", c.algorithm)
+	assert.Len(t, c.edSeed, 32)
+	assert.Len(t, c.previous, 2)
+	assert.Zero(t, c.loginRate, "0 switches the limit off")
+	assert.Equal(t, []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.0.2.1/32")}, c.proxies)
+}
+
+// TestEdDSAServer runs the server with ALGORITHM=EdDSA and no key set:
+// it generates one, and its tokens verify with the key it publishes.
+func TestEdDSAServer(t *testing.T) {
+	bin := buildServer(t)
+	dataDir := t.TempDir()
+	s := startServer(t, bin, dataDir, "", "ALGORITHM=EdDSA")
+	defer s.stop(t)
+	status, _ := s.do(t, "POST", "/org/create", "", map[string]string{"organization_name": "Acme", "email": "a@acme.com", "password": "SecurePass123"})
+	require.Equal(t, 201, status)
+	status, tok := s.do(t, "POST", "/admin/login", "", map[string]string{"email": "a@acme.com", "password": "SecurePass123"})
+	require.Equal(t, 200, status)
+	status, set := s.do(t, "GET", "/.well-known/jwks.json", "", nil)
+	require.Equal(t, 200, status)
+	keys := set["keys"].([]any)
+	require.Len(t, keys, 1)
+	x, err := base64.RawURLEncoding.DecodeString(keys[0].(map[string]any)["x"].(string))
+	require.NoError(t, err)
+	_, err = jwt.Parse(tok["access_token"].(string), func(*jwt.Token) (any, error) { return ed25519.PublicKey(x), nil }, jwt.WithValidMethods([]string{"EdDSA"}))
+	assert.NoError(t, err)
+	_, err = os.Stat(filepath.Join(dataDir, "ed25519_seed"))
+	assert.NoError(t, err, "the generated key is kept")
 }
