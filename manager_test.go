@@ -1005,3 +1005,74 @@ func TestStalledOperationStopsWithinLease(t *testing.T) {
 		assert.NoError(t, err, "lock released, name free")
 	})
 }
+
+// TestKeyRotation signs with a new secret while the previous one still
+// verifies the tokens it signed; without it, they fail.
+func TestKeyRotation(t *testing.T) {
+	store := memstore.New()
+	oldSecret := []byte("old-secret-of-at-least-32-bytes!!!")
+	before, err := tenancy.New(store, tenancy.WithSigningSecret(oldSecret), tenancy.WithBcryptCost(tenancy.MinBcryptCost))
+	require.NoError(t, err)
+	createAcme(t, before)
+	oldTok, err := before.Login(t.Context(), "admin@acme.com", "MySecurePassword123")
+	require.NoError(t, err)
+
+	rotated := newManager(t, store, tenancy.WithPreviousSigningSecrets(oldSecret))
+	_, err = rotated.VerifyToken(oldTok.AccessToken)
+	assert.NoError(t, err, "a token of the previous secret still verifies")
+	newTok, err := rotated.Login(t.Context(), "admin@acme.com", "MySecurePassword123")
+	require.NoError(t, err)
+	_, err = before.VerifyToken(newTok.AccessToken)
+	assert.ErrorIs(t, err, tenancy.ErrUnauthenticated, "the new secret signs new tokens")
+
+	dropped := newManager(t, store)
+	_, err = dropped.VerifyToken(oldTok.AccessToken)
+	assert.ErrorIs(t, err, tenancy.ErrUnauthenticated, "once the previous secret is dropped")
+	_, err = dropped.VerifyToken(newTok.AccessToken)
+	assert.NoError(t, err)
+
+	_, err = tenancy.New(store, tenancy.WithSigningSecret(testSecret), tenancy.WithPreviousSigningSecrets([]byte("short")))
+	assert.Error(t, err, "previous secrets obey the length rule too")
+	_, err = tenancy.New(store, tenancy.WithAlgorithm("EdDSA"), tenancy.WithSigningSecret(testSecret))
+	assert.Error(t, err, "EdDSA needs an Ed25519 key")
+	_, err = tenancy.New(store, tenancy.WithSigningSecret(testSecret), tenancy.WithLeeway(2*time.Minute))
+	assert.Error(t, err, "leeway over a minute")
+}
+
+// TestAuthorizeRevocations checks the stateful token check on both
+// stores: a password change, a logout and the deletion of the
+// organization each end a token that still verifies statelessly.
+func TestAuthorizeRevocations(t *testing.T) {
+	eachStore(t, func(t *testing.T, store testStore) {
+		ctx := t.Context()
+		m := newManager(t, store)
+		org := createAcme(t, m)
+		tok, err := m.Login(ctx, "admin@acme.com", "MySecurePassword123")
+		require.NoError(t, err)
+		claims, err := m.Authorize(ctx, tok.AccessToken)
+		require.NoError(t, err)
+
+		_, err = m.ChangePassword(ctx, claims, "WrongPassword123", "AnotherPassword456")
+		assert.ErrorIs(t, err, tenancy.ErrUnauthenticated)
+		fresh, err := m.ChangePassword(ctx, claims, "MySecurePassword123", "AnotherPassword456")
+		require.NoError(t, err)
+		_, err = m.Authorize(ctx, tok.AccessToken)
+		assert.ErrorIs(t, err, tenancy.ErrUnauthenticated, "issued before the password change")
+		_, err = m.VerifyToken(tok.AccessToken)
+		assert.NoError(t, err, "the stateless check cannot know")
+
+		freshClaims, err := m.Authorize(ctx, fresh.AccessToken)
+		require.NoError(t, err)
+		require.NoError(t, m.Logout(ctx, freshClaims))
+		_, err = m.Authorize(ctx, fresh.AccessToken)
+		assert.ErrorIs(t, err, tenancy.ErrUnauthenticated, "logged out")
+
+		last, err := m.Login(ctx, "admin@acme.com", "AnotherPassword456")
+		require.NoError(t, err)
+		_, err = m.Authorize(ctx, last.AccessToken)
+		require.NoError(t, err)
+		require.NoError(t, m.DeleteOrg(ctx, org.ID))
+		_, err = m.Authorize(ctx, last.AccessToken)
+		assert.ErrorIs(t, err, tenancy.ErrUnauthenticated, "organization deleted")
+	})
+}

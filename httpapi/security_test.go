@@ -178,6 +178,7 @@ func TestHostileRequests(t *testing.T) {
 	add("repeated query parameter", 404, call{method: "GET", target: "/org/get?organization_name=Nobody&organization_name=Acme%20Corporation"})
 
 	require.GreaterOrEqual(t, len(tests), 40)
+	t.Logf("%d hostile requests", len(tests))
 	before := dbDigest(t, e)
 	for _, tt := range tests {
 		t.Run(tt.desc, func(t *testing.T) {
