@@ -171,17 +171,59 @@ var errBadCredentials = fmt.Errorf("incorrect email or password: %w", ErrUnauthe
 // threshold, then the base doubling with each further failure, up to the
 // maximum.
 func (m *Manager) backoff(failures int, last time.Time) time.Duration {
-	if m.backoffAfter <= 0 || failures < m.backoffAfter {
-		return 0
-	}
-	d := m.backoffMax
-	if n := failures - m.backoffAfter; n < 30 {
-		d = min(m.backoffBase<<n, m.backoffMax)
-	}
-	if wait := last.Add(d).Sub(m.now()); wait > 0 {
+	if wait := last.Add(m.backoffFor(failures)).Sub(m.now()); wait > 0 {
 		return wait
 	}
 	return 0
+}
+
+// backoffFor is the wait after failures failed logins in a row.
+func (m *Manager) backoffFor(failures int) time.Duration {
+	if m.backoffAfter <= 0 || failures < m.backoffAfter {
+		return 0
+	}
+	d := m.backoffBase
+	for range failures - m.backoffAfter {
+		if d >= m.backoffMax/2 {
+			return m.backoffMax
+		}
+		d *= 2
+	}
+	return min(d, m.backoffMax)
+}
+
+// FailureMemory is how long failed logins count: an address whose last
+// failure is older starts afresh.
+const FailureMemory = 24 * time.Hour
+
+// admit decides whether a login attempt of email, whose failure count
+// and last failure were read as failures and last, may check its
+// password. Near or past the back-off threshold it counts the attempt as
+// a failure before the check, by a compare-and-set on the last failure,
+// so that parallel tries cannot all pass through one back-off window;
+// claimed reports that it did. Old failures are forgotten first.
+func (m *Manager) admit(ctx context.Context, email string, known bool, failures int, last time.Time) (claimed bool, err error) {
+	if failures > 0 && m.now().Sub(last) > FailureMemory {
+		if err := m.store.ResetLoginFailures(ctx, email); err != nil {
+			return false, fmt.Errorf("forget old login failures: %w", err)
+		}
+		failures, last = 0, time.Time{}
+	}
+	if wait := m.backoff(failures, last); wait > 0 {
+		return false, &RetryError{Kind: ErrThrottled, After: wait}
+	}
+	if m.backoffAfter <= 0 || failures < m.backoffAfter-1 {
+		return false, nil
+	}
+	ok, err := m.store.ClaimLoginAttempt(ctx, email, known, last, m.now().UTC())
+	if err != nil {
+		return false, fmt.Errorf("count login attempt: %w", err)
+	}
+	if !ok {
+		// Another try took this window.
+		return false, &RetryError{Kind: ErrThrottled, After: max(m.backoffFor(failures+1), time.Second)}
+	}
+	return true, nil
 }
 
 // Authenticate returns the admin whose email and password these are. It
@@ -225,20 +267,23 @@ func (m *Manager) Authenticate(ctx context.Context, email, password string) (*Ad
 	default:
 		hash, failures, last = admin.PasswordHash, admin.FailedLogins, admin.LastFailedLogin
 	}
-	if wait := m.backoff(failures, last); wait > 0 {
-		return nil, &RetryError{Kind: ErrThrottled, After: wait}
+	claimed, err := m.admit(ctx, e, admin != nil, failures, last)
+	if err != nil {
+		return nil, err
 	}
 	match, err := m.compare(ctx, hash, password)
 	if err != nil {
 		return nil, err
 	}
 	if admin == nil || !match {
-		if err := m.store.RecordLoginFailure(context.WithoutCancel(ctx), e, m.now().UTC()); err != nil {
-			m.log.ErrorContext(ctx, "record failed login", "err", err)
+		if !claimed {
+			if err := m.store.RecordLoginFailure(context.WithoutCancel(ctx), e, admin != nil, m.now().UTC()); err != nil {
+				m.log.ErrorContext(ctx, "record failed login", "err", err)
+			}
 		}
 		return nil, errBadCredentials
 	}
-	if failures > 0 {
+	if failures > 0 || claimed {
 		if err := m.store.ResetLoginFailures(ctx, e); err != nil {
 			m.log.ErrorContext(ctx, "reset failed logins", "admin_id", admin.ID, "err", err)
 		}
@@ -289,16 +334,19 @@ func (m *Manager) ChangePassword(ctx context.Context, claims *Claims, current, n
 	if err != nil {
 		return nil, fmt.Errorf("look up admin: %w", err)
 	}
-	if wait := m.backoff(admin.FailedLogins, admin.LastFailedLogin); wait > 0 {
-		return nil, &RetryError{Kind: ErrThrottled, After: wait}
+	claimed, err := m.admit(ctx, admin.Email, true, admin.FailedLogins, admin.LastFailedLogin)
+	if err != nil {
+		return nil, err
 	}
 	match, err := m.compare(ctx, admin.PasswordHash, current)
 	if err != nil {
 		return nil, err
 	}
 	if !match {
-		if err := m.store.RecordLoginFailure(context.WithoutCancel(ctx), admin.Email, m.now().UTC()); err != nil {
-			m.log.ErrorContext(ctx, "record failed password check", "err", err)
+		if !claimed {
+			if err := m.store.RecordLoginFailure(context.WithoutCancel(ctx), admin.Email, true, m.now().UTC()); err != nil {
+				m.log.ErrorContext(ctx, "record failed password check", "err", err)
+			}
 		}
 		return nil, fmt.Errorf("incorrect current password: %w", ErrUnauthenticated)
 	}
@@ -310,7 +358,7 @@ func (m *Manager) ChangePassword(ctx context.Context, claims *Claims, current, n
 	if err != nil {
 		return nil, fmt.Errorf("set password: %w", err)
 	}
-	if admin.FailedLogins > 0 {
+	if admin.FailedLogins > 0 || claimed {
 		if err := m.store.ResetLoginFailures(ctx, admin.Email); err != nil {
 			m.log.ErrorContext(ctx, "reset failed logins", "admin_id", admin.ID, "err", err)
 		}
@@ -323,7 +371,9 @@ func (m *Manager) ChangePassword(ctx context.Context, claims *Claims, current, n
 // Logout revokes the token of claims until it expires: Authorize rejects
 // it from then on.
 func (m *Manager) Logout(ctx context.Context, claims *Claims) error {
-	if err := m.store.RevokeToken(ctx, claims.ID, claims.ExpiresAt); err != nil {
+	// Kept past expiry by the largest leeway, while the token could
+	// still verify.
+	if err := m.store.RevokeToken(ctx, claims.ID, claims.ExpiresAt.Add(MaxLeeway)); err != nil {
 		return fmt.Errorf("revoke token: %w", err)
 	}
 	return nil

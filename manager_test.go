@@ -28,6 +28,9 @@ func newManager(t *testing.T, store tenancy.Store, opts ...tenancy.Option) *tena
 	m, err := tenancy.New(store, append([]tenancy.Option{
 		tenancy.WithSigningSecret(testSecret),
 		tenancy.WithBcryptCost(tenancy.MinBcryptCost),
+		// Parallel tests under -race queue for bcrypt far longer than
+		// production would; they are not testing the overload refusal.
+		tenancy.WithHashWait(time.Minute),
 	}, opts...)...)
 	require.NoError(t, err)
 	return m
@@ -1075,4 +1078,28 @@ func TestAuthorizeRevocations(t *testing.T) {
 		_, err = m.Authorize(ctx, last.AccessToken)
 		assert.ErrorIs(t, err, tenancy.ErrUnauthenticated, "organization deleted")
 	})
+}
+
+// TestLoginBackoffLimits checks that the back-off saturates at its
+// maximum however many failures pile up, and that failures older than
+// FailureMemory are forgotten.
+func TestLoginBackoffLimits(t *testing.T) {
+	clock := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	m := newManager(t, memstore.New(), tenancy.WithClock(func() time.Time { return clock }),
+		tenancy.WithLoginBackoff(1, time.Hour, 12*time.Hour))
+	createAcme(t, m)
+	for i := range 40 {
+		// Past any wait, so that this failure is checked and counted.
+		clock = clock.Add(12*time.Hour + time.Minute)
+		_, err := m.Login(t.Context(), "admin@acme.com", "WrongPassword123")
+		require.ErrorIs(t, err, tenancy.ErrUnauthenticated, "try %d", i)
+		_, err = m.Login(t.Context(), "admin@acme.com", "MySecurePassword123")
+		var retry *tenancy.RetryError
+		require.ErrorAs(t, err, &retry, "after %d failures in a row", i+1)
+		assert.Positive(t, retry.After, "a long run of failures must not overflow into no wait")
+		assert.LessOrEqual(t, retry.After, 12*time.Hour)
+	}
+	clock = clock.Add(tenancy.FailureMemory + time.Minute)
+	_, err := m.Login(t.Context(), "admin@acme.com", "MySecurePassword123")
+	assert.NoError(t, err, "failures older than a day are forgotten")
 }

@@ -187,10 +187,17 @@ type Store interface {
 	SetAdminPassword(ctx context.Context, id AdminID, hash []byte) (int64, error)
 
 	// RecordLoginFailure counts a failed login for the lower-cased email,
-	// at at: on its admin account (FailedLogins, LastFailedLogin) if there
-	// is one, otherwise on a record of the address alone, so that unknown
-	// addresses are throttled like known ones.
-	RecordLoginFailure(ctx context.Context, email string, at time.Time) error
+	// at at: on its admin account (FailedLogins, LastFailedLogin) if known
+	// says there is one, otherwise on a record of the address alone, so
+	// that unknown addresses are throttled like known ones, at the same
+	// cost.
+	RecordLoginFailure(ctx context.Context, email string, known bool, at time.Time) error
+	// ClaimLoginAttempt is RecordLoginFailure done only if the last
+	// failure recorded for email is still last (zero: none), as one
+	// compare-and-set; it reports whether it counted. Of concurrent claims
+	// with the same last, at most one should succeed (on servers whose
+	// updates read and then write, such as FerretDB, a few may).
+	ClaimLoginAttempt(ctx context.Context, email string, known bool, last, at time.Time) (bool, error)
 	// ResetLoginFailures clears the count of email, on its admin account
 	// and on the record of the address alone.
 	ResetLoginFailures(ctx context.Context, email string) error

@@ -109,6 +109,11 @@ func (m *Manager) VerifyToken(token string) (*Claims, error) {
 	if c.AdminID == "" || c.OrgID == "" || c.Subject != string(c.AdminID) || c.IssuedAt == nil || c.ID == "" {
 		return nil, fmt.Errorf("%w: token lacks admin_id, org_id, sub, jti or iat", ErrUnauthenticated)
 	}
+	if c.ExpiresAt.Sub(c.IssuedAt.Time) > m.lifetime+time.Second {
+		// Not one we issued: a key (say, a previous secret that leaked)
+		// is minting tokens longer-lived than ours.
+		return nil, fmt.Errorf("%w: token lifetime over the configured %v", ErrUnauthenticated, m.lifetime)
+	}
 	return &Claims{
 		AdminID:    c.AdminID,
 		OrgID:      c.OrgID,
@@ -172,7 +177,7 @@ func (m *Manager) Authorize(ctx context.Context, token string) (*Claims, error) 
 		return nil, fmt.Errorf("look up revoked tokens: %w", r.err)
 	case admin.OrgID != c.OrgID:
 		return nil, fmt.Errorf("%w: token of another organization", ErrUnauthenticated)
-	case c.Generation < admin.TokenGeneration:
+	case c.Generation != admin.TokenGeneration:
 		return nil, fmt.Errorf("%w: token issued before the password was changed", ErrUnauthenticated)
 	case r.yes:
 		return nil, fmt.Errorf("%w: token revoked by logout", ErrUnauthenticated)

@@ -11,19 +11,22 @@ import (
 	"golang.org/x/time/rate"
 )
 
-// Defaults of the per-client limit on POST /admin/login and
-// PUT /admin/password: generous, since behind a proxy or a NAT many users
+// Defaults of the per-client limit on the endpoints that run bcrypt
+// (POST /admin/login, POST /org/create, PUT /org/update, PUT
+// /admin/password): generous, since behind a proxy or a NAT many users
 // share one address. The per-account back-off (tenancy.WithLoginBackoff)
 // is what stops password guessing; this limit only slows one client down.
+// IPv6 clients are limited per /64, the block one host usually has.
 const (
 	DefaultLoginRate  = 10 // requests per second per client address
 	DefaultLoginBurst = 30
 )
 
-// WithLoginRateLimit sets the per-client-address limit on POST
-// /admin/login and PUT /admin/password: perSecond requests per second
-// with bursts of burst; excess requests get 429 with Retry-After. A
-// perSecond of 0 or less switches the limit off.
+// WithLoginRateLimit sets the per-client-address limit on the endpoints
+// that check or hash passwords (POST /admin/login, POST /org/create, PUT
+// /org/update, PUT /admin/password): perSecond requests per second with
+// bursts of burst; excess requests get 429 with Retry-After. A perSecond
+// of 0 or less switches the limit off.
 func WithLoginRateLimit(perSecond float64, burst int) Option {
 	return func(a *api) {
 		if perSecond <= 0 {
@@ -48,7 +51,12 @@ func WithTrustedProxies(proxies ...netip.Prefix) Option {
 	}
 }
 
-// ipLimiter keeps a token bucket per client address.
+// maxClients bounds the clients an ipLimiter remembers. When it is full
+// of clients seen within their refill time, new clients are refused (429)
+// until room frees: a flood of fresh addresses cannot grow memory.
+const maxClients = 100_000
+
+// ipLimiter keeps a token bucket per client address (per /64 for IPv6).
 type ipLimiter struct {
 	limit   rate.Limit
 	burst   int
@@ -68,6 +76,22 @@ func newIPLimiter(limit rate.Limit, burst int) *ipLimiter {
 	return &ipLimiter{limit: limit, burst: burst, clients: map[netip.Addr]*client{}, swept: time.Now()}
 }
 
+// refill is how long an idle client's bucket takes to fill up: after it,
+// forgetting the client changes nothing.
+func (l *ipLimiter) refill() time.Duration {
+	return max(time.Second, time.Duration(float64(l.burst)/float64(l.limit)*float64(time.Second)))
+}
+
+// sweep forgets the clients idle for longer than idle. The caller holds mu.
+func (l *ipLimiter) sweep(now time.Time, idle time.Duration) {
+	for a, c := range l.clients {
+		if now.Sub(c.seen) > idle {
+			delete(l.clients, a)
+		}
+	}
+	l.swept = now
+}
+
 func (l *ipLimiter) trustedOrNil() []netip.Prefix {
 	if l == nil {
 		return nil
@@ -81,16 +105,16 @@ func (l *ipLimiter) allow(addr netip.Addr) (bool, time.Duration) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if now.Sub(l.swept) > time.Minute {
-		// Forget clients idle long enough for their bucket to be full.
-		for a, c := range l.clients {
-			if now.Sub(c.seen) > 10*time.Minute {
-				delete(l.clients, a)
-			}
-		}
-		l.swept = now
+		l.sweep(now, l.refill())
 	}
 	c, ok := l.clients[addr]
 	if !ok {
+		if len(l.clients) >= maxClients {
+			l.sweep(now, l.refill())
+			if len(l.clients) >= maxClients {
+				return false, l.refill()
+			}
+		}
 		c = &client{lim: rate.NewLimiter(l.limit, l.burst)}
 		l.clients[addr] = c
 	}
@@ -116,19 +140,45 @@ func (l *ipLimiter) clientAddr(r *http.Request) netip.Addr {
 	}
 	peer = peer.Unmap()
 	if !l.isTrusted(peer) {
-		return peer
+		return clientKey(peer)
 	}
 	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
 	for i := len(hops) - 1; i >= 0; i-- {
-		a, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
-		if err != nil {
-			return peer
+		a, ok := parseHop(hops[i])
+		if !ok {
+			// Not an address: the hop to its right (or the proxy)
+			// is the client as far as can be told.
+			break
 		}
-		if a = a.Unmap(); !l.isTrusted(a) {
-			return a
+		if !l.isTrusted(a) {
+			return clientKey(a)
 		}
+		peer = a
 	}
-	return peer
+	return clientKey(peer)
+}
+
+// parseHop parses one X-Forwarded-For entry, which some proxies write
+// with a port ("1.2.3.4:5678", "[2001:db8::1]:443").
+func parseHop(s string) (netip.Addr, bool) {
+	s = strings.TrimSpace(s)
+	if a, err := netip.ParseAddr(s); err == nil {
+		return a.Unmap(), true
+	}
+	if ap, err := netip.ParseAddrPort(s); err == nil {
+		return ap.Addr().Unmap(), true
+	}
+	return netip.Addr{}, false
+}
+
+// clientKey is the address a client is limited as: an IPv4 address, or
+// the /64 of an IPv6 one.
+func clientKey(a netip.Addr) netip.Addr {
+	if a.Is6() {
+		p, _ := a.Prefix(64)
+		return p.Addr()
+	}
+	return a
 }
 
 func (l *ipLimiter) isTrusted(a netip.Addr) bool {

@@ -114,9 +114,9 @@ func New(m *tenancy.Manager, opts ...Option) http.Handler {
 		method, path string
 		h            http.Handler
 	}{
-		{http.MethodPost, "/org/create", http.HandlerFunc(a.createOrg)},
+		{http.MethodPost, "/org/create", a.limit(http.HandlerFunc(a.createOrg))},
 		{http.MethodGet, "/org/get", http.HandlerFunc(a.getOrg)},
-		{http.MethodPut, "/org/update", a.requireAuth(http.HandlerFunc(a.updateOrg))},
+		{http.MethodPut, "/org/update", a.limit(a.requireAuth(http.HandlerFunc(a.updateOrg)))},
 		{http.MethodDelete, "/org/delete", a.requireAuth(http.HandlerFunc(a.deleteOrg))},
 		{http.MethodPost, "/admin/login", a.limit(http.HandlerFunc(a.login))},
 		{http.MethodPost, "/admin/logout", a.requireAuth(http.HandlerFunc(a.logout))},

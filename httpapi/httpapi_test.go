@@ -91,7 +91,10 @@ func newEnvWith(t *testing.T, mopts []tenancy.Option, hopts []httpapi.Option) *e
 	t.Helper()
 	store := mongostore.New(mongotest.NewDatabase(t))
 	require.NoError(t, store.EnsureIndexes(t.Context()))
-	m, err := tenancy.New(store, append([]tenancy.Option{tenancy.WithSigningSecret(testSecret), tenancy.WithBcryptCost(tenancy.MinBcryptCost)}, mopts...)...)
+	// Parallel tests under -race queue for bcrypt far longer than
+	// production would: only TestLoginOverload tests the refusal.
+	m, err := tenancy.New(store, append([]tenancy.Option{tenancy.WithSigningSecret(testSecret), tenancy.WithBcryptCost(tenancy.MinBcryptCost),
+		tenancy.WithHashWait(time.Minute)}, mopts...)...)
 	require.NoError(t, err)
 	return &env{m: m, store: store, h: httpapi.New(m, hopts...)}
 }

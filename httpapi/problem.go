@@ -105,6 +105,11 @@ func (a *api) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.As(err, &cerr):
 		p.Errors = []FieldIssue{{Field: cerr.Field, Message: cerr.Message}}
 		p.Detail = cerr.Field + " " + cerr.Message
+	case status == http.StatusInternalServerError && r.Context().Err() != nil:
+		// The client went away (or the server is shutting down): the
+		// answer reaches no one, and the failure is not the server's.
+		a.log.InfoContext(r.Context(), "request ended before its work", "request_id", RequestID(r.Context()), "path", r.URL.Path, "err", err)
+		p.Status, p.Detail = http.StatusServiceUnavailable, "The request was canceled"
 	case status == http.StatusInternalServerError:
 		a.log.ErrorContext(r.Context(), "request failed",
 			"request_id", RequestID(r.Context()), "method", r.Method, "path", r.URL.Path, "err", err)

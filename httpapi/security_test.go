@@ -353,8 +353,14 @@ func TestLoginRateLimitPerAddress(t *testing.T) {
 	for i := range 2 {
 		assert.Equal(t, 401, from("10.1.2.3:80", "198.51.100.8, 10.9.9.9").status, "client behind the proxy, try %d", i)
 	}
-	assert.Equal(t, http.StatusTooManyRequests, from("10.1.2.3:80", "198.51.100.8").status)
+	assert.Equal(t, http.StatusTooManyRequests, from("10.1.2.3:80", "198.51.100.8:5678").status, "a forwarded address with a port is the same client")
 	assert.Equal(t, 401, from("10.1.2.3:80", "198.51.100.9").status, "another client behind the same proxy")
+
+	// IPv6 clients are limited per /64: rotating the low bits does not help.
+	assert.Equal(t, 401, from("[2001:db8:1:2::1]:1000", "").status)
+	assert.Equal(t, 401, from("[2001:db8:1:2::2]:1000", "").status)
+	assert.Equal(t, http.StatusTooManyRequests, from("[2001:db8:1:2::3]:1000", "").status, "same /64")
+	assert.Equal(t, 401, from("[2001:db8:1:3::1]:1000", "").status, "another /64")
 }
 
 // TestPasswordChangeAndLogout revokes tokens: a password change ends the
@@ -458,3 +464,33 @@ func TestJWKS(t *testing.T) {
 }
 
 func newRecorder() *httptest.ResponseRecorder { return httptest.NewRecorder() }
+
+// TestParallelLoginsAtBackoff sends parallel wrong logins for an address
+// one failure short of its back-off: one try takes the window, the rest
+// are refused without a password check, instead of all being checked.
+func TestParallelLoginsAtBackoff(t *testing.T) {
+	e := newEnvWith(t, []tenancy.Option{tenancy.WithLoginBackoff(3, time.Minute, time.Hour)}, []httpapi.Option{httpapi.WithLoginRateLimit(0, 0)})
+	create(t, e.h, "Acme Corporation", "admin@acme.com", "MySecurePassword123")
+	wrong := call{method: "POST", target: "/admin/login", body: map[string]string{"email": "admin@acme.com", "password": "WrongPassword123"}}
+	for range 2 {
+		require.Equal(t, http.StatusUnauthorized, do(t, e.h, wrong).status)
+	}
+	var mu sync.Mutex
+	statuses := map[int]int{}
+	var wg sync.WaitGroup
+	for range 20 {
+		wg.Go(func() {
+			r := do(t, e.h, wrong)
+			mu.Lock()
+			statuses[r.status]++
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	t.Logf("statuses of 20 parallel tries: %v", statuses)
+	assert.Equal(t, 20, statuses[http.StatusUnauthorized]+statuses[http.StatusTooManyRequests], "401 or 429 only: %v", statuses)
+	assert.GreaterOrEqual(t, statuses[http.StatusUnauthorized], 1)
+	// One try, or a few where the server's conditional update reads and
+	// then writes (FerretDB), got its password checked.
+	assert.LessOrEqual(t, statuses[http.StatusUnauthorized], 4, "the back-off window was shared: %v", statuses)
+}

@@ -557,12 +557,12 @@ func (s *Store) SetAdminPassword(ctx context.Context, id tenancy.AdminID, hash [
 }
 
 // RecordLoginFailure implements tenancy.Store.
-func (s *Store) RecordLoginFailure(ctx context.Context, email string, at time.Time) error {
+func (s *Store) RecordLoginFailure(ctx context.Context, email string, known bool, at time.Time) error {
 	if err := s.lock(ctx); err != nil {
 		return err
 	}
 	defer s.mu.Unlock()
-	if a := s.adminByEmail(email); a != nil {
+	if a := s.adminByEmail(email); known && a != nil {
 		a.FailedLogins++
 		a.LastFailedLogin = at
 		return nil
@@ -570,6 +570,29 @@ func (s *Store) RecordLoginFailure(ctx context.Context, email string, at time.Ti
 	t := s.attempts[email]
 	s.attempts[email] = attempt{n: t.n + 1, last: at}
 	return nil
+}
+
+// ClaimLoginAttempt implements tenancy.Store.
+func (s *Store) ClaimLoginAttempt(ctx context.Context, email string, known bool, last, at time.Time) (bool, error) {
+	if err := s.lock(ctx); err != nil {
+		return false, err
+	}
+	defer s.mu.Unlock()
+	if known {
+		a := s.adminByEmail(email)
+		if a == nil || !a.LastFailedLogin.Equal(last) {
+			return false, nil
+		}
+		a.FailedLogins++
+		a.LastFailedLogin = at
+		return true, nil
+	}
+	t, ok := s.attempts[email]
+	if !ok && !last.IsZero() || ok && !t.last.Equal(last) {
+		return false, nil
+	}
+	s.attempts[email] = attempt{n: t.n + 1, last: at}
+	return true, nil
 }
 
 // ResetLoginFailures implements tenancy.Store.

@@ -589,25 +589,50 @@ func (s *Store) SetAdminPassword(ctx context.Context, id tenancy.AdminID, hash [
 // RecordLoginFailure implements tenancy.Store. Each count is one update;
 // on FerretDB, whose updates read and then write, failures of one address
 // at the same instant may count once.
-func (s *Store) RecordLoginFailure(ctx context.Context, email string, at time.Time) error {
+func (s *Store) RecordLoginFailure(ctx context.Context, email string, known bool, at time.Time) error {
 	email = strings.ToLower(email)
-	update := bson.D{
-		{Key: "$inc", Value: bson.D{{Key: "failed_logins", Value: 1}}},
-		{Key: "$set", Value: bson.D{{Key: "last_failed_login", Value: at}}},
+	update := failureUpdate(at)
+	if known {
+		res, err := s.admins.UpdateOne(ctx, bson.D{{Key: "email", Value: email}}, update)
+		if err != nil {
+			return translate(err, "count failed login")
+		}
+		if res.MatchedCount > 0 {
+			return nil
+		}
+		// Deleted meanwhile: count on the address.
 	}
-	res, err := s.admins.UpdateOne(ctx, bson.D{{Key: "email", Value: email}}, update)
-	if err != nil {
-		return translate(err, "count failed login")
-	}
-	if res.MatchedCount > 0 {
-		return nil
-	}
-	_, err = s.attempts.UpdateOne(ctx, bson.D{{Key: "_id", Value: email}}, update, options.UpdateOne().SetUpsert(true))
+	_, err := s.attempts.UpdateOne(ctx, bson.D{{Key: "_id", Value: email}}, update, options.UpdateOne().SetUpsert(true))
 	if mongo.IsDuplicateKeyError(err) {
 		// A concurrent first failure inserted it: count on it.
 		_, err = s.attempts.UpdateOne(ctx, bson.D{{Key: "_id", Value: email}}, update)
 	}
 	return translate(err, "count failed login")
+}
+
+func failureUpdate(at time.Time) bson.D {
+	return bson.D{
+		{Key: "$inc", Value: bson.D{{Key: "failed_logins", Value: 1}}},
+		{Key: "$set", Value: bson.D{{Key: "last_failed_login", Value: at}}},
+	}
+}
+
+// ClaimLoginAttempt implements tenancy.Store with one conditional update.
+func (s *Store) ClaimLoginAttempt(ctx context.Context, email string, known bool, last, at time.Time) (bool, error) {
+	email = strings.ToLower(email)
+	var lastFilter any = last
+	if last.IsZero() {
+		lastFilter = bson.D{{Key: "$exists", Value: false}}
+	}
+	coll, filter := s.attempts, bson.D{{Key: "_id", Value: email}, {Key: "last_failed_login", Value: lastFilter}}
+	if known {
+		coll, filter = s.admins, bson.D{{Key: "email", Value: email}, {Key: "last_failed_login", Value: lastFilter}}
+	}
+	res, err := coll.UpdateOne(ctx, filter, failureUpdate(at))
+	if err != nil {
+		return false, translate(err, "claim login attempt")
+	}
+	return res.MatchedCount > 0, nil
 }
 
 // ResetLoginFailures implements tenancy.Store.

@@ -716,8 +716,8 @@ func testLoginFailures(t *testing.T, s tenancy.Store) {
 	t1 := now()
 	t2 := t1.Add(time.Second)
 	for _, at := range []time.Time{t1, t2} {
-		require.NoError(t, s.RecordLoginFailure(ctx, "known@example.com", at))
-		require.NoError(t, s.RecordLoginFailure(ctx, "unknown@example.com", at))
+		require.NoError(t, s.RecordLoginFailure(ctx, "known@example.com", true, at))
+		require.NoError(t, s.RecordLoginFailure(ctx, "unknown@example.com", false, at))
 	}
 	got, err := s.AdminByEmail(ctx, "known@example.com")
 	require.NoError(t, err)
@@ -730,6 +730,30 @@ func testLoginFailures(t *testing.T, s tenancy.Store) {
 	n, _, err = s.LoginFailures(ctx, "never@example.com")
 	require.NoError(t, err)
 	assert.Zero(t, n)
+
+	// A claim counts only against the last failure it read.
+	t3 := t2.Add(time.Second)
+	for _, c := range []struct {
+		email string
+		known bool
+	}{{"known@example.com", true}, {"unknown@example.com", false}} {
+		ok, err := s.ClaimLoginAttempt(ctx, c.email, c.known, t1, t3)
+		require.NoError(t, err)
+		assert.False(t, ok, "%s: a stale last failure", c.email)
+		ok, err = s.ClaimLoginAttempt(ctx, c.email, c.known, t2, t3)
+		require.NoError(t, err)
+		assert.True(t, ok, "%s: the current last failure", c.email)
+		ok, err = s.ClaimLoginAttempt(ctx, c.email, c.known, t2, t3)
+		require.NoError(t, err)
+		assert.False(t, ok, "%s: claimed once", c.email)
+	}
+	got, err = s.AdminByEmail(ctx, "known@example.com")
+	require.NoError(t, err)
+	assert.Equal(t, 3, got.FailedLogins)
+	assert.True(t, got.LastFailedLogin.Equal(t3))
+	n, _, err = s.LoginFailures(ctx, "unknown@example.com")
+	require.NoError(t, err)
+	assert.Equal(t, 3, n)
 
 	require.NoError(t, s.ResetLoginFailures(ctx, "known@example.com"))
 	require.NoError(t, s.ResetLoginFailures(ctx, "unknown@example.com"))
