@@ -109,4 +109,35 @@ func TestDatabaseRoundTrips(t *testing.T) {
 		assert.Equal(t, org.ID, claims.OrgID)
 	})
 	assert.Equal(t, []string{"find", "find"}, cmds, "Authorize: the admin and the revocation list, concurrently")
+
+	cmds = log.during(func() {
+		_, err := m.CreateOrg(ctx, tenancy.CreateOrgParams{Name: "Globex", AdminEmail: "admin@globex.com", AdminPassword: "MySecurePassword123"})
+		require.NoError(t, err)
+	})
+	assert.Equal(t, []string{
+		"find", "insert", "find", // the org's lock: read the last, insert ours, check it is the highest
+		"insert",                              // reserve the name: the one uniqueness check
+		"insert",                              // the org record, state creating
+		"listCollections", "create", "insert", // the tenant collection, checked absent, with its metadata
+		"insert", // the admin
+		"update", // activate
+		"update", // release the lock
+	}, cmds, "CreateOrg")
+	cmds = log.during(func() {
+		_, err := m.RenameOrg(ctx, org.ID, "Acme Global Inc")
+		require.NoError(t, err)
+	})
+	assert.Equal(t, []string{
+		"find", "insert", "find", "delete", // the lock, pruning the org's earlier locks
+		"find",             // the org record
+		"insert",           // reserve the new name
+		"listCollections",  // the target collection is absent
+		"update",           // record the intent: renaming
+		"renameCollection", // move the collection (metadata only)
+		"aggregate",        // count its documents: documents_migrated
+		"update",           // record completion
+		"listCollections",  // no stray collection under the old name
+		"delete",           // release the old name
+		"update",           // release the lock
+	}, cmds, "RenameOrg")
 }

@@ -87,7 +87,7 @@ func newEnv(t *testing.T) *env {
 }
 
 // newEnvWith is newEnv with more Manager and handler options.
-func newEnvWith(t *testing.T, mopts []tenancy.Option, hopts []httpapi.Option) *env {
+func newEnvWith(t testing.TB, mopts []tenancy.Option, hopts []httpapi.Option) *env {
 	t.Helper()
 	store := mongostore.New(mongotest.NewDatabase(t))
 	require.NoError(t, store.EnsureIndexes(t.Context()))
