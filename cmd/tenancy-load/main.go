@@ -31,6 +31,7 @@ import (
 	"net/http"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -55,9 +56,21 @@ func main() {
 		rounds      = flag.Int("rounds", 3, "rounds of each scenario, alternating")
 		cost        = flag.Int("cost", tenancy.DefaultBcryptCost, "bcrypt cost")
 		slots       = flag.Int("hash-slots", runtime.GOMAXPROCS(0), "bcrypt computations at once (tenancy.WithHashConcurrency)")
+		profile     = flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	)
 	flag.Parse()
+	if *profile != "" {
+		f, err := os.Create(*profile)
+		if err != nil {
+			log.Fatal(err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			log.Fatal(err)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	if err := run(*mongoURI, *concurrency, *round, *rounds, *cost, *slots); err != nil {
+		pprof.StopCPUProfile()
 		fmt.Fprintln(os.Stderr, "tenancy-load:", err)
 		os.Exit(1)
 	}
