@@ -225,10 +225,7 @@ func (a *api) changePassword(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, tokenBody{
-		AccessToken: tok.AccessToken, TokenType: tok.TokenType,
-		AdminID: string(tok.AdminID), OrgID: string(tok.OrgID),
-	})
+	writeJSON(w, http.StatusOK, tokenBodyOf(tok))
 }
 
 func (a *api) jwks(w http.ResponseWriter, _ *http.Request) {

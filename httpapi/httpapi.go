@@ -331,10 +331,14 @@ func (a *api) login(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, tokenBody{
+	writeJSON(w, http.StatusOK, tokenBodyOf(tok))
+}
+
+func tokenBodyOf(tok *tenancy.Token) tokenBody {
+	return tokenBody{
 		AccessToken: tok.AccessToken, TokenType: tok.TokenType,
 		AdminID: string(tok.AdminID), OrgID: string(tok.OrgID),
-	})
+	}
 }
 
 // healthBody is the spec's exact /health answer, encoded once.
