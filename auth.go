@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/mail"
+	"runtime"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -107,7 +108,8 @@ func (m *Manager) hashPassword(ctx context.Context, password string) ([]byte, er
 		return nil, err
 	}
 	defer release()
-	h, err := bcrypt.GenerateFromPassword([]byte(password), m.cost)
+	var h []byte
+	m.hashing(func() { h, err = bcrypt.GenerateFromPassword([]byte(password), m.cost) })
 	if err != nil {
 		return nil, fmt.Errorf("hash password: %w", err)
 	}
@@ -143,7 +145,21 @@ func (m *Manager) compare(ctx context.Context, hash []byte, password string) (ma
 		return false, err
 	}
 	defer release()
-	return compareHash(hash, []byte(password)) == nil, nil
+	m.hashing(func() { match = compareHash(hash, []byte(password)) == nil })
+	return match, nil
+}
+
+// hashing runs bcrypt work f. When the Go scheduler has more processors
+// than bcrypt slots (GOMAXPROCS above the core count, say), f runs on a
+// thread of lower OS priority, so that request handlers on the spare
+// processor get the CPU first during a login flood; otherwise lowering
+// the priority would only slow the processors bcrypt holds.
+func (m *Manager) hashing(f func()) {
+	if runtime.GOMAXPROCS(0) > cap(m.hashSlots) {
+		lowPriority(f)
+		return
+	}
+	f()
 }
 
 // dummy returns a hash of the configured cost that no password matches, so

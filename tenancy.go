@@ -431,9 +431,13 @@ func WithLeeway(d time.Duration) Option {
 }
 
 // WithHashConcurrency sets how many bcrypt computations run at once
-// (default: GOMAXPROCS), and WithHashWait how long a login waits for one
-// before it is refused with ErrOverloaded (default DefaultHashWait). A
-// flood of logins then cannot take every CPU from other requests.
+// (default: one per core, at most GOMAXPROCS), and WithHashWait how long a
+// login waits for one before it is refused with ErrOverloaded (default
+// DefaultHashWait). A flood of logins then cannot take every CPU from
+// other requests. Run with GOMAXPROCS one above the core count to keep a
+// processor for them: bcrypt then also runs at a lower OS priority (on
+// Linux), so handlers get the CPU first; see BENCHMARKS.md for what that
+// costs.
 func WithHashConcurrency(n int) Option {
 	return func(c *config) error {
 		if n < 1 {
@@ -564,7 +568,7 @@ func New(store Store, opts ...Option) (*Manager, error) {
 		issuer:       DefaultIssuer,
 		algorithm:    DefaultAlgorithm,
 		lease:        DefaultOperationLease,
-		hashSlots:    runtime.GOMAXPROCS(0),
+		hashSlots:    min(runtime.GOMAXPROCS(0), runtime.NumCPU()),
 		hashWait:     DefaultHashWait,
 		backoffAfter: DefaultBackoffAfter,
 		backoffBase:  DefaultBackoffBase,

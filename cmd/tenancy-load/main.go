@@ -55,7 +55,7 @@ func main() {
 		round       = flag.Duration("round", 2*time.Second, "length of one round of one scenario")
 		rounds      = flag.Int("rounds", 3, "rounds of each scenario, alternating")
 		cost        = flag.Int("cost", tenancy.DefaultBcryptCost, "bcrypt cost")
-		slots       = flag.Int("hash-slots", runtime.GOMAXPROCS(0), "bcrypt computations at once (tenancy.WithHashConcurrency)")
+		slots       = flag.Int("hash-slots", min(runtime.GOMAXPROCS(0), runtime.NumCPU()), "bcrypt computations at once (tenancy.WithHashConcurrency; default as the library's)")
 		profile     = flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	)
 	flag.Parse()
@@ -128,7 +128,7 @@ func run(uri string, conc int, round time.Duration, rounds, cost, slots int) err
 		_ = bcrypt.CompareHashAndPassword(hash, []byte("MySecurePassword123"))
 	}
 	compare := time.Since(start) / compares
-	cores := runtime.GOMAXPROCS(0)
+	cores := runtime.NumCPU()
 
 	orgs := db.Collection(mongostore.OrgsCollection)
 	find := func() error {
@@ -161,8 +161,8 @@ func run(uri string, conc int, round time.Duration, rounds, cost, slots int) err
 		flood.Wait()
 	}
 
-	fmt.Printf("machine: %s/%s, %d cores (GOMAXPROCS); database: %s; bcrypt cost %d, one compare %v, %d hash slots; %d clients, %d rounds of %v\n\n",
-		runtime.GOOS, runtime.GOARCH, cores, map[bool]string{true: "embedded FerretDB (SQLite), in this process", false: "-mongo-uri"}[flag.Lookup("mongo-uri").Value.String() == ""],
+	fmt.Printf("machine: %s/%s, %d cores, GOMAXPROCS %d; database: %s; bcrypt cost %d, one compare %v, %d hash slots; %d clients, %d rounds of %v\n\n",
+		runtime.GOOS, runtime.GOARCH, cores, runtime.GOMAXPROCS(0), map[bool]string{true: "embedded FerretDB (SQLite), in this process", false: "-mongo-uri"}[flag.Lookup("mongo-uri").Value.String() == ""],
 		cost, compare.Round(time.Microsecond), slots, conc, rounds, round)
 	names := map[string]string{"a": "bare FindOne", "b": "GET /org/get", "c": "POST /admin/login", "d": "GET /org/get under a login flood"}
 	for _, k := range []string{"a", "b", "c", "d"} {
