@@ -283,28 +283,43 @@ func (m *Manager) Authenticate(ctx context.Context, email, password string) (*Ad
 	default:
 		hash, failures, last = admin.PasswordHash, admin.FailedLogins, admin.LastFailedLogin
 	}
-	claimed, err := m.admit(ctx, e, admin != nil, failures, last)
+	ok, err := m.checkCounted(ctx, e, admin != nil, hash, failures, last, password)
 	if err != nil {
 		return nil, err
+	}
+	if !ok {
+		return nil, errBadCredentials
+	}
+	return admin, nil
+}
+
+// checkCounted checks password against hash under the failure count of
+// email (see admit): a wrong password, or any password of an address
+// without an account (known false), counts as a failure; a right one
+// clears the count. It reports whether the password was right.
+func (m *Manager) checkCounted(ctx context.Context, email string, known bool, hash []byte, failures int, last time.Time, password string) (bool, error) {
+	claimed, err := m.admit(ctx, email, known, failures, last)
+	if err != nil {
+		return false, err
 	}
 	match, err := m.compare(ctx, hash, password)
 	if err != nil {
-		return nil, err
+		return false, err
 	}
-	if admin == nil || !match {
+	if !known || !match {
 		if !claimed {
-			if err := m.store.RecordLoginFailure(context.WithoutCancel(ctx), e, admin != nil, m.now().UTC()); err != nil {
-				m.log.ErrorContext(ctx, "record failed login", "err", err)
+			if err := m.store.RecordLoginFailure(context.WithoutCancel(ctx), email, known, m.now().UTC()); err != nil {
+				m.log.ErrorContext(ctx, "record failed password check", "err", err)
 			}
 		}
-		return nil, errBadCredentials
+		return false, nil
 	}
 	if failures > 0 || claimed {
-		if err := m.store.ResetLoginFailures(ctx, e); err != nil {
-			m.log.ErrorContext(ctx, "reset failed logins", "admin_id", admin.ID, "err", err)
+		if err := m.store.ResetLoginFailures(ctx, email); err != nil {
+			m.log.ErrorContext(ctx, "reset failed logins", "err", err)
 		}
 	}
-	return admin, nil
+	return true, nil
 }
 
 // Token is an issued access token.
@@ -350,20 +365,11 @@ func (m *Manager) ChangePassword(ctx context.Context, claims *Claims, current, n
 	if err != nil {
 		return nil, fmt.Errorf("look up admin: %w", err)
 	}
-	claimed, err := m.admit(ctx, admin.Email, true, admin.FailedLogins, admin.LastFailedLogin)
+	ok, err := m.checkCounted(ctx, admin.Email, true, admin.PasswordHash, admin.FailedLogins, admin.LastFailedLogin, current)
 	if err != nil {
 		return nil, err
 	}
-	match, err := m.compare(ctx, admin.PasswordHash, current)
-	if err != nil {
-		return nil, err
-	}
-	if !match {
-		if !claimed {
-			if err := m.store.RecordLoginFailure(context.WithoutCancel(ctx), admin.Email, true, m.now().UTC()); err != nil {
-				m.log.ErrorContext(ctx, "record failed password check", "err", err)
-			}
-		}
+	if !ok {
 		return nil, fmt.Errorf("incorrect current password: %w", ErrUnauthenticated)
 	}
 	hash, err := m.hashPassword(ctx, next)
@@ -373,11 +379,6 @@ func (m *Manager) ChangePassword(ctx context.Context, claims *Claims, current, n
 	gen, err := m.store.SetAdminPassword(ctx, admin.ID, hash)
 	if err != nil {
 		return nil, fmt.Errorf("set password: %w", err)
-	}
-	if admin.FailedLogins > 0 || claimed {
-		if err := m.store.ResetLoginFailures(ctx, admin.Email); err != nil {
-			m.log.ErrorContext(ctx, "reset failed logins", "admin_id", admin.ID, "err", err)
-		}
 	}
 	admin.TokenGeneration = gen
 	m.log.InfoContext(ctx, "admin password changed; earlier tokens revoked", "admin_id", admin.ID)

@@ -29,13 +29,7 @@ const (
 // of 0 or less switches the limit off.
 func WithLoginRateLimit(perSecond float64, burst int) Option {
 	return func(a *api) {
-		if perSecond <= 0 {
-			a.limiter = nil
-			return
-		}
-		trusted := a.limiter.trustedOrNil()
-		a.limiter = newIPLimiter(rate.Limit(perSecond), max(burst, 1))
-		a.limiter.trusted = trusted
+		a.loginRate, a.loginBurst = rate.Limit(perSecond), max(burst, 1)
 	}
 }
 
@@ -44,11 +38,7 @@ func WithLoginRateLimit(perSecond float64, burst int) Option {
 // the header that is not itself a trusted proxy. Without it the header is
 // ignored, since any client can send it.
 func WithTrustedProxies(proxies ...netip.Prefix) Option {
-	return func(a *api) {
-		if a.limiter != nil {
-			a.limiter.trusted = append(a.limiter.trusted, proxies...)
-		}
-	}
+	return func(a *api) { a.trusted = append(a.trusted, proxies...) }
 }
 
 // maxClients bounds the clients an ipLimiter remembers. When it is full
@@ -72,8 +62,12 @@ type client struct {
 	seen time.Time
 }
 
-func newIPLimiter(limit rate.Limit, burst int) *ipLimiter {
-	return &ipLimiter{limit: limit, burst: burst, clients: map[netip.Addr]*client{}, swept: time.Now()}
+// newIPLimiter returns a limiter, or nil for a limit of zero or less.
+func newIPLimiter(limit rate.Limit, burst int, trusted []netip.Prefix) *ipLimiter {
+	if limit <= 0 {
+		return nil
+	}
+	return &ipLimiter{limit: limit, burst: burst, trusted: trusted, clients: map[netip.Addr]*client{}, swept: time.Now()}
 }
 
 // refill is how long an idle client's bucket takes to fill up: after it,
@@ -90,13 +84,6 @@ func (l *ipLimiter) sweep(now time.Time, idle time.Duration) {
 		}
 	}
 	l.swept = now
-}
-
-func (l *ipLimiter) trustedOrNil() []netip.Prefix {
-	if l == nil {
-		return nil
-	}
-	return l.trusted
 }
 
 // allow takes a token for addr, and otherwise says how long to wait.

@@ -33,9 +33,12 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"slices"
 	"strings"
 	"time"
+
+	"golang.org/x/time/rate"
 
 	"github.com/tenancy/tenancy"
 )
@@ -90,6 +93,9 @@ type api struct {
 	m            *tenancy.Manager
 	stateless    bool
 	limiter      *ipLimiter
+	loginRate    rate.Limit
+	loginBurst   int
+	trusted      []netip.Prefix
 	log          *slog.Logger
 	maxBody      int64
 	readyTimeout time.Duration
@@ -104,11 +110,13 @@ func New(m *tenancy.Manager, opts ...Option) http.Handler {
 		maxBody:      DefaultMaxBodyBytes,
 		readyTimeout: 2 * time.Second,
 		tenantWait:   10 * time.Second,
-		limiter:      newIPLimiter(DefaultLoginRate, DefaultLoginBurst),
+		loginRate:    DefaultLoginRate,
+		loginBurst:   DefaultLoginBurst,
 	}
 	for _, opt := range opts {
 		opt(a)
 	}
+	a.limiter = newIPLimiter(a.loginRate, a.loginBurst, a.trusted)
 	mux := http.NewServeMux()
 	routes := []struct {
 		method, path string

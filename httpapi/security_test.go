@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -259,7 +260,7 @@ func TestLoginTiming(t *testing.T) {
 	e := newEnvWith(t, []tenancy.Option{tenancy.WithLoginBackoff(0, time.Second, time.Second)}, []httpapi.Option{httpapi.WithLoginRateLimit(0, 0)})
 	create(t, e.h, "Acme Corporation", "admin@acme.com", "MySecurePassword123")
 	strip := func(r reply) map[string]any {
-		b := maps(r.body)
+		b := maps.Clone(r.body)
 		delete(b, "request_id")
 		return b
 	}
@@ -282,14 +283,6 @@ func TestLoginTiming(t *testing.T) {
 	t.Logf("median login: unknown email %v, wrong password %v", mu, mw)
 	ratio := float64(mu) / float64(mw)
 	assert.InDelta(t, 1, ratio, 0.2, "unknown email %v vs wrong password %v", mu, mw)
-}
-
-func maps(m map[string]any) map[string]any {
-	out := make(map[string]any, len(m))
-	for k, v := range m {
-		out[k] = v
-	}
-	return out
 }
 
 // TestLoginOverload gives bcrypt one slot and almost no wait: of
@@ -409,7 +402,7 @@ func TestPasswordChangeAndLogout(t *testing.T) {
 	req, err := http.NewRequest("GET", "/", nil)
 	require.NoError(t, err)
 	req.Header.Set("Authorization", "Bearer "+fresh)
-	rec := newRecorder()
+	rec := httptest.NewRecorder()
 	stateless.ServeHTTP(rec, req)
 	assert.Equal(t, 204, rec.Code)
 }
@@ -462,8 +455,6 @@ func TestJWKS(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 401, do(t, ed.h, call{method: "GET", target: "/tenant/documents", token: forged}).status)
 }
-
-func newRecorder() *httptest.ResponseRecorder { return httptest.NewRecorder() }
 
 // TestParallelLoginsAtBackoff sends parallel wrong logins for an address
 // one failure short of its back-off: one try takes the window, the rest
