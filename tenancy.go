@@ -283,7 +283,7 @@ type Manager struct {
 	method   jwt.SigningMethod
 	current  key
 	keys     map[string]any // kid → verification key, current and previous
-	kidOrder []string
+	jwks     []byte         // the public keys, encoded once (see JWKS)
 	lease    time.Duration
 	parser   *jwt.Parser
 
@@ -595,10 +595,11 @@ func New(store Store, opts ...Option) (*Manager, error) {
 		backoffBase:  c.backoffBase,
 		backoffMax:   c.backoffMax,
 	}
+	var kids []string
 	addKey := func(k key) {
 		if _, ok := m.keys[k.kid]; !ok {
 			m.keys[k.kid] = k.verify
-			m.kidOrder = append(m.kidOrder, k.kid)
+			kids = append(kids, k.kid)
 		}
 	}
 	if c.algorithm == "EdDSA" {
@@ -621,6 +622,7 @@ func New(store Store, opts ...Option) (*Manager, error) {
 			addKey(key{kid: hmacKID(p), verify: p})
 		}
 	}
+	m.jwks = jwksOf(kids, m.keys)
 	m.parser = jwt.NewParser(
 		jwt.WithValidMethods([]string{m.method.Alg()}),
 		jwt.WithExpirationRequired(),

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -189,7 +190,10 @@ func (m *Manager) Authorize(ctx context.Context, token string) (*Claims, error) 
 // are verified with, current and previous, for other services to verify
 // tokens without sharing a secret. With HMAC signing there are no public
 // keys, and the set is empty.
-func (m *Manager) JWKS() []byte {
+func (m *Manager) JWKS() []byte { return slices.Clone(m.jwks) }
+
+// jwksOf encodes the Ed25519 keys among keys, in the order of kids.
+func jwksOf(kids []string, keys map[string]any) []byte {
 	type jwk struct {
 		Kty string `json:"kty"`
 		Crv string `json:"crv"`
@@ -201,8 +205,8 @@ func (m *Manager) JWKS() []byte {
 	set := struct {
 		Keys []jwk `json:"keys"`
 	}{Keys: []jwk{}}
-	for _, kid := range m.kidOrder {
-		if pub, ok := m.keys[kid].(ed25519.PublicKey); ok {
+	for _, kid := range kids {
+		if pub, ok := keys[kid].(ed25519.PublicKey); ok {
 			set.Keys = append(set.Keys, jwk{Kty: "OKP", Crv: "Ed25519", X: base64.RawURLEncoding.EncodeToString(pub), Kid: kid, Alg: "EdDSA", Use: "sig"})
 		}
 	}

@@ -97,20 +97,14 @@ func (a *api) deleteDocument(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"message": "Document deleted"})
 }
 
-// tenantError answers a failed tenant call. A missing organization means
-// the token's organization was deleted: the token no longer grants
-// anything (401). A wait for a rename or delete that outlasts the tenant
-// wait is 503 with Retry-After.
+// tenantError answers a failed tenant call. The middleware has checked
+// that the token's organization exists, so a missing thing is the
+// document (or an organization deleted during this very request). A wait
+// for a rename or delete that outlasts the tenant wait is 503 with
+// Retry-After.
 func (a *api) tenantError(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
 	case errors.Is(err, tenancy.ErrNotFound):
-		if _, gerr := a.m.GetOrgByID(r.Context(), ClaimsFrom(r.Context()).OrgID); errors.Is(gerr, tenancy.ErrNotFound) {
-			writeProblem(w, r, Problem{Status: http.StatusUnauthorized, Detail: "The organization of this token no longer exists"})
-			return
-		} else if gerr != nil {
-			a.writeError(w, r, gerr)
-			return
-		}
 		writeProblem(w, r, Problem{Status: http.StatusNotFound, Detail: "Document not found"})
 	case errors.Is(err, context.DeadlineExceeded) && r.Context().Err() == nil:
 		w.Header().Set("Retry-After", "1")
