@@ -254,9 +254,10 @@ func (m *Manager) admit(ctx context.Context, email string, known bool, failures 
 // runs in a bounded pool (WithHashConcurrency); a try that waits too long
 // for it gets a *RetryError of ErrOverloaded.
 //
-// A successful login of an account without failures takes one database
-// round trip and one bcrypt comparison; a failure adds one write, and an
-// unknown email one read.
+// A successful login of an account without failures takes two database
+// round trips (the admin, then its organization, which must not be being
+// deleted) and one bcrypt comparison; a failure takes the admin and one
+// write, and an unknown email one read more.
 func (m *Manager) Authenticate(ctx context.Context, email, password string) (*Admin, error) {
 	var verr ValidationError
 	e, msg := normalizeEmail(email)
@@ -288,6 +289,17 @@ func (m *Manager) Authenticate(ctx context.Context, email, password string) (*Ad
 		return nil, err
 	}
 	if !ok {
+		return nil, errBadCredentials
+	}
+	// An admin whose organization is being deleted (or was never
+	// created) is gone for logins as for every reader. A missing record
+	// is left to the caller's own lookup, as in Authorize.
+	org, err := m.store.OrgByID(ctx, admin.OrgID)
+	switch {
+	case errors.Is(err, ErrNotFound):
+	case err != nil:
+		return nil, fmt.Errorf("look up organization: %w", err)
+	case !org.visible():
 		return nil, errBadCredentials
 	}
 	return admin, nil

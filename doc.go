@@ -14,7 +14,7 @@
 //	if err := store.EnsureIndexes(ctx); err != nil { ... }
 //	m, err := tenancy.New(store, tenancy.WithSigningSecret(secret))
 //	...
-//	_, err = m.Recover(ctx) // settle operations a crashed process left
+//	go m.RunRecovery(ctx, time.Second) // settle what dead processes left, for as long as ctx lasts
 //	org, err := m.CreateOrg(ctx, tenancy.CreateOrgParams{
 //		Name:          "Acme Corporation",
 //		AdminEmail:    "admin@acme.com",
@@ -29,6 +29,18 @@
 // collection when another process renames the organization at the same
 // time; Manager.InTenant runs the caller's own queries under the same
 // guarantee. See Tenant for how.
+//
+// Crash safety: a create, rename or delete takes several steps and no
+// transaction. Each runs under a lock on its organization that is a lease
+// (WithOperationLease, 15 s), renewed while the operation works and
+// fenced: an operation that cannot renew in time stops with ErrLeaseLost
+// before anyone may take over. Each is recorded in a journal of operations
+// in flight before its first step. RunRecovery, which every serving
+// process should run, reads that journal every tick and settles each
+// operation whose lease ran out: unacknowledged creates roll back,
+// renames complete or roll back, deletes complete. Readers see one state
+// meanwhile: an organization being deleted is gone for GetOrg, Login,
+// Authorize and tenant calls alike.
 //
 // Errors match one of ErrNotFound, ErrConflict, ErrInvalid,
 // ErrUnauthenticated and ErrForbidden under errors.Is; invalid input comes

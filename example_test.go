@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log"
+	"time"
 
 	"github.com/tenancy/tenancy"
 	"github.com/tenancy/tenancy/memstore"
@@ -209,4 +210,30 @@ func ExampleManager_Tenant() {
 	// Output:
 	// Widget 9.5
 	// invalid input: data.$where must not start with "$"
+}
+
+func ExampleManager_RunRecovery() {
+	m, _ := newExampleManager()
+	// Every serving process runs the loop for as long as it serves: it
+	// settles the operations whose process died once their lease runs out.
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- m.RunRecovery(ctx, time.Second) }()
+
+	stop() // at shutdown
+	fmt.Println(<-done)
+	// Output:
+	// context canceled
+}
+
+func ExampleManager_RecoverPending() {
+	m, _ := newExampleManager()
+	// One tick of the recovery loop: nothing is in flight here.
+	rep, err := m.RecoverPending(context.Background())
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("%+v\n", rep)
+	// Output:
+	// {CreatesRolledBack:0 RenamesSettled:0 DeletesCompleted:0 NamesReleased:0 Busy:0 Expired:0}
 }

@@ -13,6 +13,9 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.mongodb.org/mongo-driver/v2/event"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/tenancy/tenancy"
 	"github.com/tenancy/tenancy/memstore"
@@ -424,27 +427,41 @@ type failingStore struct {
 	nth    int  // 1-based call to fail
 	after  bool // perform the call, then fail
 	crash  bool // fail every call after the injected failure, as a dead process makes none
+	mu     sync.Mutex
 	failed bool
 	calls  map[string]int
+}
+
+// hasFailed reports whether the fault was reached.
+func (s *failingStore) hasFailed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.failed
 }
 
 var errInjected = errors.New("injected failure")
 
 func (s *failingStore) call(method string, do func() error) error {
+	s.mu.Lock()
 	if s.failed && s.crash {
+		s.mu.Unlock()
 		return errInjected
 	}
 	if s.calls == nil {
 		s.calls = map[string]int{}
 	}
 	s.calls[method]++
-	if method != s.method || s.calls[method] != s.nth {
+	hit := method == s.method && s.calls[method] == s.nth
+	if hit {
+		s.failed = true
+	}
+	s.mu.Unlock()
+	if !hit {
 		return do()
 	}
 	if s.after {
 		_ = do()
 	}
-	s.failed = true
 	return errInjected
 }
 
@@ -494,6 +511,18 @@ func (s *failingStore) LockOrg(ctx context.Context, org tenancy.OrgID, owner str
 
 func (s *failingStore) UnlockOrg(ctx context.Context, org tenancy.OrgID, owner string) error {
 	return s.call("UnlockOrg", func() error { return s.testStore.UnlockOrg(ctx, org, owner) })
+}
+
+func (s *failingStore) RenewLock(ctx context.Context, org tenancy.OrgID, owner string, expires time.Time) error {
+	return s.call("RenewLock", func() error { return s.testStore.RenewLock(ctx, org, owner, expires) })
+}
+
+func (s *failingStore) PutOperation(ctx context.Context, op *tenancy.Operation) error {
+	return s.call("PutOperation", func() error { return s.testStore.PutOperation(ctx, op) })
+}
+
+func (s *failingStore) DeleteOperation(ctx context.Context, org tenancy.OrgID) error {
+	return s.call("DeleteOperation", func() error { return s.testStore.DeleteOperation(ctx, org) })
 }
 
 func (s *failingStore) CountTenantDocuments(ctx context.Context, name string) (int64, error) {
@@ -558,19 +587,20 @@ func assertNoTrace(t *testing.T, store tenancy.Store, identifier, email string) 
 }
 
 func TestCreateOrgUndoesPartialWork(t *testing.T) {
-	faults := []fault{{"ReserveName", 1}, {"CreateOrg", 1}, {"CreateTenantCollection", 1}, {"CreateAdmin", 1}, {"UpdateOrg", 1}}
+	faults := []fault{{"PutOperation", 1}, {"ReserveName", 1}, {"CreateOrg", 1}, {"CreateTenantCollection", 1}, {"CreateAdmin", 1}, {"UpdateOrg", 1}}
 	eachFault(t, faults, func(t *testing.T, store *failingStore) {
 		m := newManager(t, store)
 		_, err := m.CreateOrg(t.Context(), tenancy.CreateOrgParams{Name: "Acme Corporation", AdminEmail: "admin@acme.com", AdminPassword: "MySecurePassword123"})
 		require.ErrorIs(t, err, errInjected)
 		assertNoTrace(t, store, "acme-corporation", "admin@acme.com")
+		assertJournalEmpty(t, store)
 		createAcme(t, m) // and the name and email are free
 	})
 }
 
 func TestRenameOrgUndoesPartialWork(t *testing.T) {
 	faults := []fault{
-		{"ReserveName", 2}, {"UpdateOrg", 2}, {"RenameTenantCollection", 1},
+		{"PutOperation", 2}, {"ReserveName", 2}, {"UpdateOrg", 2}, {"RenameTenantCollection", 1},
 		{"CountTenantDocuments", 1}, {"UpdateOrg", 3},
 	}
 	eachFault(t, faults, func(t *testing.T, store *failingStore) {
@@ -595,6 +625,7 @@ func TestRenameOrgUndoesPartialWork(t *testing.T) {
 		assert.False(t, exists, "no new collection left")
 		_, err = m.GetOrg(t.Context(), "Acme Global Inc")
 		assert.ErrorIs(t, err, tenancy.ErrNotFound)
+		assertJournalEmpty(t, store)
 
 		res, err := m.RenameOrg(t.Context(), org.ID, "Acme Global Inc")
 		require.NoError(t, err, "the new name was released and the rename can be retried")
@@ -603,7 +634,7 @@ func TestRenameOrgUndoesPartialWork(t *testing.T) {
 }
 
 func TestDeleteOrgCanBeRetried(t *testing.T) {
-	faults := []fault{{"UpdateOrg", 2}, {"DeleteAdmin", 1}, {"DropTenantCollection", 1}, {"ReleaseName", 1}, {"DeleteOrg", 1}}
+	faults := []fault{{"PutOperation", 2}, {"UpdateOrg", 2}, {"DeleteAdmin", 1}, {"DropTenantCollection", 1}, {"ReleaseName", 1}, {"DeleteOrg", 1}}
 	eachFault(t, faults, func(t *testing.T, store *failingStore) {
 		m := newManager(t, store)
 		org := createAcme(t, m)
@@ -759,12 +790,21 @@ func crashAndRecover(t *testing.T, store testStore, f fault, after bool, setup f
 	// The operation's error, if any, is what its dying process saw; only
 	// the state it left matters here.
 	_ = op(newManager(t, dying))
-	require.True(t, dying.failed, "the fault %v was reached", f)
+	require.True(t, dying.hasFailed(), "the fault %v was reached", f)
 
 	later := func() time.Time { return time.Now().Add(tenancy.DefaultOperationLease + time.Minute) }
-	rep, err := newManager(t, store, tenancy.WithClock(later)).Recover(t.Context())
+	rep, err := newManager(t, store, tenancy.WithClock(later)).RecoverPending(t.Context())
 	require.NoError(t, err)
+	assertJournalEmpty(t, store)
 	return rep
+}
+
+// assertJournalEmpty checks that no operation is left in flight.
+func assertJournalEmpty(t *testing.T, store tenancy.Store) {
+	t.Helper()
+	ops, err := store.Operations(t.Context())
+	require.NoError(t, err)
+	assert.Empty(t, ops, "the journal of operations in flight")
 }
 
 // eachCrash runs fn on a fresh mongostore for every fault, in parallel.
@@ -779,8 +819,8 @@ func eachCrash(t *testing.T, faults []fault, fn func(t *testing.T, store testSto
 
 func TestRecoverCreate(t *testing.T) {
 	faults := []fault{
-		{"LockOrg", 1}, {"ReserveName", 1}, {"CreateOrg", 1}, {"CreateTenantCollection", 1},
-		{"CreateAdmin", 1}, {"UpdateOrg", 1}, {"UnlockOrg", 1},
+		{"LockOrg", 1}, {"PutOperation", 1}, {"ReserveName", 1}, {"CreateOrg", 1}, {"CreateTenantCollection", 1},
+		{"CreateAdmin", 1}, {"UpdateOrg", 1}, {"DeleteOperation", 1}, {"UnlockOrg", 1},
 	}
 	eachCrash(t, faults, func(t *testing.T, store testStore, f fault, after bool) {
 		crashAndRecover(t, store, f, after, func(*tenancy.Manager) {}, func(m *tenancy.Manager) error {
@@ -808,8 +848,8 @@ func TestRecoverCreate(t *testing.T) {
 
 func TestRecoverRename(t *testing.T) {
 	faults := []fault{
-		{"LockOrg", 1}, {"ReserveName", 1}, {"UpdateOrg", 1}, {"RenameTenantCollection", 1},
-		{"CountTenantDocuments", 1}, {"UpdateOrg", 2}, {"ReleaseName", 1}, {"UnlockOrg", 1},
+		{"LockOrg", 1}, {"PutOperation", 1}, {"ReserveName", 1}, {"UpdateOrg", 1}, {"RenameTenantCollection", 1},
+		{"CountTenantDocuments", 1}, {"UpdateOrg", 2}, {"ReleaseName", 1}, {"DeleteOperation", 1}, {"UnlockOrg", 1},
 	}
 	eachCrash(t, faults, recoverRenameCase)
 }
@@ -818,8 +858,8 @@ func TestRecoverRename(t *testing.T) {
 // store that refuses renameCollection.
 func TestRecoverRenameByCopy(t *testing.T) {
 	faults := []fault{
-		{"ReserveName", 1}, {"UpdateOrg", 1}, {"RenameTenantCollection", 1}, {"UpdateOrg", 2},
-		{"CopyTenantDocuments", 1}, {"DropTenantCollection", 1}, {"UpdateOrg", 3}, {"ReleaseName", 1},
+		{"PutOperation", 1}, {"ReserveName", 1}, {"UpdateOrg", 1}, {"RenameTenantCollection", 1}, {"UpdateOrg", 2},
+		{"CopyTenantDocuments", 1}, {"DropTenantCollection", 1}, {"UpdateOrg", 3}, {"ReleaseName", 1}, {"DeleteOperation", 1},
 	}
 	eachCrash(t, faults, recoverRenameCase, mongostore.WithoutRenameCollection(), mongostore.WithCopyBatchSize(7))
 }
@@ -867,7 +907,7 @@ func recoverRenameCase(t *testing.T, store testStore, f fault, after bool) {
 }
 
 func TestRecoverDelete(t *testing.T) {
-	faults := []fault{{"LockOrg", 1}, {"UpdateOrg", 1}, {"DeleteAdmin", 1}, {"DropTenantCollection", 1}, {"ReleaseName", 1}, {"DeleteOrg", 1}}
+	faults := []fault{{"LockOrg", 1}, {"PutOperation", 1}, {"UpdateOrg", 1}, {"DeleteAdmin", 1}, {"DropTenantCollection", 1}, {"ReleaseName", 1}, {"DeleteOrg", 1}, {"DeleteOperation", 1}}
 	eachCrash(t, faults, func(t *testing.T, store testStore, f fault, after bool) {
 		var org *tenancy.Org
 		crashAndRecover(t, store, f, after, func(m *tenancy.Manager) { org = createAcme(t, m) }, func(m *tenancy.Manager) error {
@@ -970,43 +1010,88 @@ func TestRecoverKeepsForeignCollection(t *testing.T) {
 	})
 }
 
-// stallingStore blocks its first tenant collection move until the
-// caller's context ends, as a stalled server or a frozen process would.
-type stallingStore struct {
-	testStore
-	stalled atomic.Bool
-}
-
-func (s *stallingStore) RenameTenantCollection(ctx context.Context, from, to string) error {
-	if s.stalled.CompareAndSwap(false, true) {
-		<-ctx.Done()
-		return ctx.Err()
+// TestStalledHolderLosesLease freezes a process mid-rename (a command
+// monitor holds every command of its client from the collection move on,
+// its lease renewals too), lets another process's recovery take the lock
+// over once the lease runs out and settle the rename, then thaws the
+// frozen one: it must stop with ErrLeaseLost, having changed nothing
+// more, not even by the command it was about to send.
+func TestStalledHolderLosesLease(t *testing.T) {
+	t.Parallel()
+	const lease = 2 * time.Second
+	var frozen atomic.Bool
+	var frozenAt atomic.Int64
+	thaw := make(chan struct{})
+	monitor := &event.CommandMonitor{Started: func(_ context.Context, e *event.CommandStartedEvent) {
+		if e.CommandName == "renameCollection" && frozen.CompareAndSwap(false, true) {
+			frozenAt.Store(time.Now().UnixNano())
+		}
+		if frozen.Load() {
+			<-thaw
+		}
+	}}
+	db := mongotest.NewDatabase(t)
+	stalledClient, err := mongo.Connect(options.Client().ApplyURI(mongotest.URI(t)).SetMonitor(monitor))
+	require.NoError(t, err)
+	var once sync.Once
+	thawOnce := func() { once.Do(func() { close(thaw) }) }
+	t.Cleanup(func() { thawOnce(); _ = stalledClient.Disconnect(context.Background()) })
+	store := mongostore.New(db)
+	require.NoError(t, store.EnsureIndexes(t.Context()))
+	m := newManager(t, store, tenancy.WithOperationLease(lease))
+	org := createAcme(t, m)
+	for i := range 41 {
+		require.NoError(t, store.InsertTenantDocument(t.Context(), org.TenantCollection, map[string]any{"i": i}))
 	}
-	return s.testStore.RenameTenantCollection(ctx, from, to)
-}
 
-// TestStalledOperationStopsWithinLease checks that an operation stuck past
-// half its lease gives up and rolls back before another process could take
-// its lock over.
-func TestStalledOperationStopsWithinLease(t *testing.T) {
-	eachStore(t, func(t *testing.T, store testStore) {
-		const lease = 2 * time.Second
-		m := newManager(t, store)
-		org := createAcme(t, m)
-		stalled := newManager(t, &stallingStore{testStore: store}, tenancy.WithOperationLease(lease))
-
-		start := time.Now()
+	stalled := newManager(t, mongostore.New(stalledClient.Database(db.Name())), tenancy.WithOperationLease(lease))
+	renamed := make(chan error, 1)
+	go func() {
 		_, err := stalled.RenameOrg(t.Context(), org.ID, "Acme Global Inc")
-		assert.ErrorIs(t, err, context.DeadlineExceeded)
-		assert.Less(t, time.Since(start), lease, "gave up within the lease")
+		renamed <- err
+	}()
+	require.Eventually(t, frozen.Load, 30*time.Second, time.Millisecond, "the rename reached the collection move")
 
-		got, err := m.GetOrgByID(t.Context(), org.ID)
+	// The other process settles the rename once the lease has run out,
+	// and not before.
+	var settledAfter time.Duration
+	for {
+		rep, err := m.RecoverPending(t.Context())
 		require.NoError(t, err)
-		assert.Equal(t, tenancy.OrgActive, got.State, "rolled back")
-		assert.Equal(t, "acme-corporation", got.Identifier)
-		_, err = m.RenameOrg(t.Context(), org.ID, "Acme Global Inc")
-		assert.NoError(t, err, "lock released, name free")
-	})
+		if rep.RenamesSettled == 1 {
+			settledAfter = time.Since(time.Unix(0, frozenAt.Load()))
+			break
+		}
+		require.Equal(t, 1, rep.Busy, "the frozen holder's lease still holds")
+		require.Less(t, time.Since(time.Unix(0, frozenAt.Load())), 3*lease, "the lease ran out")
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Logf("recovery took the rename over %v after its holder froze (lease %v)", settledAfter.Round(time.Millisecond), lease)
+	assert.Greater(t, settledAfter, lease/2, "not while the lease held")
+	after, err := store.OrgByID(t.Context(), org.ID)
+	require.NoError(t, err)
+	assert.Equal(t, tenancy.OrgActive, after.State)
+	assert.Equal(t, "acme-corporation", after.Identifier, "rolled back: the collection had not moved")
+
+	thawOnce()
+	select {
+	case err := <-renamed:
+		assert.ErrorIs(t, err, tenancy.ErrLeaseLost, "the thawed holder says why it stopped")
+	case <-time.After(30 * time.Second):
+		t.Fatal("the thawed holder did not return")
+	}
+	now, err := store.OrgByID(t.Context(), org.ID)
+	require.NoError(t, err)
+	assert.Equal(t, after, now, "the thawed holder wrote nothing")
+	n, err := store.CountTenantDocuments(t.Context(), "tenant_acme_corporation")
+	require.NoError(t, err)
+	assert.Equal(t, int64(42), n, "every document where the record says")
+	exists, err := store.TenantCollectionExists(t.Context(), "tenant_acme_global_inc")
+	require.NoError(t, err)
+	assert.False(t, exists, "the thawed holder's move was never sent")
+	assertJournalEmpty(t, store)
+	_, err = m.RenameOrg(t.Context(), org.ID, "Acme Global Inc")
+	assert.NoError(t, err, "lock and name free again")
 }
 
 // TestKeyRotation signs with a new secret while the previous one still
@@ -1102,4 +1187,42 @@ func TestLoginBackoffLimits(t *testing.T) {
 	clock = clock.Add(tenancy.FailureMemory + time.Minute)
 	_, err := m.Login(t.Context(), "admin@acme.com", "MySecurePassword123")
 	assert.NoError(t, err, "failures older than a day are forgotten")
+}
+
+// TestOrgBeingDeletedIsGoneForEveryReader leaves an organization marked
+// deleting under a lock another, live process holds: GetOrg, login, the
+// organization's tokens and its tenant calls all answer that it is gone,
+// at once.
+func TestOrgBeingDeletedIsGoneForEveryReader(t *testing.T) {
+	eachStore(t, func(t *testing.T, store testStore) {
+		ctx := t.Context()
+		m := newManager(t, store)
+		org := createAcme(t, m)
+		doc, err := m.Tenant(org.ID).Insert(ctx, map[string]any{"n": 1})
+		require.NoError(t, err)
+		tok, err := m.Login(ctx, "admin@acme.com", "MySecurePassword123")
+		require.NoError(t, err)
+
+		require.NoError(t, store.LockOrg(ctx, org.ID, "live", time.Now().Add(time.Hour), time.Now()))
+		rec, err := store.OrgByID(ctx, org.ID)
+		require.NoError(t, err)
+		rec.State = tenancy.OrgDeleting
+		require.NoError(t, store.UpdateOrg(ctx, rec))
+
+		// A reader that waited for the deletion would hang: bound it.
+		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		start := time.Now()
+		_, err = m.GetOrg(ctx, "Acme Corporation")
+		assert.ErrorIs(t, err, tenancy.ErrNotFound, "GetOrg")
+		_, err = m.GetOrgByID(ctx, org.ID)
+		assert.ErrorIs(t, err, tenancy.ErrNotFound, "GetOrgByID")
+		_, err = m.Login(ctx, "admin@acme.com", "MySecurePassword123")
+		assert.ErrorIs(t, err, tenancy.ErrUnauthenticated, "Login")
+		_, err = m.Authorize(ctx, tok.AccessToken)
+		assert.ErrorIs(t, err, tenancy.ErrUnauthenticated, "Authorize")
+		_, err = m.Tenant(org.ID).Get(ctx, doc.ID)
+		assert.ErrorIs(t, err, tenancy.ErrNotFound, "a tenant call")
+		assert.Less(t, time.Since(start), 5*time.Second, "answered without waiting for the deletion")
+	})
 }

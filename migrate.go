@@ -40,7 +40,7 @@ type RenameResult struct {
 // for a bad name, ErrNotFound if the organization does not exist, and
 // ErrConflict if the new identifier is taken or another operation on the
 // organization is in progress.
-func (m *Manager) RenameOrg(ctx context.Context, id OrgID, newName string) (*RenameResult, error) {
+func (m *Manager) RenameOrg(ctx context.Context, id OrgID, newName string) (_ *RenameResult, err error) {
 	name, newID, msg := identifier(newName)
 	if msg != "" {
 		return nil, &ValidationError{Fields: []FieldError{{Field: "organization_name", Message: msg}}}
@@ -50,6 +50,7 @@ func (m *Manager) RenameOrg(ctx context.Context, id OrgID, newName string) (*Ren
 		return nil, err
 	}
 	defer unlock()
+	defer func() { err = m.leaseError(ctx, err) }()
 	org, err := m.store.OrgByID(ctx, id)
 	if err != nil {
 		return nil, fmt.Errorf("organization %s: %w", id, err)
@@ -84,6 +85,10 @@ func (m *Manager) RenameOrg(ctx context.Context, id OrgID, newName string) (*Ren
 		return nil, err
 	}
 
+	undo.add(func(ctx context.Context) error { return m.store.DeleteOperation(ctx, id) })
+	if err := m.beginOperation(ctx, id, OpRename, newID, oldID); err != nil {
+		return fail(err)
+	}
 	undo.add(func(ctx context.Context) error { return m.store.ReleaseName(ctx, newID, id) })
 	if err := m.store.ReserveName(ctx, newID, id, m.now().UTC()); err != nil {
 		if errors.Is(err, ErrConflict) {
@@ -174,7 +179,9 @@ func (m *Manager) RenameOrg(ctx context.Context, id OrgID, newName string) (*Ren
 	if err := m.completeRename(ctx, org); err != nil {
 		return fail(err)
 	}
-	m.finishRename(ctx, org.ID, from, oldID)
+	if m.finishRename(ctx, org.ID, from, oldID) {
+		m.endOperation(ctx, id)
+	}
 	m.log.InfoContext(ctx, "organization renamed", "org_id", id, "from", oldID, "to", newID, "documents", n, "copied", org.PendingCopy)
 	org.PendingCopy = false
 	return &RenameResult{Org: org, PreviousCollection: prev, CurrentCollection: org.TenantCollection, DocumentsMigrated: n}, nil
@@ -243,19 +250,21 @@ func (m *Manager) completeRename(ctx context.Context, org *Org) error {
 // finishRename runs the last steps of a recorded rename of org id away
 // from the old collection and identifier: it drops a collection an
 // overtaken tenant write made again under the old name, while the name is
-// still held, then releases the name. Failures are logged: the rename is
-// done.
-func (m *Manager) finishRename(ctx context.Context, id OrgID, from, oldID string) {
+// still held, then releases the name, and reports whether both worked.
+// Failures are logged: the rename is done, and recovery finishes these
+// steps from the journal.
+func (m *Manager) finishRename(ctx context.Context, id OrgID, from, oldID string) bool {
 	if err := m.dropStray(ctx, from); err != nil {
 		m.log.WarnContext(ctx, "drop collection left under the old name", "org_id", id, "collection", from, "err", err)
 		// Keep the name: a stray collection under a free name would
 		// block it for new organizations.
-		return
+		return false
 	}
 	if err := m.store.ReleaseName(ctx, oldID, id); err != nil {
-		// The rename is done; the old name stays reserved until released.
 		m.log.WarnContext(ctx, "release old organization name", "org_id", id, "identifier", oldID, "err", err)
+		return false
 	}
+	return true
 }
 
 // dropStray drops the collection name if it exists without an owner

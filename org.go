@@ -199,7 +199,7 @@ type CreateOrgParams struct {
 // It returns a *ValidationError (ErrInvalid) for bad input and ErrConflict
 // if the name's identifier or the email is taken. On any failure the steps
 // already taken are undone.
-func (m *Manager) CreateOrg(ctx context.Context, p CreateOrgParams) (*Org, error) {
+func (m *Manager) CreateOrg(ctx context.Context, p CreateOrgParams) (_ *Org, err error) {
 	var verr ValidationError
 	name, id, msg := identifier(p.Name)
 	verr.add("organization_name", msg)
@@ -228,12 +228,13 @@ func (m *Manager) CreateOrg(ctx context.Context, p CreateOrgParams) (*Org, error
 	}
 	admin := &Admin{ID: org.AdminID, Email: email, PasswordHash: hash, OrgID: org.ID, CreatedAt: now}
 
-	// The new org's lock keeps Recover off it while it is being created.
+	// The new org's lock keeps recovery off it while it is being created.
 	ctx, unlock, err := m.lockOrg(ctx, org.ID)
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
+	defer func() { err = m.leaseError(ctx, err) }()
 
 	// Each undo is registered before its step runs, since a step can take
 	// effect and still report an error (a lost reply, a canceled context),
@@ -244,6 +245,10 @@ func (m *Manager) CreateOrg(ctx context.Context, p CreateOrgParams) (*Org, error
 		return nil, err
 	}
 
+	undo.add(func(ctx context.Context) error { return m.store.DeleteOperation(ctx, org.ID) })
+	if err := m.beginOperation(ctx, org.ID, OpCreate, id); err != nil {
+		return fail(err)
+	}
 	undo.add(func(ctx context.Context) error { return m.store.ReleaseName(ctx, id, org.ID) })
 	if err := m.store.ReserveName(ctx, id, org.ID, now); err != nil {
 		if errors.Is(err, ErrConflict) {
@@ -287,6 +292,7 @@ func (m *Manager) CreateOrg(ctx context.Context, p CreateOrgParams) (*Org, error
 	if err := m.store.UpdateOrg(ctx, org); err != nil {
 		return fail(fmt.Errorf("activate org: %w", err))
 	}
+	m.endOperation(ctx, org.ID)
 	m.log.InfoContext(ctx, "organization created", "org_id", org.ID, "identifier", id)
 	return org, nil
 }
@@ -304,7 +310,7 @@ func (m *Manager) GetOrg(ctx context.Context, name string) (*Org, error) {
 	if err != nil {
 		return nil, fmt.Errorf("organization %q: %w", name, err)
 	}
-	if !org.visible() {
+	if org = m.settledView(ctx, org); !org.visible() {
 		return nil, fmt.Errorf("organization %q: %w", name, ErrNotFound)
 	}
 	return org, nil
@@ -316,10 +322,30 @@ func (m *Manager) GetOrgByID(ctx context.Context, id OrgID) (*Org, error) {
 	if err != nil {
 		return nil, fmt.Errorf("organization %s: %w", id, err)
 	}
-	if !org.visible() {
+	if org = m.settledView(ctx, org); !org.visible() {
 		return nil, fmt.Errorf("organization %s: %w", id, ErrNotFound)
 	}
 	return org, nil
+}
+
+// settledView returns org as readers should see it. An org found
+// renaming whose operation's lease ran out (its process died) is settled
+// first, so that it answers with the collection that holds its documents;
+// one whose operation is live, or that cannot be settled now, is returned
+// as read: the rename is not acknowledged yet.
+func (m *Manager) settledView(ctx context.Context, org *Org) *Org {
+	if org.State != OrgRenaming {
+		return org
+	}
+	var rep RecoveryReport
+	if err := m.lockedRecoverOrg(ctx, org.ID, &rep); err != nil {
+		return org
+	}
+	now, err := m.store.OrgByID(ctx, org.ID)
+	if err != nil {
+		return &Org{ID: org.ID, State: OrgDeleting} // gone meanwhile: not visible
+	}
+	return now
 }
 
 // visible reports whether the org exists for readers: it has been created
@@ -358,12 +384,13 @@ func (m *Manager) DeleteOrgNamed(ctx context.Context, id OrgID, name string) err
 // collection and all of its data. It returns ErrNotFound if there is no
 // such organization and ErrConflict if another operation on it is in
 // progress.
-func (m *Manager) DeleteOrg(ctx context.Context, id OrgID) error {
+func (m *Manager) DeleteOrg(ctx context.Context, id OrgID) (err error) {
 	ctx, unlock, err := m.lockOrg(ctx, id)
 	if err != nil {
 		return err
 	}
 	defer unlock()
+	defer func() { err = m.leaseError(ctx, err) }()
 	org, err := m.store.OrgByID(ctx, id)
 	if err != nil {
 		return fmt.Errorf("organization %s: %w", id, err)
@@ -390,9 +417,14 @@ func (m *Manager) deleteLocked(ctx context.Context, org *Org) error {
 	}
 	switch org.State {
 	case OrgActive, OrgRenaming:
+		if err := m.beginOperation(ctx, id, OpDelete, org.Identifier); err != nil {
+			return err
+		}
 		org.State = OrgDeleting
 		org.ModifiedAt = m.now().UTC()
 		if err := m.store.UpdateOrg(ctx, org); err != nil {
+			// Recovery finds the entry and, if the deletion was
+			// recorded after all, completes it.
 			return fmt.Errorf("record deletion of organization %s: %w", id, err)
 		}
 	case OrgDeleting:
@@ -418,106 +450,8 @@ func (m *Manager) deleteLocked(ctx context.Context, org *Org) error {
 	if err := ignoreNotFound(m.store.DeleteOrg(ctx, id)); err != nil {
 		return fmt.Errorf("delete organization %s: %w", id, err)
 	}
+	m.endOperation(ctx, id)
 	m.log.InfoContext(ctx, "organization deleted", "org_id", id, "identifier", org.Identifier)
-	return nil
-}
-
-// RecoveryReport counts what Recover settled.
-type RecoveryReport struct {
-	// CreatesRolledBack counts creations undone: none was acknowledged.
-	CreatesRolledBack int
-	// RenamesSettled counts renames completed or rolled back.
-	RenamesSettled int
-	// DeletesCompleted counts deletions finished.
-	DeletesCompleted int
-	// NamesReleased counts reserved names no organization used.
-	NamesReleased int
-	// Busy counts organizations skipped because a live operation holds them.
-	Busy int
-}
-
-// Recover settles the operations a dead process left unfinished: an
-// organization still creating is rolled back (its creation was never
-// acknowledged), a rename completes or rolls back depending on whether its
-// collection moved, a deletion completes, and a name reserved by no
-// organization's name or rename target is released. It touches only what
-// has not changed for the operation lease (WithOperationLease) and takes each organization's lock,
-// so it is safe to run at every start, from several processes at once,
-// while others serve. It returns the errors of the items it could not
-// settle, joined, after trying them all.
-func (m *Manager) Recover(ctx context.Context) (RecoveryReport, error) {
-	var rep RecoveryReport
-	var errs []error
-	cut := m.now().UTC().Add(-m.lease)
-
-	orgs, err := m.store.UnfinishedOrgs(ctx, cut)
-	if err != nil {
-		return rep, fmt.Errorf("recover: %w", err)
-	}
-	for _, o := range orgs {
-		err := m.recoverOrg(ctx, o.ID, &rep)
-		if errors.Is(err, errBusy) {
-			rep.Busy++
-			continue
-		}
-		if err != nil {
-			errs = append(errs, err)
-		}
-	}
-
-	names, err := m.store.Reservations(ctx, cut)
-	if err != nil {
-		return rep, errors.Join(append(errs, fmt.Errorf("recover: %w", err))...)
-	}
-	for _, r := range names {
-		released, err := m.releaseUnused(ctx, r)
-		switch {
-		case errors.Is(err, errBusy):
-			rep.Busy++
-		case err != nil:
-			errs = append(errs, err)
-		case released:
-			rep.NamesReleased++
-		}
-	}
-	if rep != (RecoveryReport{}) {
-		m.log.InfoContext(ctx, "recovered unfinished operations", "creates_rolled_back", rep.CreatesRolledBack,
-			"renames_settled", rep.RenamesSettled, "deletes_completed", rep.DeletesCompleted,
-			"names_released", rep.NamesReleased, "busy", rep.Busy)
-	}
-	return rep, errors.Join(errs...)
-}
-
-func (m *Manager) recoverOrg(ctx context.Context, id OrgID, rep *RecoveryReport) error {
-	ctx, unlock, err := m.lockOrg(ctx, id)
-	if err != nil {
-		return err
-	}
-	defer unlock()
-	org, err := m.store.OrgByID(ctx, id)
-	if errors.Is(err, ErrNotFound) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("recover organization %s: %w", id, err)
-	}
-	switch org.State {
-	case OrgCreating:
-		if err := m.rollbackCreate(ctx, org); err != nil {
-			return err
-		}
-		rep.CreatesRolledBack++
-	case OrgRenaming:
-		if err := m.settleRename(ctx, org); err != nil {
-			return err
-		}
-		rep.RenamesSettled++
-	case OrgDeleting:
-		if err := m.deleteLocked(ctx, org); err != nil {
-			return err
-		}
-		rep.DeletesCompleted++
-	}
 	return nil
 }
 
@@ -547,14 +481,19 @@ func (m *Manager) rollbackCreate(ctx context.Context, org *Org) error {
 // says another organization owns it: a collection that was there before
 // (another application's) or one a newer organization of the same name
 // created after this one's lease ran out. A collection without the stamp
-// is dropped only with unstamped: an active org's collection may predate
-// stamps, but one an unfinished create finds unstamped was never its own.
+// is dropped with unstamped (an active org's collection may predate
+// stamps), or if it is empty: an unfinished create that finds one with
+// documents but no stamp did not make it, but one whose process died
+// between creating its collection and stamping it left it empty.
 func (m *Manager) dropOwnCollection(ctx context.Context, org *Org, unstamped bool) error {
 	owner, err := m.store.TenantCollectionOwner(ctx, org.TenantCollection)
 	switch {
 	case errors.Is(err, ErrNotFound) && unstamped:
 	case errors.Is(err, ErrNotFound):
-		return nil
+		n, err := m.store.CountTenantDocuments(ctx, org.TenantCollection)
+		if err != nil || n > 0 {
+			return err
+		}
 	case err != nil:
 		return err
 	case owner != org.ID:
@@ -563,96 +502,6 @@ func (m *Manager) dropOwnCollection(ctx context.Context, org *Org, unstamped boo
 		return nil
 	}
 	return m.store.DropTenantCollection(ctx, org.TenantCollection)
-}
-
-// releaseUnused releases r if its organization is gone or neither is named
-// by it nor is renaming to it.
-func (m *Manager) releaseUnused(ctx context.Context, r Reservation) (bool, error) {
-	org, err := m.store.OrgByID(ctx, r.OrgID)
-	if errors.Is(err, ErrNotFound) {
-		return true, m.store.ReleaseName(ctx, r.Identifier, r.OrgID)
-	}
-	if err != nil {
-		return false, fmt.Errorf("recover name %q: %w", r.Identifier, err)
-	}
-	if org.Identifier == r.Identifier || org.PendingIdentifier == r.Identifier {
-		return false, nil
-	}
-	ctx, unlock, err := m.lockOrg(ctx, r.OrgID)
-	if err != nil {
-		return false, err
-	}
-	defer unlock()
-	org, err = m.store.OrgByID(ctx, r.OrgID)
-	if err != nil {
-		return false, ignoreNotFound(err)
-	}
-	if org.Identifier == r.Identifier || org.PendingIdentifier == r.Identifier {
-		return false, nil
-	}
-	return true, m.store.ReleaseName(ctx, r.Identifier, r.OrgID)
-}
-
-// errBusy marks a lock held by a live operation.
-var errBusy = errors.New("busy with another operation")
-
-// lockOrg takes org's lock for one operation and returns the context the
-// operation must run in, and the lock's release. The context ends at half
-// the lease, so that an operation stalled that long stops before another
-// process may take the lock over (rollbacks get a further bounded grace,
-// see rollback). It returns ErrConflict if another operation holds the lock.
-func (m *Manager) lockOrg(ctx context.Context, id OrgID) (context.Context, func(), error) {
-	owner := newObjectID(m.now())
-	now := m.now().UTC()
-	if err := m.store.LockOrg(ctx, id, owner, now.Add(m.lease), now); err != nil {
-		if !errors.Is(err, ErrConflict) && !errors.Is(err, ErrInvalid) {
-			// The lock may have been taken with the reply lost: give it
-			// back rather than block the org until the lease ends.
-			uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-			_ = m.store.UnlockOrg(uctx, id, owner)
-			cancel()
-		}
-		switch {
-		case errors.Is(err, ErrConflict):
-			return nil, nil, fmt.Errorf("organization %s is %w: %w", id, errBusy, err)
-		case errors.Is(err, ErrInvalid):
-			return nil, nil, fmt.Errorf("organization %s: %w", id, ErrNotFound)
-		}
-		return nil, nil, fmt.Errorf("lock organization %s: %w", id, err)
-	}
-	opCtx, cancelOp := context.WithTimeout(ctx, m.lease/2)
-	return opCtx, func() {
-		cancelOp()
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-		defer cancel()
-		if err := m.store.UnlockOrg(ctx, id, owner); err != nil {
-			m.log.ErrorContext(ctx, "unlock organization; it stays locked until its lease ends", "org_id", id, "err", err)
-		}
-	}, nil
-}
-
-// undoList collects the steps that undo an operation's partial work.
-type undoList []func(context.Context) error
-
-func (u *undoList) add(step func(context.Context) error) { *u = append(*u, step) }
-
-// rollback runs undo steps in reverse order. It runs them even when ctx is
-// done, since they repair state the caller's operation left behind, for at
-// most a quarter of the lease, so that with the operation's half they end
-// before the lock can be taken over. It
-// stops at the first step that fails, leaving a state that is consistent
-// in order, for a later retry or recovery to finish; the failure is
-// logged, not returned, because the caller's error is the one that
-// matters.
-func (m *Manager) rollback(ctx context.Context, op string, id OrgID, undo undoList) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), m.lease/4)
-	defer cancel()
-	for i := len(undo) - 1; i >= 0; i-- {
-		if err := undo[i](ctx); err != nil {
-			m.log.ErrorContext(ctx, "roll back organization "+op, "org_id", id, "step", i, "err", err)
-			return
-		}
-	}
 }
 
 func nameTaken(name string, err error) error {

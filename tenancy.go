@@ -36,6 +36,11 @@ var (
 	// ErrOverloaded reports that the password-hashing capacity is taken
 	// and the request waited for it too long (see RetryError).
 	ErrOverloaded = errors.New("overloaded")
+	// ErrLeaseLost reports an operation stopped because its process could
+	// not renew the lease on its organization's lock in time: from then
+	// on another process may settle the operation, so this one does
+	// nothing more, not even its rollback.
+	ErrLeaseLost = errors.New("operation lease lost")
 )
 
 // RetryError reports a request refused for now: Kind is ErrThrottled or
@@ -167,9 +172,32 @@ type Store interface {
 	// concurrent calls exactly one succeeds and the others get ErrConflict.
 	// A lock whose expiry is before now is taken over.
 	LockOrg(ctx context.Context, org OrgID, owner string, expires, now time.Time) error
+	// RenewLock extends owner's lock on org until expires. It gives
+	// ErrConflict if owner does not hold the lock: it was released, or
+	// taken over after it expired.
+	RenewLock(ctx context.Context, org OrgID, owner string, expires time.Time) error
 	// UnlockOrg releases owner's lock on org. Releasing a lock that is not
 	// held, or is held by another owner, changes nothing and succeeds.
 	UnlockOrg(ctx context.Context, org OrgID, owner string) error
+
+	// PutOperation records op in the journal of operations in flight,
+	// replacing the entry of the same organization. Only the holder of
+	// the organization's lock writes its entry.
+	PutOperation(ctx context.Context, op *Operation) error
+	// DeleteOperation removes org's entry from the journal; removing a
+	// missing entry succeeds.
+	DeleteOperation(ctx context.Context, org OrgID) error
+	// Operations returns every entry of the journal. The journal holds
+	// only what is in flight, so it is empty when nothing is pending, and
+	// reading it must cost no more than its entries (on FerretDB: a
+	// collection of its own).
+	Operations(ctx context.Context) ([]*Operation, error)
+
+	// DeleteExpired removes the revocations that expired before now and
+	// the login failures of addresses without an admin account whose last
+	// failure is before failuresBefore, and returns how many records it
+	// removed.
+	DeleteExpired(ctx context.Context, now, failuresBefore time.Time) (int64, error)
 
 	// CreateAdmin inserts admin. It gives ErrConflict if the id or the email
 	// (compared lower-cased) is already in use.
@@ -259,6 +287,28 @@ type Store interface {
 	DeleteTenantDocument(ctx context.Context, collection, id string) error
 }
 
+// Operation is an entry of the journal of operations in flight: an
+// organization that a create, rename or delete is changing. The entry is
+// written, under the organization's lock, before the operation's first
+// step and removed after its last, so that recovery finds every
+// unfinished operation by reading the journal alone.
+type Operation struct {
+	OrgID OrgID
+	// Kind is OpCreate, OpRename or OpDelete.
+	Kind string
+	// Names are the identifiers the operation may reserve: recovery
+	// releases those the organization does not use once it is settled.
+	Names   []string
+	Started time.Time
+}
+
+// Kinds of Operation.
+const (
+	OpCreate = "create"
+	OpRename = "rename"
+	OpDelete = "delete"
+)
+
 // Reservation is a reserved identifier.
 type Reservation struct {
 	Identifier string
@@ -303,11 +353,15 @@ const (
 	MinBcryptCost        = 10
 	DefaultTokenLifetime = 60 * time.Minute
 	DefaultIssuer        = "tenancy"
-	// DefaultOperationLease is how long a create, rename or delete holds
-	// its organization's lock. A process that dies mid-operation blocks
-	// that organization for at most this long.
-	DefaultOperationLease = 5 * time.Minute
-	DefaultAlgorithm      = "HS256"
+	// DefaultOperationLease is how long the lock a create, rename or
+	// delete holds on its organization lasts without renewal. A live
+	// operation renews it every third of the lease, however long it runs;
+	// the operation of a process that dies is settled by recovery (see
+	// RunRecovery) once the lease has run out.
+	DefaultOperationLease = 15 * time.Second
+	// MinOperationLease is the shortest lease WithOperationLease accepts.
+	MinOperationLease = 500 * time.Millisecond
+	DefaultAlgorithm  = "HS256"
 	// MinSecretLength is the shortest signing secret accepted, in bytes:
 	// 256 bits, the strength HS256 offers (RFC 7518, section 3.2).
 	MinSecretLength = 32
@@ -508,14 +562,17 @@ func WithBcryptCost(cost int) Option {
 	}
 }
 
-// WithOperationLease sets how long a create, rename or delete may hold its
-// organization's lock (default DefaultOperationLease). An operation's
-// context ends at half the lease; Recover settles only what is older than
-// the lease.
+// WithOperationLease sets how long the lock of a create, rename or delete
+// on its organization lasts without renewal (default
+// DefaultOperationLease, at least MinOperationLease). The operation renews
+// it every third of the lease; if renewals fail until a fifth of the
+// lease is left, the operation stops with ErrLeaseLost before another
+// process may take the lock over. Recovery settles an operation once its
+// lease has run out.
 func WithOperationLease(d time.Duration) Option {
 	return func(c *config) error {
-		if d <= 0 {
-			return fmt.Errorf("tenancy: operation lease %v must be positive", d)
+		if d < MinOperationLease {
+			return fmt.Errorf("tenancy: operation lease %v is under the minimum %v", d, MinOperationLease)
 		}
 		c.lease = d
 		return nil

@@ -259,11 +259,15 @@ func (m *Manager) settledOrg(ctx context.Context, id OrgID) (*Org, error) {
 		}
 		// If no operation holds the org's lock, the one that left this
 		// state died or failed past the point it could undo: settle it.
-		// A live operation holds the lock, and we wait for it.
+		// A live rename holds the lock, and we wait for it; an org being
+		// deleted is gone for tenant calls as for every reader.
 		var rep RecoveryReport
-		err = m.recoverOrg(ctx, id, &rep)
+		err = m.lockedRecoverOrg(ctx, id, &rep)
 		if err == nil {
 			continue
+		}
+		if org.State == OrgDeleting {
+			return nil, fmt.Errorf("organization %s is being deleted: %w", id, ErrNotFound)
 		}
 		if !errors.Is(err, errBusy) {
 			return nil, err

@@ -149,10 +149,11 @@ func (m *Manager) keyFor(t *jwt.Token) (any, error) {
 // Authorize is VerifyToken plus the checks that need the database: the
 // admin still exists and belongs to the token's organization (deleting an
 // organization deletes its admin), the token is of the admin's current
-// generation (a password change ends the earlier ones), and it was not
-// revoked by Logout. It costs two reads, run concurrently: the admin by id
-// and the revocation list by token id. It returns ErrUnauthenticated for
-// a token that fails any check.
+// generation (a password change ends the earlier ones), its organization
+// exists and is not being deleted, and it was not revoked by Logout. It
+// costs three reads by id, run concurrently: the admin, the organization
+// and the revocation list. It returns ErrUnauthenticated for a token that
+// fails any check.
 func (m *Manager) Authorize(ctx context.Context, token string) (*Claims, error) {
 	c, err := m.VerifyToken(token)
 	if err != nil {
@@ -162,18 +163,31 @@ func (m *Manager) Authorize(ctx context.Context, token string) (*Claims, error) 
 		yes bool
 		err error
 	}
+	type orgRead struct {
+		org *Org
+		err error
+	}
 	ch := make(chan revoked, 1)
 	go func() {
 		yes, err := m.store.TokenRevoked(ctx, c.ID)
 		ch <- revoked{yes, err}
 	}()
+	och := make(chan orgRead, 1)
+	go func() {
+		org, err := m.store.OrgByID(ctx, c.OrgID)
+		och <- orgRead{org, err}
+	}()
 	admin, err := m.store.AdminByID(ctx, c.AdminID)
-	r := <-ch
+	r, o := <-ch, <-och
 	switch {
-	case errors.Is(err, ErrNotFound):
+	case errors.Is(err, ErrNotFound), o.err == nil && !o.org.visible():
 		return nil, fmt.Errorf("%w: the admin account or organization of this token no longer exists", ErrUnauthenticated)
 	case err != nil:
 		return nil, fmt.Errorf("look up admin: %w", err)
+	case o.err != nil && !errors.Is(o.err, ErrNotFound):
+		// A missing record (with its admin still there) is left to the
+		// caller's own lookup, which answers ErrNotFound.
+		return nil, fmt.Errorf("look up organization: %w", o.err)
 	case r.err != nil:
 		return nil, fmt.Errorf("look up revoked tokens: %w", r.err)
 	case admin.OrgID != c.OrgID:

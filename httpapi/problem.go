@@ -64,7 +64,7 @@ func statusOf(err error) int {
 		return http.StatusConflict
 	case errors.Is(err, tenancy.ErrThrottled):
 		return http.StatusTooManyRequests
-	case errors.Is(err, tenancy.ErrOverloaded):
+	case errors.Is(err, tenancy.ErrOverloaded), errors.Is(err, tenancy.ErrLeaseLost):
 		return http.StatusServiceUnavailable
 	}
 	return http.StatusInternalServerError

@@ -25,6 +25,7 @@ type Store struct {
 	tenants map[string]map[string]map[string]any // collection → _id → document
 	seq     uint64
 	locks   map[tenancy.OrgID]lock
+	journal map[tenancy.OrgID]*tenancy.Operation
 	// failures of addresses without an admin account
 	attempts map[string]attempt
 	revoked  map[string]time.Time
@@ -48,6 +49,7 @@ func New() *Store {
 		admins:   make(map[tenancy.AdminID]*tenancy.Admin),
 		tenants:  make(map[string]map[string]map[string]any),
 		locks:    make(map[tenancy.OrgID]lock),
+		journal:  make(map[tenancy.OrgID]*tenancy.Operation),
 		attempts: make(map[string]attempt),
 		revoked:  make(map[string]time.Time),
 	}
@@ -217,6 +219,80 @@ func (s *Store) UnlockOrg(ctx context.Context, org tenancy.OrgID, owner string) 
 		delete(s.locks, org)
 	}
 	return nil
+}
+
+// RenewLock implements tenancy.Store.
+func (s *Store) RenewLock(ctx context.Context, org tenancy.OrgID, owner string, expires time.Time) error {
+	if err := s.lock(ctx); err != nil {
+		return err
+	}
+	defer s.mu.Unlock()
+	l, ok := s.locks[org]
+	if !ok || l.owner != owner {
+		return fmt.Errorf("organization %s is not locked by %s: %w", org, owner, tenancy.ErrConflict)
+	}
+	s.locks[org] = lock{owner: owner, expires: expires}
+	return nil
+}
+
+// PutOperation implements tenancy.Store.
+func (s *Store) PutOperation(ctx context.Context, op *tenancy.Operation) error {
+	if err := s.lock(ctx); err != nil {
+		return err
+	}
+	defer s.mu.Unlock()
+	c := *op
+	c.Names = slices.Clone(op.Names)
+	s.journal[op.OrgID] = &c
+	return nil
+}
+
+// DeleteOperation implements tenancy.Store.
+func (s *Store) DeleteOperation(ctx context.Context, org tenancy.OrgID) error {
+	if err := s.lock(ctx); err != nil {
+		return err
+	}
+	defer s.mu.Unlock()
+	delete(s.journal, org)
+	return nil
+}
+
+// Operations implements tenancy.Store.
+func (s *Store) Operations(ctx context.Context) ([]*tenancy.Operation, error) {
+	if err := s.lock(ctx); err != nil {
+		return nil, err
+	}
+	defer s.mu.Unlock()
+	out := make([]*tenancy.Operation, 0, len(s.journal))
+	for _, op := range s.journal {
+		c := *op
+		c.Names = slices.Clone(op.Names)
+		out = append(out, &c)
+	}
+	slices.SortFunc(out, func(a, b *tenancy.Operation) int { return strings.Compare(string(a.OrgID), string(b.OrgID)) })
+	return out, nil
+}
+
+// DeleteExpired implements tenancy.Store.
+func (s *Store) DeleteExpired(ctx context.Context, now, failuresBefore time.Time) (int64, error) {
+	if err := s.lock(ctx); err != nil {
+		return 0, err
+	}
+	defer s.mu.Unlock()
+	var n int64
+	for jti, exp := range s.revoked {
+		if exp.Before(now) {
+			delete(s.revoked, jti)
+			n++
+		}
+	}
+	for email, a := range s.attempts {
+		if a.last.Before(failuresBefore) {
+			delete(s.attempts, email)
+			n++
+		}
+	}
+	return n, nil
 }
 
 // UnfinishedOrgs implements tenancy.Store.
@@ -624,12 +700,6 @@ func (s *Store) RevokeToken(ctx context.Context, jti string, expires time.Time) 
 		return err
 	}
 	defer s.mu.Unlock()
-	now := time.Now()
-	for id, exp := range s.revoked {
-		if exp.Before(now) {
-			delete(s.revoked, id)
-		}
-	}
 	s.revoked[jti] = expires
 	return nil
 }

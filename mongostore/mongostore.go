@@ -9,7 +9,8 @@
 //	org_registry     one document per organization; identifier is unique
 //	admin_accounts   one document per admin; email (lower-cased) is unique
 //	org_names        one document per reserved identifier, _id = identifier
-//	org_locks        the lock of each organization under an operation
+//	org_leases       the lock of each organization under an operation
+//	org_operations   the journal of operations in flight
 //	login_attempts   failed logins of addresses without an admin
 //	revoked_tokens   tokens revoked by logout, until they expire
 //	tenant_*         one per organization, holding its data
@@ -37,7 +38,13 @@ const (
 	OrgsCollection   = "org_registry"
 	AdminsCollection = "admin_accounts"
 	NamesCollection  = "org_names"
-	LocksCollection  = "org_locks"
+	// LeasesCollection holds the lock of each organization that an
+	// operation has changed: a marker by organization id, and the claim
+	// of the latest lock (see LockOrg).
+	LeasesCollection = "org_leases"
+	// OperationsCollection is the journal of operations in flight: empty
+	// when nothing is pending.
+	OperationsCollection = "org_operations"
 	// AttemptsCollection counts failed logins of addresses without an admin.
 	AttemptsCollection = "login_attempts"
 	// RevokedCollection lists tokens revoked by logout until they expire.
@@ -62,16 +69,20 @@ const DefaultCopyBatchSize = 1000
 // Store is a tenancy.Store over one MongoDB database. It is safe for
 // concurrent use.
 type Store struct {
-	noRename     bool
-	pruneRevoked atomic.Bool // no TTL index: RevokeToken removes expired records
-	batchSize    int32
-	statsCount   bool
+	noRename   bool
+	batchSize  int32
+	statsCount bool
+	// byIDOnly is set by EnsureIndexes on FerretDB, which reads a whole
+	// collection for any filter but exactly one _id: writes that would
+	// filter on more then read by _id and check in Go.
+	byIDOnly atomic.Bool
 
 	db       *mongo.Database
 	orgs     *mongo.Collection
 	admins   *mongo.Collection
 	names    *mongo.Collection
-	locks    *mongo.Collection
+	leases   *mongo.Collection
+	journal  *mongo.Collection
 	attempts *mongo.Collection
 	revoked  *mongo.Collection
 }
@@ -121,7 +132,8 @@ func New(db *mongo.Database, opts ...Option) *Store {
 		orgs:      db.Collection(OrgsCollection),
 		admins:    db.Collection(AdminsCollection),
 		names:     db.Collection(NamesCollection),
-		locks:     db.Collection(LocksCollection),
+		leases:    db.Collection(LeasesCollection),
+		journal:   db.Collection(OperationsCollection),
 		attempts:  db.Collection(AttemptsCollection),
 		revoked:   db.Collection(RevokedCollection),
 	}
@@ -142,6 +154,12 @@ func (s *Store) Collection(name string) *mongo.Collection {
 // not exist yet. It is safe to call on every start and from several
 // processes at once.
 func (s *Store) EnsureIndexes(ctx context.Context) error {
+	var info bson.M
+	if err := s.db.RunCommand(ctx, bson.D{{Key: "buildInfo", Value: 1}}).Decode(&info); err != nil {
+		return fmt.Errorf("mongostore: buildInfo: %w", err)
+	}
+	_, ferret := info["ferretdbVersion"]
+	s.byIDOnly.Store(ferret)
 	if _, err := s.orgs.Indexes().CreateOne(ctx, mongo.IndexModel{
 		Keys:    bson.D{{Key: "identifier", Value: 1}},
 		Options: options.Index().SetUnique(true).SetName("identifier_unique"),
@@ -154,21 +172,14 @@ func (s *Store) EnsureIndexes(ctx context.Context) error {
 	}); err != nil {
 		return fmt.Errorf("mongostore: create index on %s.email: %w", AdminsCollection, err)
 	}
-	if _, err := s.locks.Indexes().CreateOne(ctx, mongo.IndexModel{
-		Keys:    bson.D{{Key: "org_id", Value: 1}, {Key: "seq", Value: -1}},
-		Options: options.Index().SetName("org_seq"),
-	}); err != nil {
-		return fmt.Errorf("mongostore: create index on %s: %w", LocksCollection, err)
-	}
 	_, err := s.revoked.Indexes().CreateOne(ctx, mongo.IndexModel{
 		Keys:    bson.D{{Key: "expires", Value: 1}},
 		Options: options.Index().SetExpireAfterSeconds(0).SetName("expires_ttl"),
 	})
 	var se mongo.ServerError
 	if errors.As(err, &se) && se.HasErrorCode(codeNotImplemented) {
-		// FerretDB has no TTL indexes: RevokeToken removes expired
-		// records itself.
-		s.pruneRevoked.Store(true)
+		// FerretDB has no TTL indexes: DeleteExpired removes expired
+		// records (tenancy.Manager.RunRecovery calls it hourly).
 		_, err = s.revoked.Indexes().CreateOne(ctx, mongo.IndexModel{
 			Keys: bson.D{{Key: "expires", Value: 1}}, Options: options.Index().SetName("expires"),
 		})
@@ -221,15 +232,6 @@ type attemptDoc struct {
 	Email           string    `bson:"_id"`
 	FailedLogins    int       `bson:"failed_logins"`
 	LastFailedLogin time.Time `bson:"last_failed_login"`
-}
-
-type lockDoc struct {
-	ID       string        `bson:"_id"` // "<org id>:<seq>"
-	OrgID    bson.ObjectID `bson:"org_id"`
-	Seq      int64         `bson:"seq"`
-	Owner    string        `bson:"owner"`
-	Expires  time.Time     `bson:"expires"`
-	Released bool          `bson:"released"`
 }
 
 type nameDoc struct {
@@ -345,7 +347,21 @@ func (s *Store) ReleaseName(ctx context.Context, identifier string, org tenancy.
 	if err != nil {
 		return nil // a malformed id holds no name
 	}
-	_, err = s.names.DeleteOne(ctx, bson.D{{Key: "_id", Value: identifier}, {Key: "org_id", Value: id}})
+	filter := bson.D{{Key: "_id", Value: identifier}, {Key: "org_id", Value: id}}
+	if s.byIDOnly.Load() {
+		// Only the holder releases its name, so reading by _id first
+		// leaves no gap another holder could use.
+		var held nameDoc
+		err := s.names.FindOne(ctx, bson.D{{Key: "_id", Value: identifier}}).Decode(&held)
+		if errors.Is(err, mongo.ErrNoDocuments) || (err == nil && held.OrgID != id) {
+			return nil
+		}
+		if err != nil {
+			return translate(err, "release name %q", identifier)
+		}
+		filter = bson.D{{Key: "_id", Value: identifier}}
+	}
+	_, err = s.names.DeleteOne(ctx, filter)
 	return translate(err, "release name %q", identifier)
 }
 
@@ -405,7 +421,25 @@ func (s *Store) UpdateOrg(ctx context.Context, org *tenancy.Org) error {
 		return err
 	}
 	d.Version++
-	res, err := s.orgs.ReplaceOne(ctx, bson.D{{Key: "_id", Value: d.ID}, {Key: "version", Value: org.Version}}, d)
+	filter := bson.D{{Key: "_id", Value: d.ID}, {Key: "version", Value: org.Version}}
+	if s.byIDOnly.Load() {
+		// The server would read then write anyway; reading by _id first
+		// keeps the check off a scan of every organization.
+		var cur struct {
+			Version int64 `bson:"version"`
+		}
+		err := s.orgs.FindOne(ctx, bson.D{{Key: "_id", Value: d.ID}}, options.FindOne().SetProjection(bson.D{{Key: "version", Value: 1}})).Decode(&cur)
+		switch {
+		case errors.Is(err, mongo.ErrNoDocuments):
+			return fmt.Errorf("mongostore: update organization %s: %w", org.ID, tenancy.ErrNotFound)
+		case err != nil:
+			return translate(err, "update organization %s", org.ID)
+		case cur.Version != org.Version:
+			return fmt.Errorf("mongostore: organization %s changed since version %d: %w", org.ID, org.Version, tenancy.ErrConflict)
+		}
+		filter = bson.D{{Key: "_id", Value: d.ID}}
+	}
+	res, err := s.orgs.ReplaceOne(ctx, filter, d)
 	if err != nil {
 		return translate(err, "update organization %s", org.ID)
 	}
@@ -459,67 +493,6 @@ func (s *Store) UnfinishedOrgs(ctx context.Context, before time.Time) ([]*tenanc
 		out[i] = docs[i].org()
 	}
 	return out, nil
-}
-
-// LockOrg implements tenancy.Store. Locks are numbered per org and each
-// number is claimed by inserting a document whose _id holds it, so the
-// server's unique _id alone decides between concurrent callers, also when
-// they take over an expired lock: no conditional update or delete is
-// trusted to decide, since FerretDB runs those as a read then a write.
-// The highest number never goes away (UnlockOrg marks its document
-// released; pruning removes only lower numbers), and a lock is held only
-// while its number is the highest, checked after the insert.
-func (s *Store) LockOrg(ctx context.Context, org tenancy.OrgID, owner string, expires, now time.Time) error {
-	id, err := objectID(string(org), "organization id")
-	if err != nil {
-		return err
-	}
-	var last lockDoc
-	err = s.locks.FindOne(ctx, bson.D{{Key: "org_id", Value: id}},
-		options.FindOne().SetSort(bson.D{{Key: "seq", Value: -1}})).Decode(&last)
-	switch {
-	case errors.Is(err, mongo.ErrNoDocuments):
-	case err != nil:
-		return translate(err, "read lock of organization %s", org)
-	case !last.Released && !last.Expires.Before(now):
-		return fmt.Errorf("mongostore: organization %s is locked by %s until %v: %w", org, last.Owner, last.Expires, tenancy.ErrConflict)
-	}
-	seq := last.Seq + 1
-	lockID := fmt.Sprintf("%s:%d", id.Hex(), seq)
-	_, err = s.locks.InsertOne(ctx, lockDoc{ID: lockID, OrgID: id, Seq: seq, Owner: owner, Expires: expires})
-	if err != nil {
-		return translate(err, "lock organization %s", org)
-	}
-	// A caller that read a stale highest number can insert a number that
-	// was pruned; the lock is its only if its number is still the highest.
-	var top lockDoc
-	if err := s.locks.FindOne(ctx, bson.D{{Key: "org_id", Value: id}},
-		options.FindOne().SetSort(bson.D{{Key: "seq", Value: -1}})).Decode(&top); err != nil {
-		return translate(err, "check lock of organization %s", org)
-	}
-	if top.Seq != seq {
-		_, _ = s.locks.UpdateOne(ctx, bson.D{{Key: "_id", Value: lockID}}, bson.D{{Key: "$set", Value: bson.D{{Key: "released", Value: true}}}})
-		return fmt.Errorf("mongostore: organization %s was locked by %s meanwhile: %w", org, top.Owner, tenancy.ErrConflict)
-	}
-	if seq > 1 {
-		// Locks below the highest are history: prune them. Deleting by
-		// _id range never touches the highest, which stays the marker.
-		_, _ = s.locks.DeleteMany(ctx, bson.D{{Key: "org_id", Value: id}, {Key: "seq", Value: bson.D{{Key: "$lt", Value: seq}}}})
-	}
-	return nil
-}
-
-// UnlockOrg implements tenancy.Store. It marks owner's lock document
-// released rather than deleting it; only its owner ever writes to it.
-func (s *Store) UnlockOrg(ctx context.Context, org tenancy.OrgID, owner string) error {
-	id, err := lookupID(string(org), "organization")
-	if err != nil {
-		return nil // a malformed id holds no lock
-	}
-	_, err = s.locks.UpdateMany(ctx,
-		bson.D{{Key: "org_id", Value: id}, {Key: "owner", Value: owner}},
-		bson.D{{Key: "$set", Value: bson.D{{Key: "released", Value: true}}}})
-	return translate(err, "unlock organization %s", org)
 }
 
 // CreateAdmin implements tenancy.Store.
@@ -665,11 +638,6 @@ func (s *Store) LoginFailures(ctx context.Context, email string) (int, time.Time
 // is never lost to a concurrent one. A TTL index (EnsureIndexes) removes
 // the record once the token has expired, where the server supports it.
 func (s *Store) RevokeToken(ctx context.Context, jti string, expires time.Time) error {
-	if s.pruneRevoked.Load() {
-		if _, err := s.revoked.DeleteMany(ctx, bson.D{{Key: "expires", Value: bson.D{{Key: "$lt", Value: time.Now()}}}}); err != nil {
-			return translate(err, "remove expired revocations")
-		}
-	}
 	_, err := s.revoked.InsertOne(ctx, bson.D{{Key: "_id", Value: jti}, {Key: "expires", Value: expires}})
 	if mongo.IsDuplicateKeyError(err) {
 		return nil

@@ -52,6 +52,10 @@ func Run(t *testing.T, newStore func(t *testing.T) tenancy.Store) {
 		{"UnfinishedOrgs", testUnfinishedOrgs},
 		{"Locks", testLocks},
 		{"ConcurrentLockOrg", testConcurrentLockOrg},
+		{"RenewLock", testRenewLock},
+		{"ManyLockCycles", testManyLockCycles},
+		{"Journal", testJournal},
+		{"DeleteExpired", testDeleteExpired},
 		{"ConcurrentCreateAdmin", testConcurrentCreateAdmin},
 		{"TenantCollections", testTenantCollections},
 		{"UnicodeTenantCollection", testUnicodeTenantCollection},
@@ -440,6 +444,103 @@ func testConcurrentLockOrg(t *testing.T, s tenancy.Store) {
 	assertOneWinner(t, errs)
 }
 
+func testRenewLock(t *testing.T, s tenancy.Store) {
+	ctx := t.Context()
+	org := tenancy.OrgID(newID())
+	t0 := now()
+	assert.ErrorIs(t, s.RenewLock(ctx, org, "a", t0.Add(time.Minute)), tenancy.ErrConflict, "a lock never taken")
+	require.NoError(t, s.LockOrg(ctx, org, "a", t0.Add(time.Minute), t0))
+	assert.ErrorIs(t, s.RenewLock(ctx, org, "b", t0.Add(time.Hour)), tenancy.ErrConflict, "another owner's lock")
+
+	// Renewed, the lock holds past its first expiry.
+	require.NoError(t, s.RenewLock(ctx, org, "a", t0.Add(3*time.Minute)))
+	later := t0.Add(2 * time.Minute)
+	assert.ErrorIs(t, s.LockOrg(ctx, org, "b", later.Add(time.Minute), later), tenancy.ErrConflict, "renewed")
+
+	// Taken over once expired: the old owner's renewal then fails.
+	muchLater := t0.Add(4 * time.Minute)
+	require.NoError(t, s.LockOrg(ctx, org, "b", muchLater.Add(time.Minute), muchLater))
+	assert.ErrorIs(t, s.RenewLock(ctx, org, "a", muchLater.Add(time.Hour)), tenancy.ErrConflict, "taken over")
+	require.NoError(t, s.RenewLock(ctx, org, "b", muchLater.Add(2*time.Minute)))
+	require.NoError(t, s.UnlockOrg(ctx, org, "b"))
+	assert.ErrorIs(t, s.RenewLock(ctx, org, "b", muchLater.Add(3*time.Minute)), tenancy.ErrConflict, "released")
+}
+
+// testManyLockCycles takes and releases one org's lock many times, and
+// races takers at each step, so that lock numbers, pruning and markers
+// keep working past the first few.
+func testManyLockCycles(t *testing.T, s tenancy.Store) {
+	ctx := t.Context()
+	org := tenancy.OrgID(newID())
+	t0 := now()
+	for i := range 12 {
+		errs := race(4, func(j int) error { return s.LockOrg(ctx, org, fmt.Sprint(i, "/", j), t0.Add(time.Minute), t0) })
+		assertOneWinner(t, errs)
+		for j, err := range errs {
+			if err == nil {
+				require.NoError(t, s.UnlockOrg(ctx, org, fmt.Sprint(i, "/", j)))
+			}
+		}
+	}
+}
+
+func testJournal(t *testing.T, s tenancy.Store) {
+	ctx := t.Context()
+	ops, err := s.Operations(ctx)
+	require.NoError(t, err)
+	assert.Empty(t, ops, "a new journal is empty")
+
+	a, b := tenancy.OrgID(newID()), tenancy.OrgID(newID())
+	at := now()
+	require.NoError(t, s.PutOperation(ctx, &tenancy.Operation{OrgID: a, Kind: tenancy.OpCreate, Names: []string{"acme"}, Started: at}))
+	require.NoError(t, s.PutOperation(ctx, &tenancy.Operation{OrgID: b, Kind: tenancy.OpDelete, Names: []string{"globex"}, Started: at}))
+	require.NoError(t, s.PutOperation(ctx, &tenancy.Operation{OrgID: a, Kind: tenancy.OpRename, Names: []string{"acme-2", "acme"}, Started: at.Add(time.Second)}))
+	ops, err = s.Operations(ctx)
+	require.NoError(t, err)
+	require.Len(t, ops, 2, "one entry per organization")
+	byOrg := map[tenancy.OrgID]*tenancy.Operation{}
+	for _, op := range ops {
+		byOrg[op.OrgID] = op
+	}
+	require.Contains(t, byOrg, a)
+	assert.Equal(t, tenancy.OpRename, byOrg[a].Kind, "replaced")
+	assert.Equal(t, []string{"acme-2", "acme"}, byOrg[a].Names)
+	assert.True(t, byOrg[a].Started.Equal(at.Add(time.Second)), "started %v", byOrg[a].Started)
+	require.Contains(t, byOrg, b)
+	assert.Equal(t, tenancy.OpDelete, byOrg[b].Kind)
+
+	require.NoError(t, s.DeleteOperation(ctx, a))
+	require.NoError(t, s.DeleteOperation(ctx, a), "removing a missing entry")
+	ops, err = s.Operations(ctx)
+	require.NoError(t, err)
+	require.Len(t, ops, 1)
+	assert.Equal(t, b, ops[0].OrgID)
+}
+
+func testDeleteExpired(t *testing.T, s tenancy.Store) {
+	ctx := t.Context()
+	t0 := now()
+	require.NoError(t, s.RevokeToken(ctx, "old", t0.Add(-time.Minute)))
+	require.NoError(t, s.RevokeToken(ctx, "live", t0.Add(time.Hour)))
+	require.NoError(t, s.RecordLoginFailure(ctx, "stale@example.com", false, t0.Add(-48*time.Hour)))
+	require.NoError(t, s.RecordLoginFailure(ctx, "fresh@example.com", false, t0))
+	n, err := s.DeleteExpired(ctx, t0, t0.Add(-24*time.Hour))
+	require.NoError(t, err)
+	assert.Equal(t, int64(2), n, "the expired revocation and the stale failures")
+	revoked, err := s.TokenRevoked(ctx, "live")
+	require.NoError(t, err)
+	assert.True(t, revoked, "a live revocation is kept")
+	revoked, err = s.TokenRevoked(ctx, "old")
+	require.NoError(t, err)
+	assert.False(t, revoked, "an expired revocation is gone")
+	c, _, err := s.LoginFailures(ctx, "fresh@example.com")
+	require.NoError(t, err)
+	assert.Equal(t, 1, c, "recent failures are kept")
+	c, _, err = s.LoginFailures(ctx, "stale@example.com")
+	require.NoError(t, err)
+	assert.Zero(t, c, "stale failures are gone")
+}
+
 func testConcurrentCreateAdmin(t *testing.T, s tenancy.Store) {
 	ctx := t.Context()
 	errs := race(8, func(int) error { return s.CreateAdmin(ctx, sampleAdmin("race@example.com")) })
@@ -551,6 +652,13 @@ func testCanceledContext(t *testing.T, s tenancy.Store) {
 		"DeleteOrg": func() error { return s.DeleteOrg(ctx, org.ID) },
 		"LockOrg":   func() error { return s.LockOrg(ctx, org.ID, "x", now().Add(time.Minute), now()) },
 		"UnlockOrg": func() error { return s.UnlockOrg(ctx, org.ID, "x") },
+		"RenewLock": func() error { return s.RenewLock(ctx, org.ID, "x", now().Add(time.Minute)) },
+		"PutOperation": func() error {
+			return s.PutOperation(ctx, &tenancy.Operation{OrgID: org.ID, Kind: tenancy.OpCreate, Started: now()})
+		},
+		"DeleteOperation": func() error { return s.DeleteOperation(ctx, org.ID) },
+		"Operations":      func() error { _, err := s.Operations(ctx); return err },
+		"DeleteExpired":   func() error { _, err := s.DeleteExpired(ctx, now(), now()); return err },
 		"UnfinishedOrgs": func() error {
 			_, err := s.UnfinishedOrgs(ctx, now())
 			return err
@@ -595,6 +703,9 @@ func testCanceledContext(t *testing.T, s tenancy.Store) {
 	assert.False(t, exists, "no collection created")
 	assert.NoError(t, s.ReserveName(live, "canceled", tenancy.OrgID(newID()), now()), "no name reserved")
 	assert.NoError(t, s.LockOrg(live, org.ID, "y", now().Add(time.Minute), now()), "no lock taken")
+	ops, err := s.Operations(live)
+	require.NoError(t, err)
+	assert.Empty(t, ops, "no journal entry written")
 }
 
 func testTenantDocuments(t *testing.T, s tenancy.Store) {

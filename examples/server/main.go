@@ -76,6 +76,7 @@ type config struct {
 	logLevel      slog.Level
 	addr          string
 	dataDir       string
+	renameByCopy  bool
 }
 
 func loadConfig(getenv func(string) string) (*config, error) {
@@ -150,6 +151,13 @@ func loadConfig(getenv func(string) string) (*config, error) {
 	if err != nil || c.bcryptCost < tenancy.MinBcryptCost || c.bcryptCost > 31 {
 		return nil, fmt.Errorf("BCRYPT_COST %q must be a number from %d to 31", getenv("BCRYPT_COST"), tenancy.MinBcryptCost)
 	}
+	switch v := strings.ToLower(getenv("RENAME_BY_COPY")); v {
+	case "", "false", "0":
+	case "true", "1":
+		c.renameByCopy = true
+	default:
+		return nil, fmt.Errorf("RENAME_BY_COPY %q must be true or false", getenv("RENAME_BY_COPY"))
+	}
 	level := strings.ToUpper(or(getenv("LOG_LEVEL"), "INFO"))
 	switch level { // Python's names, as the services this replaces use them
 	case "WARNING":
@@ -162,6 +170,10 @@ func loadConfig(getenv func(string) string) (*config, error) {
 	}
 	return c, nil
 }
+
+// recoveryInterval is how often the server settles the operations whose
+// process died: one is settled within the operation lease and this.
+const recoveryInterval = time.Second
 
 // maxTokenMinutes bounds TOKEN_LIFETIME at one year.
 const maxTokenMinutes = 366 * 24 * 60
@@ -234,6 +246,9 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer) erro
 		return fmt.Errorf("cannot reach the database at %s: %v", redact(uri), err)
 	}
 
+	if cfg.renameByCopy {
+		storeOpts = append(storeOpts, mongostore.WithoutRenameCollection())
+	}
 	store := mongostore.New(client.Database(cfg.database), storeOpts...)
 	if err := store.EnsureIndexes(ctx); err != nil {
 		return err
@@ -255,11 +270,17 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer) erro
 		return err
 	}
 
-	// Settle what a previous run left unfinished. What cannot be settled
-	// is logged and left for the next start; it blocks no other org.
-	if _, err := m.Recover(ctx); err != nil {
-		log.Error("recovery left operations unfinished", "err", err)
-	}
+	// Settle, in the background from now on, what this or another
+	// process left unfinished: a full pass at once, then the journal of
+	// operations in flight every second. What cannot be settled is logged
+	// and tried again; it blocks no other org.
+	recoveryCtx, stopRecovery := context.WithCancel(ctx)
+	recovered := make(chan struct{})
+	go func() {
+		defer close(recovered)
+		_ = m.RunRecovery(recoveryCtx, recoveryInterval)
+	}()
+	defer func() { stopRecovery(); <-recovered }()
 
 	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {

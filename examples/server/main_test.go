@@ -96,7 +96,7 @@ func cleanEnv(extra ...string) []string {
 		name, _, _ := strings.Cut(kv, "=")
 		switch name {
 		case "MONGO_URI", "PRIMARY_DB", "SECRET_KEY", "ALGORITHM", "TOKEN_LIFETIME", "LOG_LEVEL", "PORT", "ADDR", "DATA_DIR", "BCRYPT_COST",
-			"PREVIOUS_SECRET_KEYS", "ED25519_PRIVATE_KEY", "LOGIN_RATE_LIMIT", "TRUSTED_PROXIES":
+			"PREVIOUS_SECRET_KEYS", "ED25519_PRIVATE_KEY", "LOGIN_RATE_LIMIT", "TRUSTED_PROXIES", "RENAME_BY_COPY":
 			continue
 		}
 		env = append(env, kv)

@@ -1,0 +1,307 @@
+package tenancy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+)
+
+// RecoveryReport counts what Recover or RecoverPending settled.
+type RecoveryReport struct {
+	// CreatesRolledBack counts creations undone: none was acknowledged.
+	CreatesRolledBack int
+	// RenamesSettled counts renames completed or rolled back.
+	RenamesSettled int
+	// DeletesCompleted counts deletions finished.
+	DeletesCompleted int
+	// NamesReleased counts reserved names no organization used.
+	NamesReleased int
+	// Busy counts organizations skipped because a live operation holds them.
+	Busy int
+	// Expired counts expired revocations and login-failure records removed.
+	Expired int64
+}
+
+func (r *RecoveryReport) add(o RecoveryReport) {
+	r.CreatesRolledBack += o.CreatesRolledBack
+	r.RenamesSettled += o.RenamesSettled
+	r.DeletesCompleted += o.DeletesCompleted
+	r.NamesReleased += o.NamesReleased
+	r.Busy += o.Busy
+	r.Expired += o.Expired
+}
+
+// settled reports whether r counts anything settled or removed.
+func (r RecoveryReport) settled() bool {
+	r.Busy = 0
+	return r != RecoveryReport{}
+}
+
+// DefaultFullRecoveryInterval is how often RunRecovery runs Recover's full
+// pass; RecoverPending runs at the interval it is given.
+const DefaultFullRecoveryInterval = time.Hour
+
+// RunRecovery settles, until ctx ends, what operations of dead or failed
+// processes left unfinished: it runs Recover at once and then every
+// DefaultFullRecoveryInterval, and RecoverPending every `every` (a second
+// suits a server: an operation whose process was killed is then settled
+// within the lease and a second). Every serving process should run it,
+// in a goroutine of its own; several processes may run it at once, since
+// each organization is settled under its lock. Failures are logged and
+// tried again at the next tick. It returns when ctx ends, with ctx's
+// error, or at once if every is not positive.
+func (m *Manager) RunRecovery(ctx context.Context, every time.Duration) error {
+	if every <= 0 {
+		return fmt.Errorf("tenancy: recovery interval %v must be positive", every)
+	}
+	full := time.NewTicker(DefaultFullRecoveryInterval)
+	defer full.Stop()
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	pass := m.Recover
+	for {
+		if _, err := pass(ctx); err != nil && ctx.Err() == nil {
+			m.log.ErrorContext(ctx, "recovery left operations unfinished; trying again", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-full.C:
+			pass = m.Recover
+		case <-tick.C:
+			pass = m.RecoverPending
+		}
+	}
+}
+
+// RecoverPending settles the operations of the journal whose lease ran
+// out (see Operation): an organization still creating is rolled back (its
+// creation was never acknowledged), a rename completes or rolls back
+// depending on whether its collection moved, a deletion completes, and
+// the names the operation reserved and the organization does not use are
+// released. Operations whose process still renews the lease are left
+// alone. A pass reads the journal, which holds only what is in flight, and
+// by id what it settles: it costs nothing per organization. It returns
+// the errors of the entries it could not settle, joined, after trying
+// them all.
+func (m *Manager) RecoverPending(ctx context.Context) (RecoveryReport, error) {
+	var rep RecoveryReport
+	ops, err := m.store.Operations(ctx)
+	if err != nil {
+		return rep, fmt.Errorf("recover: read the journal: %w", err)
+	}
+	var errs []error
+	for _, op := range ops {
+		err := m.recoverOperation(ctx, op, &rep)
+		switch {
+		case errors.Is(err, errBusy):
+			rep.Busy++
+		case err != nil:
+			errs = append(errs, err)
+		}
+	}
+	m.logRecovery(ctx, rep)
+	return rep, errors.Join(errs...)
+}
+
+// Recover is RecoverPending followed by a full pass for what the journal
+// cannot show: organizations left unfinished without a journal entry
+// (written before the journal existed), reserved names that no
+// organization uses (an interrupted sweep of a stray collection), and the
+// revocations and login-failure records that expired. The full pass reads
+// every organization record and reservation, so run it at start and then
+// rarely (RunRecovery runs it hourly). It touches only what has not
+// changed for the operation lease and takes each organization's lock, so
+// it is safe to run from several processes at once, while others serve.
+func (m *Manager) Recover(ctx context.Context) (RecoveryReport, error) {
+	rep, err := m.RecoverPending(ctx)
+	errs := []error{err}
+	var full RecoveryReport
+	now := m.now().UTC()
+	cut := now.Add(-m.lease)
+
+	orgs, err := m.store.UnfinishedOrgs(ctx, cut)
+	if err != nil {
+		return rep, errors.Join(append(errs, fmt.Errorf("recover: %w", err))...)
+	}
+	for _, o := range orgs {
+		err := m.lockedRecoverOrg(ctx, o.ID, &full)
+		switch {
+		case errors.Is(err, errBusy):
+			full.Busy++
+		case err != nil:
+			errs = append(errs, err)
+		}
+	}
+
+	names, err := m.store.Reservations(ctx, cut)
+	if err != nil {
+		return rep, errors.Join(append(errs, fmt.Errorf("recover: %w", err))...)
+	}
+	for _, r := range names {
+		released, err := m.releaseUnused(ctx, r)
+		switch {
+		case errors.Is(err, errBusy):
+			full.Busy++
+		case err != nil:
+			errs = append(errs, err)
+		case released:
+			full.NamesReleased++
+		}
+	}
+	if full.Expired, err = m.store.DeleteExpired(ctx, now, now.Add(-FailureMemory)); err != nil {
+		errs = append(errs, fmt.Errorf("recover: delete expired records: %w", err))
+	}
+	m.logRecovery(ctx, full)
+	rep.add(full)
+	return rep, errors.Join(errs...)
+}
+
+func (m *Manager) logRecovery(ctx context.Context, rep RecoveryReport) {
+	if rep.settled() {
+		m.log.InfoContext(ctx, "recovered unfinished operations", "creates_rolled_back", rep.CreatesRolledBack,
+			"renames_settled", rep.RenamesSettled, "deletes_completed", rep.DeletesCompleted,
+			"names_released", rep.NamesReleased, "busy", rep.Busy, "expired_records", rep.Expired)
+	}
+}
+
+// recoverOperation settles the journal entry op under its organization's
+// lock, then removes it. It returns errBusy if a live operation holds the
+// lock.
+func (m *Manager) recoverOperation(ctx context.Context, op *Operation, rep *RecoveryReport) error {
+	ctx, unlock, err := m.lockOrg(ctx, op.OrgID)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	org, err := m.settleOrg(ctx, op.OrgID, rep)
+	if err != nil {
+		return err
+	}
+	for _, name := range op.Names {
+		if org != nil && (org.Identifier == name || org.PendingIdentifier == name) {
+			continue
+		}
+		if err := m.releaseOperationName(ctx, op, name); err != nil {
+			return fmt.Errorf("recover organization %s: release %q: %w", op.OrgID, name, err)
+		}
+	}
+	if err := m.store.DeleteOperation(ctx, op.OrgID); err != nil {
+		return fmt.Errorf("recover organization %s: clear its journal entry: %w", op.OrgID, err)
+	}
+	return nil
+}
+
+// releaseOperationName releases a name op reserved and its organization
+// does not use. A rename's names may have under them a collection an
+// overtaken tenant write made (see Tenant): it is dropped first, while the
+// name is held, unless another organization holds the name by now.
+func (m *Manager) releaseOperationName(ctx context.Context, op *Operation, name string) error {
+	if op.Kind != OpRename {
+		return m.store.ReleaseName(ctx, name, op.OrgID)
+	}
+	err := m.store.ReserveName(ctx, name, op.OrgID, m.now().UTC())
+	if errors.Is(err, ErrConflict) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if err := m.dropStray(ctx, TenantCollection(name)); err != nil {
+		return err
+	}
+	return m.store.ReleaseName(ctx, name, op.OrgID)
+}
+
+// lockedRecoverOrg settles organization id under its lock; see settleOrg.
+// It returns errBusy if a live operation holds the lock.
+func (m *Manager) lockedRecoverOrg(ctx context.Context, id OrgID, rep *RecoveryReport) error {
+	ctx, unlock, err := m.lockOrg(ctx, id)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	_, err = m.settleOrg(ctx, id, rep)
+	return err
+}
+
+// settleOrg finishes what the state of organization id says was left
+// unfinished, and returns the organization as it is then (nil if it is
+// gone). The caller holds its lock.
+func (m *Manager) settleOrg(ctx context.Context, id OrgID, rep *RecoveryReport) (*Org, error) {
+	org, err := m.store.OrgByID(ctx, id)
+	if errors.Is(err, ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("recover organization %s: %w", id, err)
+	}
+	switch org.State {
+	case OrgCreating:
+		if err := m.rollbackCreate(ctx, org); err != nil {
+			return nil, err
+		}
+		rep.CreatesRolledBack++
+		return nil, nil
+	case OrgRenaming:
+		if err := m.settleRename(ctx, org); err != nil {
+			return nil, err
+		}
+		rep.RenamesSettled++
+	case OrgDeleting:
+		if err := m.deleteLocked(ctx, org); err != nil {
+			return nil, err
+		}
+		rep.DeletesCompleted++
+		return nil, nil
+	}
+	return org, nil
+}
+
+// releaseUnused releases r if its organization is gone or neither is named
+// by it nor is renaming to it.
+func (m *Manager) releaseUnused(ctx context.Context, r Reservation) (bool, error) {
+	org, err := m.store.OrgByID(ctx, r.OrgID)
+	if errors.Is(err, ErrNotFound) {
+		return true, m.store.ReleaseName(ctx, r.Identifier, r.OrgID)
+	}
+	if err != nil {
+		return false, fmt.Errorf("recover name %q: %w", r.Identifier, err)
+	}
+	if org.Identifier == r.Identifier || org.PendingIdentifier == r.Identifier {
+		return false, nil
+	}
+	ctx, unlock, err := m.lockOrg(ctx, r.OrgID)
+	if err != nil {
+		return false, err
+	}
+	defer unlock()
+	org, err = m.store.OrgByID(ctx, r.OrgID)
+	if err != nil {
+		return false, ignoreNotFound(err)
+	}
+	if org.Identifier == r.Identifier || org.PendingIdentifier == r.Identifier {
+		return false, nil
+	}
+	return true, m.store.ReleaseName(ctx, r.Identifier, r.OrgID)
+}
+
+// beginOperation records in the journal that an operation of kind starts
+// on org id, which may reserve names. The caller holds the org's lock.
+func (m *Manager) beginOperation(ctx context.Context, id OrgID, kind string, names ...string) error {
+	op := &Operation{OrgID: id, Kind: kind, Names: slices.Clone(names), Started: m.now().UTC()}
+	if err := m.store.PutOperation(ctx, op); err != nil {
+		return fmt.Errorf("record %s of organization %s in the journal: %w", kind, id, err)
+	}
+	return nil
+}
+
+// endOperation removes org id's journal entry once its operation is
+// settled. A failure is logged: recovery removes the entry later.
+func (m *Manager) endOperation(ctx context.Context, id OrgID) {
+	if err := m.store.DeleteOperation(ctx, id); err != nil {
+		m.log.WarnContext(ctx, "clear a settled operation from the journal; recovery clears it later", "org_id", id, "err", err)
+	}
+}
