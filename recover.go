@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 )
 
@@ -92,19 +93,38 @@ func (m *Manager) RecoverPending(ctx context.Context) (RecoveryReport, error) {
 	if err != nil {
 		return rep, fmt.Errorf("recover: read the journal: %w", err)
 	}
-	var errs []error
+	var (
+		mu   sync.Mutex
+		errs []error
+		wg   sync.WaitGroup
+		sem  = make(chan struct{}, recoveryParallelism)
+	)
 	for _, op := range ops {
-		err := m.recoverOperation(ctx, op, &rep)
-		switch {
-		case errors.Is(err, errBusy):
-			rep.Busy++
-		case err != nil:
-			errs = append(errs, err)
-		}
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			var one RecoveryReport
+			err := m.recoverOperation(ctx, op, &one)
+			mu.Lock()
+			defer mu.Unlock()
+			rep.add(one)
+			switch {
+			case errors.Is(err, errBusy):
+				rep.Busy++
+			case err != nil:
+				errs = append(errs, err)
+			}
+		})
 	}
+	wg.Wait()
 	m.logRecovery(ctx, rep)
 	return rep, errors.Join(errs...)
 }
+
+// recoveryParallelism is how many journal entries RecoverPending settles
+// at once: after a crash with many operations in flight, settling them one
+// by one would add up their copies and counts.
+const recoveryParallelism = 4
 
 // Recover is RecoverPending followed by a full pass for what the journal
 // cannot show: organizations left unfinished without a journal entry
