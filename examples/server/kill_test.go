@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -11,6 +12,9 @@ import (
 	mrand "math/rand/v2"
 	"net/http"
 	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -22,7 +26,6 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/tenancy/tenancy"
-	"github.com/tenancy/tenancy/internal/embeddb"
 )
 
 // killCase is one operation that a SIGKILL interrupted.
@@ -41,7 +44,7 @@ type killCase struct {
 
 const (
 	killPassword = "KillTestPassword123"
-	killDocs     = 4000
+	killDocs     = 3000
 )
 
 // TestKillAndRestart SIGKILLs the real server at random moments during
@@ -54,10 +57,7 @@ const (
 // give the same answer through GET, login and the tokens issued before.
 func TestKillAndRestart(t *testing.T) {
 	bin := buildServer(t)
-	dbDir := t.TempDir()
-	uri, stopDB, err := embeddb.Start(dbDir)
-	require.NoError(t, err)
-	t.Cleanup(stopDB)
+	uri := startDatabase(t)
 	const dbName = "killtest"
 	mc, err := mongo.Connect(options.Client().ApplyURI(uri))
 	require.NoError(t, err)
@@ -179,6 +179,32 @@ func TestKillAndRestart(t *testing.T) {
 	}
 	t.Logf("kill test: %d kills, every organization whole or absent %v after the last restart; outcomes %v",
 		len(cases), settled.Round(100*time.Millisecond), outcomes)
+}
+
+// startDatabase runs the embedded FerretDB in a process of its own, built
+// without the race detector as the server is, so that it outlives the
+// servers the test kills and runs at the speed a user's database would.
+func startDatabase(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "serve")
+	out, err := exec.Command("go", "build", "-o", bin, "../../internal/embeddb/serve").CombinedOutput()
+	require.NoError(t, err, "go build: %s", out)
+	cmd := exec.Command(bin, t.TempDir())
+	stdin, err := cmd.StdinPipe()
+	require.NoError(t, err)
+	stdout, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	cmd.Stderr = os.Stderr
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() {
+		_ = stdin.Close()
+		if err := cmd.Wait(); err != nil {
+			t.Errorf("database process: %v", err)
+		}
+	})
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	require.NoError(t, err, "the database's connection string")
+	return strings.TrimSpace(line)
 }
 
 func count(s []string, v string) (n int) {
