@@ -160,49 +160,83 @@ func TestDatabaseRoundTrips(t *testing.T) {
 		checked = func(cmd string) []string { return []string{"find", cmd} }
 	}
 
-	cmds := log.during(func() {
+	// By name: on MongoDB one read by the unique identifier index; on
+	// FerretDB two by _id, the name's reservation and the organization.
+	byName, ferret := []string{"find"}, isFerretDB(t, db)
+	if ferret {
+		byName = []string{"find", "find"}
+	}
+	cmdsByName := log.commandsDuring(func() {
 		got, err := m.GetOrg(ctx, "Acme Corporation")
 		require.NoError(t, err)
 		assert.Equal(t, org.ID, got.ID)
 	})
-	assert.Equal(t, []string{"find"}, cmds, "GetOrg by name")
+	assert.Equal(t, byName, names(cmdsByName), "GetOrg by name")
+	if ferret {
+		assert.Empty(t, onlyByID(cmdsByName), "GetOrg by name reads by _id only")
+	}
+	cmdsByName = log.commandsDuring(func() {
+		_, err := m.GetOrg(ctx, "No Such Org")
+		require.ErrorIs(t, err, tenancy.ErrNotFound)
+	})
+	assert.Equal(t, []string{"find"}, names(cmdsByName), "GetOrg of an unknown name")
+	if ferret {
+		assert.Empty(t, onlyByID(cmdsByName), "GetOrg of an unknown name reads by _id only")
+	}
 
-	cmds = log.during(func() {
+	cmdsByID := log.commandsDuring(func() {
 		_, err := m.GetOrgByID(ctx, org.ID)
 		require.NoError(t, err)
 	})
-	assert.Equal(t, []string{"find"}, cmds, "GetOrgByID")
+	assert.Equal(t, []string{"find"}, names(cmdsByID), "GetOrgByID")
+	assert.Empty(t, onlyByID(cmdsByID), "GetOrgByID reads by _id")
 
+	// An admin by email: on FerretDB the email's pointer, then the admin.
+	byEmail := []string{"find"}
+	if ferret {
+		byEmail = []string{"find", "find"}
+	}
+	checkByID := func(what string, cmds []command) {
+		t.Helper()
+		if ferret {
+			assert.Empty(t, onlyByID(cmds), what+" reads and writes by _id only")
+		}
+	}
 	var tok *tenancy.Token
 	stop := tenancy.CountHashCompares()
-	cmds = log.during(func() {
+	login := log.commandsDuring(func() {
 		var err error
 		tok, err = m.Login(ctx, "admin@acme.com", "MySecurePassword123")
 		require.NoError(t, err)
 	})
-	assert.Equal(t, []string{"find", "find"}, cmds, "Login: the admin, then its organization, which must not be being deleted")
+	assert.Equal(t, concat(byEmail, "find"), names(login), "Login: the admin, then its organization, which must not be being deleted")
+	checkByID("Login", login)
 	assert.Equal(t, int64(1), stop(), "Login does one bcrypt comparison")
 
 	stop = tenancy.CountHashCompares()
-	cmds = log.during(func() {
+	login = log.commandsDuring(func() {
 		_, err := m.Login(ctx, "nobody@acme.com", "MySecurePassword123")
 		require.ErrorIs(t, err, tenancy.ErrUnauthenticated)
 	})
-	assert.Equal(t, []string{"find", "find", "update"}, cmds,
+	assert.Equal(t, []string{"find", "find", "update"}, names(login),
 		"Login of an unknown email: the admin, the address's failures, then the count, as a wrong password costs")
+	checkByID("Login of an unknown email", login)
 	assert.Equal(t, int64(1), stop(), "an unknown email costs one bcrypt comparison too")
 
-	cmds = log.during(func() {
+	login = log.commandsDuring(func() {
 		_, err := m.Login(ctx, "admin@acme.com", "WrongPassword123")
 		require.ErrorIs(t, err, tenancy.ErrUnauthenticated)
 	})
-	assert.Equal(t, []string{"find", "update"}, cmds, "Login with a wrong password: the admin, then its failure count")
-	cmds = log.during(func() {
+	assert.Equal(t, concat(byEmail, byEmail[1:], "update"), names(login), "Login with a wrong password: the admin, then its failure count")
+	checkByID("Login with a wrong password", login)
+	login = log.commandsDuring(func() {
 		_, err := m.Login(ctx, "admin@acme.com", "MySecurePassword123")
 		require.NoError(t, err)
 	})
-	assert.Equal(t, []string{"find", "update", "delete", "find"}, cmds, "Login after a failure resets the count")
+	assert.Equal(t, concat(byEmail, byEmail[1:], "update", "delete", "find"), names(login), "Login after a failure resets the count")
+	checkByID("Login after a failure", login)
 
+	var cmds []string
 	cmds = log.during(func() {
 		claims, err := m.VerifyToken(tok.AccessToken)
 		require.NoError(t, err)
@@ -210,12 +244,13 @@ func TestDatabaseRoundTrips(t *testing.T) {
 	})
 	assert.Empty(t, cmds, "VerifyToken")
 
-	cmds = log.during(func() {
+	authz := log.commandsDuring(func() {
 		claims, err := m.Authorize(ctx, tok.AccessToken)
 		require.NoError(t, err)
 		assert.Equal(t, org.ID, claims.OrgID)
 	})
-	assert.Equal(t, []string{"find", "find", "find"}, cmds, "Authorize: the admin, its organization and the revocation list, concurrently")
+	assert.Equal(t, []string{"find", "find", "find"}, names(authz), "Authorize: the admin, its organization and the revocation list, concurrently")
+	assert.Empty(t, onlyByID(authz), "Authorize reads by _id")
 
 	cmds = log.during(func() {
 		_, err := m.CreateOrg(ctx, tenancy.CreateOrgParams{Name: "Globex", AdminEmail: "admin@globex.com", AdminPassword: "MySecurePassword123"})
@@ -228,6 +263,7 @@ func TestDatabaseRoundTrips(t *testing.T) {
 		"insert",                              // the org record, state creating
 		"listCollections", "create", "insert", // the tenant collection, checked absent, with its metadata
 		"insert",          // the admin
+		"update",          // its email's pointer
 		checked("update"), // activate
 		"delete",          // clear the journal entry
 		"find", "update",  // release the lock
@@ -251,6 +287,15 @@ func TestDatabaseRoundTrips(t *testing.T) {
 		"delete",           // clear the journal entry
 		"find", "update",   // release the lock
 	), cmds, "RenameOrg")
+}
+
+// names returns the names of cmds.
+func names(cmds []command) []string {
+	out := make([]string, len(cmds))
+	for i, c := range cmds {
+		out[i] = c.name
+	}
+	return out
 }
 
 // concat flattens command names and lists of them.

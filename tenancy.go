@@ -148,7 +148,10 @@ type Store interface {
 	CreateOrg(ctx context.Context, org *Org) error
 	// OrgByID returns the org with id, or ErrNotFound.
 	OrgByID(ctx context.Context, id OrgID) (*Org, error)
-	// OrgByIdentifier returns the org whose Identifier is identifier, or ErrNotFound.
+	// OrgByIdentifier returns the org whose Identifier is identifier, or
+	// ErrNotFound. A store may find it through the name's reservation
+	// (ReserveName), which the Manager always holds before an org bears a
+	// name: an org whose name is not reserved by it may not be found.
 	OrgByIdentifier(ctx context.Context, identifier string) (*Org, error)
 	// UpdateOrg replaces the stored org that has org.ID and org.Version with
 	// org, and on success increments org.Version to the stored version.

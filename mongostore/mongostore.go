@@ -11,6 +11,7 @@
 //	org_names        one document per reserved identifier, _id = identifier
 //	org_leases       the lock of each organization under an operation
 //	org_operations   the journal of operations in flight
+//	admin_emails     each admin's email, _id = email, pointing at the admin
 //	login_attempts   failed logins of addresses without an admin
 //	revoked_tokens   tokens revoked by logout, until they expire
 //	tenant_*         one per organization, holding its data
@@ -45,6 +46,9 @@ const (
 	// OperationsCollection is the journal of operations in flight: empty
 	// when nothing is pending.
 	OperationsCollection = "org_operations"
+	// EmailsCollection points each admin email at its admin, for lookups
+	// by _id on FerretDB.
+	EmailsCollection = "admin_emails"
 	// AttemptsCollection counts failed logins of addresses without an admin.
 	AttemptsCollection = "login_attempts"
 	// RevokedCollection lists tokens revoked by logout until they expire.
@@ -83,6 +87,7 @@ type Store struct {
 	names    *mongo.Collection
 	leases   *mongo.Collection
 	journal  *mongo.Collection
+	emails   *mongo.Collection
 	attempts *mongo.Collection
 	revoked  *mongo.Collection
 }
@@ -134,6 +139,7 @@ func New(db *mongo.Database, opts ...Option) *Store {
 		names:     db.Collection(NamesCollection),
 		leases:    db.Collection(LeasesCollection),
 		journal:   db.Collection(OperationsCollection),
+		emails:    db.Collection(EmailsCollection),
 		attempts:  db.Collection(AttemptsCollection),
 		revoked:   db.Collection(RevokedCollection),
 	}
@@ -160,6 +166,9 @@ func (s *Store) EnsureIndexes(ctx context.Context) error {
 	}
 	_, ferret := info["ferretdbVersion"]
 	s.byIDOnly.Store(ferret)
+	if err := s.pointEmails(ctx); err != nil {
+		return err
+	}
 	if _, err := s.orgs.Indexes().CreateOne(ctx, mongo.IndexModel{
 		Keys:    bson.D{{Key: "identifier", Value: 1}},
 		Options: options.Index().SetUnique(true).SetName("identifier_unique"),
@@ -188,6 +197,37 @@ func (s *Store) EnsureIndexes(ctx context.Context) error {
 		return fmt.Errorf("mongostore: create index on %s: %w", RevokedCollection, err)
 	}
 	return nil
+}
+
+// pointEmails writes the email pointers of admins created before pointers
+// existed, when there are fewer pointers than admins.
+func (s *Store) pointEmails(ctx context.Context) error {
+	admins, err := s.admins.EstimatedDocumentCount(ctx)
+	if err != nil {
+		return fmt.Errorf("mongostore: count admins: %w", err)
+	}
+	pointers, err := s.emails.EstimatedDocumentCount(ctx)
+	if err != nil {
+		return fmt.Errorf("mongostore: count email pointers: %w", err)
+	}
+	if pointers >= admins {
+		return nil
+	}
+	cur, err := s.admins.Find(ctx, bson.D{}, options.Find().SetProjection(bson.D{{Key: "email", Value: 1}}))
+	if err != nil {
+		return fmt.Errorf("mongostore: list admins: %w", err)
+	}
+	defer cur.Close(ctx)
+	for cur.Next(ctx) {
+		var d adminDoc
+		if err := cur.Decode(&d); err != nil {
+			return fmt.Errorf("mongostore: list admins: %w", err)
+		}
+		if err := s.pointEmail(ctx, d.Email, d.ID); err != nil {
+			return err
+		}
+	}
+	return cur.Err()
 }
 
 // Ping checks that the database answers.
@@ -401,9 +441,28 @@ func (s *Store) OrgByID(ctx context.Context, id tenancy.OrgID) (*tenancy.Org, er
 	return s.findOrg(ctx, bson.D{{Key: "_id", Value: oid}}, string(id))
 }
 
-// OrgByIdentifier implements tenancy.Store.
+// OrgByIdentifier implements tenancy.Store. On MongoDB it is one read by
+// the unique identifier index. On FerretDB, which would read every
+// organization for it, it is two reads by _id: the reservation of the
+// name, which names the organization holding it, then that organization,
+// whose identifier must be the name (a rename in progress holds its new
+// name before the record has it).
 func (s *Store) OrgByIdentifier(ctx context.Context, identifier string) (*tenancy.Org, error) {
-	return s.findOrg(ctx, bson.D{{Key: "identifier", Value: identifier}}, identifier)
+	if !s.byIDOnly.Load() {
+		return s.findOrg(ctx, bson.D{{Key: "identifier", Value: identifier}}, identifier)
+	}
+	var held nameDoc
+	if err := s.names.FindOne(ctx, bson.D{{Key: "_id", Value: identifier}}).Decode(&held); err != nil {
+		return nil, translate(err, "organization %q", identifier)
+	}
+	org, err := s.findOrg(ctx, bson.D{{Key: "_id", Value: held.OrgID}}, identifier)
+	if err != nil {
+		return nil, err
+	}
+	if org.Identifier != identifier {
+		return nil, fmt.Errorf("mongostore: organization %q: %w", identifier, tenancy.ErrNotFound)
+	}
+	return org, nil
 }
 
 func (s *Store) findOrg(ctx context.Context, filter bson.D, what string) (*tenancy.Org, error) {
@@ -505,16 +564,70 @@ func (s *Store) CreateAdmin(ctx context.Context, admin *tenancy.Admin) error {
 	if err != nil {
 		return err
 	}
+	email := strings.ToLower(admin.Email)
 	_, err = s.admins.InsertOne(ctx, adminDoc{
-		ID: id, Email: strings.ToLower(admin.Email), PasswordHash: string(admin.PasswordHash),
+		ID: id, Email: email, PasswordHash: string(admin.PasswordHash),
 		OrgID: org, CreatedAt: admin.CreatedAt,
 	})
-	return translate(err, "create admin %s", admin.ID)
+	if err != nil {
+		return translate(err, "create admin %s", admin.ID)
+	}
+	// The unique email index decided; the pointer only serves lookups.
+	return s.pointEmail(ctx, email, id)
 }
 
-// AdminByEmail implements tenancy.Store.
+// emailDoc points an email at its admin, so that FerretDB finds an admin
+// by email with reads by _id. The unique index on admin_accounts.email
+// decides who holds an email; a pointer whose admin is gone (its process
+// died between the two deletes) reads as no admin.
+type emailDoc struct {
+	Email   string        `bson:"_id"`
+	AdminID bson.ObjectID `bson:"admin_id"`
+}
+
+func (s *Store) pointEmail(ctx context.Context, email string, id bson.ObjectID) error {
+	_, err := s.emails.ReplaceOne(ctx, bson.D{{Key: "_id", Value: email}}, emailDoc{Email: email, AdminID: id}, options.Replace().SetUpsert(true))
+	return translate(err, "index email of admin %s", id.Hex())
+}
+
+// AdminByEmail implements tenancy.Store. On MongoDB it is one read by the
+// unique email index; on FerretDB, which would read every admin for it,
+// two reads by _id: the email's pointer, then the admin.
 func (s *Store) AdminByEmail(ctx context.Context, email string) (*tenancy.Admin, error) {
-	return s.findAdmin(ctx, bson.D{{Key: "email", Value: strings.ToLower(email)}}, email)
+	email = strings.ToLower(email)
+	if !s.byIDOnly.Load() {
+		return s.findAdmin(ctx, bson.D{{Key: "email", Value: email}}, email)
+	}
+	var p emailDoc
+	if err := s.emails.FindOne(ctx, bson.D{{Key: "_id", Value: email}}).Decode(&p); err != nil {
+		return nil, translate(err, "admin %q", email)
+	}
+	a, err := s.findAdmin(ctx, bson.D{{Key: "_id", Value: p.AdminID}}, email)
+	if err != nil {
+		return nil, err
+	}
+	if a.Email != email {
+		return nil, fmt.Errorf("mongostore: admin %q: %w", email, tenancy.ErrNotFound)
+	}
+	return a, nil
+}
+
+// adminByEmailFilter selects the admin with the lower-cased email: by the
+// email on MongoDB (its unique index), by _id through the email's pointer
+// on FerretDB. It returns nil if FerretDB has no pointer: no such admin.
+func (s *Store) adminByEmailFilter(ctx context.Context, email string) (bson.D, error) {
+	if !s.byIDOnly.Load() {
+		return bson.D{{Key: "email", Value: email}}, nil
+	}
+	var p emailDoc
+	err := s.emails.FindOne(ctx, bson.D{{Key: "_id", Value: email}}).Decode(&p)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, translate(err, "admin %q", email)
+	}
+	return bson.D{{Key: "_id", Value: p.AdminID}}, nil
 }
 
 // AdminByID implements tenancy.Store.
@@ -566,12 +679,18 @@ func (s *Store) RecordLoginFailure(ctx context.Context, email string, known bool
 	email = strings.ToLower(email)
 	update := failureUpdate(at)
 	if known {
-		res, err := s.admins.UpdateOne(ctx, bson.D{{Key: "email", Value: email}}, update)
+		filter, err := s.adminByEmailFilter(ctx, email)
 		if err != nil {
-			return translate(err, "count failed login")
+			return err
 		}
-		if res.MatchedCount > 0 {
-			return nil
+		if filter != nil {
+			res, err := s.admins.UpdateOne(ctx, filter, update)
+			if err != nil {
+				return translate(err, "count failed login")
+			}
+			if res.MatchedCount > 0 {
+				return nil
+			}
 		}
 		// Deleted meanwhile: count on the address.
 	}
@@ -597,6 +716,9 @@ func (s *Store) ClaimLoginAttempt(ctx context.Context, email string, known bool,
 	if last.IsZero() {
 		lastFilter = bson.D{{Key: "$exists", Value: false}}
 	}
+	// One conditional update, so that the server decides between parallel
+	// claims. On FerretDB a filter on more than _id reads the whole
+	// collection: that cost falls only on tries at the back-off threshold.
 	coll, filter := s.attempts, bson.D{{Key: "_id", Value: email}, {Key: "last_failed_login", Value: lastFilter}}
 	if known {
 		coll, filter = s.admins, bson.D{{Key: "email", Value: email}, {Key: "last_failed_login", Value: lastFilter}}
@@ -611,11 +733,17 @@ func (s *Store) ClaimLoginAttempt(ctx context.Context, email string, known bool,
 // ResetLoginFailures implements tenancy.Store.
 func (s *Store) ResetLoginFailures(ctx context.Context, email string) error {
 	email = strings.ToLower(email)
-	_, err := s.admins.UpdateOne(ctx, bson.D{{Key: "email", Value: email}}, bson.D{
-		{Key: "$unset", Value: bson.D{{Key: "failed_logins", Value: ""}, {Key: "last_failed_login", Value: ""}}},
-	})
+	filter, err := s.adminByEmailFilter(ctx, email)
 	if err != nil {
-		return translate(err, "reset failed logins")
+		return err
+	}
+	if filter != nil {
+		_, err := s.admins.UpdateOne(ctx, filter, bson.D{
+			{Key: "$unset", Value: bson.D{{Key: "failed_logins", Value: ""}, {Key: "last_failed_login", Value: ""}}},
+		})
+		if err != nil {
+			return translate(err, "reset failed logins")
+		}
 	}
 	_, err = s.attempts.DeleteOne(ctx, bson.D{{Key: "_id", Value: email}})
 	return translate(err, "reset failed logins")
@@ -660,14 +788,25 @@ func (s *Store) DeleteAdmin(ctx context.Context, id tenancy.AdminID) error {
 	if err != nil {
 		return err
 	}
-	res, err := s.admins.DeleteOne(ctx, bson.D{{Key: "_id", Value: oid}})
+	var d adminDoc
+	err = s.admins.FindOneAndDelete(ctx, bson.D{{Key: "_id", Value: oid}}).Decode(&d)
 	if err != nil {
 		return translate(err, "delete admin %s", id)
 	}
-	if res.DeletedCount == 0 {
-		return fmt.Errorf("mongostore: delete admin %s: %w", id, tenancy.ErrNotFound)
+	// Then its email's pointer, if it still points here (by _id, then a
+	// check: the email may belong to a newer admin by now).
+	var p emailDoc
+	err = s.emails.FindOne(ctx, bson.D{{Key: "_id", Value: d.Email}}).Decode(&p)
+	switch {
+	case errors.Is(err, mongo.ErrNoDocuments):
+		return nil
+	case err != nil:
+		return translate(err, "delete email pointer of admin %s", id)
+	case p.AdminID != oid:
+		return nil
 	}
-	return nil
+	_, err = s.emails.DeleteOne(ctx, bson.D{{Key: "_id", Value: d.Email}})
+	return translate(err, "delete email pointer of admin %s", id)
 }
 
 // CreateTenantCollection implements tenancy.Store. It lists the

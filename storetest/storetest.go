@@ -125,10 +125,18 @@ func assertOrgEqual(t *testing.T, want, got *tenancy.Org) {
 	assert.Equal(t, want.Version, got.Version)
 }
 
+// createNamed creates org holding its name, as the Manager always does
+// (OrgByIdentifier may find an org through its name's reservation).
+func createNamed(t *testing.T, s tenancy.Store, org *tenancy.Org) {
+	t.Helper()
+	require.NoError(t, s.ReserveName(t.Context(), org.Identifier, org.ID, now()))
+	require.NoError(t, s.CreateOrg(t.Context(), org))
+}
+
 func testCreateAndGetOrg(t *testing.T, s tenancy.Store) {
 	ctx := t.Context()
 	org := sampleOrg("acme-corporation")
-	require.NoError(t, s.CreateOrg(ctx, org))
+	createNamed(t, s, org)
 
 	got, err := s.OrgByID(ctx, org.ID)
 	require.NoError(t, err)
@@ -179,7 +187,8 @@ func testMissingRecords(t *testing.T, s tenancy.Store) {
 func testUpdateOrg(t *testing.T, s tenancy.Store) {
 	ctx := t.Context()
 	org := sampleOrg("before")
-	require.NoError(t, s.CreateOrg(ctx, org))
+	createNamed(t, s, org)
+	require.NoError(t, s.ReserveName(ctx, "after", org.ID, now()))
 
 	org.Name = "After"
 	org.Identifier = "after"
@@ -229,8 +238,8 @@ func testDeleteOrg(t *testing.T, s tenancy.Store) {
 	ctx := t.Context()
 	org := sampleOrg("doomed")
 	keep := sampleOrg("kept")
-	require.NoError(t, s.CreateOrg(ctx, org))
-	require.NoError(t, s.CreateOrg(ctx, keep))
+	createNamed(t, s, org)
+	createNamed(t, s, keep)
 
 	require.NoError(t, s.DeleteOrg(ctx, org.ID))
 	_, err := s.OrgByID(ctx, org.ID)
@@ -284,7 +293,7 @@ func testDuplicateAdmin(t *testing.T, s tenancy.Store) {
 func testReturnsCopies(t *testing.T, s tenancy.Store) {
 	ctx := t.Context()
 	org := sampleOrg("copies")
-	require.NoError(t, s.CreateOrg(ctx, org))
+	createNamed(t, s, org)
 	org.Name = "changed after create"
 
 	got, err := s.OrgByID(ctx, org.ID)
@@ -360,10 +369,20 @@ func testConcurrentReserveName(t *testing.T, s tenancy.Store) {
 
 func testConcurrentCreateOrg(t *testing.T, s tenancy.Store) {
 	ctx := t.Context()
-	errs := race(8, func(int) error { return s.CreateOrg(ctx, sampleOrg("contested")) })
+	orgs := make([]*tenancy.Org, 8)
+	for i := range orgs {
+		orgs[i] = sampleOrg("contested")
+	}
+	errs := race(8, func(i int) error { return s.CreateOrg(ctx, orgs[i]) })
 	assertOneWinner(t, errs)
-	_, err := s.OrgByIdentifier(ctx, "contested")
-	assert.NoError(t, err)
+	for i, err := range errs {
+		if err == nil {
+			require.NoError(t, s.ReserveName(ctx, "contested", orgs[i].ID, now()))
+			got, err := s.OrgByIdentifier(ctx, "contested")
+			require.NoError(t, err)
+			assert.Equal(t, orgs[i].ID, got.ID, "the winner is stored")
+		}
+	}
 }
 
 func testReservations(t *testing.T, s tenancy.Store) {
@@ -625,8 +644,8 @@ func testUnicodeTenantCollection(t *testing.T, s tenancy.Store) {
 		n, err := s.CountTenantDocuments(ctx, renamed)
 		require.NoError(t, err)
 		assert.Equal(t, int64(1), n, renamed)
-		require.NoError(t, s.ReserveName(ctx, id, tenancy.OrgID(newID()), now()), id)
 		org := sampleOrg(id)
+		require.NoError(t, s.ReserveName(ctx, id, org.ID, now()), id)
 		require.NoError(t, s.CreateOrg(ctx, org), id)
 		got, err := s.OrgByIdentifier(ctx, id)
 		require.NoError(t, err, id)
