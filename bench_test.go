@@ -6,6 +6,8 @@ import (
 	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
+	"slices"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -15,6 +17,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/event"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/tenancy/tenancy"
 	"github.com/tenancy/tenancy/memstore"
@@ -237,4 +240,126 @@ func benchManager(b *testing.B) *tenancy.Manager {
 		b.Fatal(err)
 	}
 	return m
+}
+
+// BenchmarkScale measures, in one run on one database, GetOrg by name,
+// Login and CreateOrg at 100 organizations and again at 10,000, and
+// reports the p50 of each and the ratios (the budgets: GET and create
+// ≤ 1.5×, login ≤ 1.2×). The organizations are written through the
+// Store (name, record, admin with one shared bcrypt hash) to keep the run
+// short, without their tenant collections: this measures how lookups grow
+// with the records. (Ten thousand collections are ten thousand SQLite
+// tables on the embedded FerretDB, whose every schema change costs in
+// proportion to the tables; see BENCHMARKS.md.) On the embedded FerretDB
+// every lookup must be by _id for the ratios to hold.
+//
+//	go test -run '^$' -bench Scale -benchtime 1x .
+func BenchmarkScale(b *testing.B) {
+	ctx := b.Context()
+	store := mongostore.New(mongotest.NewDatabase(b))
+	if err := store.EnsureIndexes(ctx); err != nil {
+		b.Fatal(err)
+	}
+	m, err := tenancy.New(store, tenancy.WithSigningSecret(testSecret), tenancy.WithBcryptCost(tenancy.MinBcryptCost))
+	if err != nil {
+		b.Fatal(err)
+	}
+	hash, err := bcrypt.GenerateFromPassword([]byte("MySecurePassword123"), tenancy.MinBcryptCost)
+	if err != nil {
+		b.Fatal(err)
+	}
+	grow := func(from, to int) {
+		b.Helper()
+		errs := make(chan error, 4)
+		var wg sync.WaitGroup
+		for w := range 4 {
+			wg.Go(func() {
+				for i := from + w; i < to; i += 4 {
+					if err := addScaleOrg(ctx, store, i, hash); err != nil {
+						errs <- err
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+		close(errs)
+		if err := <-errs; err != nil {
+			b.Fatal(err)
+		}
+	}
+	creates := 0
+	measure := func() (get, login, create time.Duration) {
+		b.Helper()
+		const samples = 40
+		var gets, logins, makes []time.Duration
+		for i := range samples {
+			name := fmt.Sprintf("Scale Org %05d", i*37%100)
+			start := time.Now()
+			if _, err := m.GetOrg(ctx, name); err != nil {
+				b.Fatal(err)
+			}
+			gets = append(gets, time.Since(start))
+			start = time.Now()
+			if _, err := m.Login(ctx, fmt.Sprintf("admin%05d@scale.test", i*37%100), "MySecurePassword123"); err != nil {
+				b.Fatal(err)
+			}
+			logins = append(logins, time.Since(start))
+			if i%4 == 0 {
+				creates++
+				start = time.Now()
+				if _, err := m.CreateOrg(ctx, tenancy.CreateOrgParams{Name: fmt.Sprintf("Made %d", creates),
+					AdminEmail: fmt.Sprintf("made%d@scale.test", creates), AdminPassword: "MySecurePassword123"}); err != nil {
+					b.Fatal(err)
+				}
+				makes = append(makes, time.Since(start))
+			}
+		}
+		return p50(gets), p50(logins), p50(makes)
+	}
+	grow(0, 100)
+	get100, login100, create100 := measure()
+	start := time.Now()
+	grow(100, 10_000)
+	b.Logf("grew to 10,000 organizations in %v", time.Since(start).Round(time.Second))
+	get10k, login10k, create10k := measure()
+	b.Logf("p50 at 100 → 10,000 organizations: GET %v → %v, login %v → %v, create %v → %v",
+		get100, get10k, login100, login10k, create100, create10k)
+	for b.Loop() {
+		if _, err := m.GetOrg(ctx, "Scale Org 00042"); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(get10k)/float64(get100), "get-ratio")
+	b.ReportMetric(float64(login10k)/float64(login100), "login-ratio")
+	b.ReportMetric(float64(create10k)/float64(create100), "create-ratio")
+}
+
+// addScaleOrg writes organization i as CreateOrg leaves one, but for its
+// tenant collection.
+func addScaleOrg(ctx context.Context, store *mongostore.Store, i int, hash []byte) error {
+	name := fmt.Sprintf("Scale Org %05d", i)
+	ident, err := tenancy.Identifier(name)
+	if err != nil {
+		return err
+	}
+	now := time.Now().UTC()
+	org := &tenancy.Org{
+		ID: tenancy.OrgID(fmt.Sprintf("5ca1e0%018x", i)), Name: name, Identifier: ident, TenantCollection: tenancy.TenantCollection(ident),
+		AdminID: tenancy.AdminID(fmt.Sprintf("5ca1ea%018x", i)), AdminEmail: fmt.Sprintf("admin%05d@scale.test", i),
+		State: tenancy.OrgActive, CreatedAt: now, ModifiedAt: now,
+	}
+	if err := store.ReserveName(ctx, ident, org.ID, now); err != nil {
+		return err
+	}
+	if err := store.CreateOrg(ctx, org); err != nil {
+		return err
+	}
+	return store.CreateAdmin(ctx, &tenancy.Admin{ID: org.AdminID, Email: org.AdminEmail, PasswordHash: hash, OrgID: org.ID, CreatedAt: now})
+}
+
+func p50(d []time.Duration) time.Duration {
+	s := slices.Clone(d)
+	slices.Sort(s)
+	return s[len(s)/2]
 }
