@@ -74,10 +74,13 @@ func (m *Manager) lockOrg(ctx context.Context, id OrgID) (context.Context, func(
 		stopLost()
 		cancelOp(nil)
 		if errors.Is(context.Cause(leaseCtx), ErrLeaseLost) {
+			// Another process may hold the lock by now, and writes this
+			// one abandoned may still be in flight: leave the lock to
+			// run out rather than touch it.
 			m.log.WarnContext(ctx, "operation lease lost; the operation stopped and recovery settles it", "org_id", id)
+			return
 		}
 		loseLease(nil)
-		// Unlocking a lock taken over changes nothing.
 		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		defer cancel()
 		if err := m.store.UnlockOrg(uctx, id, owner); err != nil {

@@ -196,6 +196,11 @@ func (m *Manager) recoverOperation(ctx context.Context, op *Operation, rep *Reco
 		return err
 	}
 	defer unlock()
+	// Read the entry again under the lock: an operation may have ended,
+	// or another begun and failed, since the journal was read.
+	if op, err = m.operationOf(ctx, op.OrgID); err != nil || op == nil {
+		return err
+	}
 	org, err := m.settleOrg(ctx, op.OrgID, rep)
 	if err != nil {
 		return err
@@ -214,12 +219,29 @@ func (m *Manager) recoverOperation(ctx context.Context, op *Operation, rep *Reco
 	return nil
 }
 
+// operationOf returns org id's journal entry, or nil if it has none.
+func (m *Manager) operationOf(ctx context.Context, id OrgID) (*Operation, error) {
+	ops, err := m.store.Operations(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("recover organization %s: read the journal: %w", id, err)
+	}
+	for _, op := range ops {
+		if op.OrgID == id {
+			return op, nil
+		}
+	}
+	return nil, nil
+}
+
 // releaseOperationName releases a name op reserved and its organization
-// does not use. A rename's names may have under them a collection an
+// does not use. A rename's old name may have under it a collection an
 // overtaken tenant write made (see Tenant): it is dropped first, while the
 // name is held, unless another organization holds the name by now.
 func (m *Manager) releaseOperationName(ctx context.Context, op *Operation, name string) error {
-	if op.Kind != OpRename {
+	// Names[0] is a rename's target: a collection there that is not the
+	// org's was refused by the rename (another application's), never made
+	// by a tenant write, so only the old name is swept.
+	if op.Kind != OpRename || name == op.Names[0] {
 		return m.store.ReleaseName(ctx, name, op.OrgID)
 	}
 	err := m.store.ReserveName(ctx, name, op.OrgID, m.now().UTC())
@@ -284,25 +306,25 @@ func (m *Manager) settleOrg(ctx context.Context, id OrgID, rep *RecoveryReport) 
 // by it nor is renaming to it.
 func (m *Manager) releaseUnused(ctx context.Context, r Reservation) (bool, error) {
 	org, err := m.store.OrgByID(ctx, r.OrgID)
-	if errors.Is(err, ErrNotFound) {
-		return true, m.store.ReleaseName(ctx, r.Identifier, r.OrgID)
-	}
-	if err != nil {
+	if err != nil && !errors.Is(err, ErrNotFound) {
 		return false, fmt.Errorf("recover name %q: %w", r.Identifier, err)
 	}
-	if org.Identifier == r.Identifier || org.PendingIdentifier == r.Identifier {
+	if err == nil && (org.Identifier == r.Identifier || org.PendingIdentifier == r.Identifier) {
 		return false, nil
 	}
+	// Under the holder's lock even when no org has its id (a sweep's
+	// holder): two passes releasing one name at once could otherwise
+	// release a reservation made between them.
 	ctx, unlock, err := m.lockOrg(ctx, r.OrgID)
 	if err != nil {
 		return false, err
 	}
 	defer unlock()
 	org, err = m.store.OrgByID(ctx, r.OrgID)
-	if err != nil {
-		return false, ignoreNotFound(err)
-	}
-	if org.Identifier == r.Identifier || org.PendingIdentifier == r.Identifier {
+	switch {
+	case err != nil && !errors.Is(err, ErrNotFound):
+		return false, fmt.Errorf("recover name %q: %w", r.Identifier, err)
+	case err == nil && (org.Identifier == r.Identifier || org.PendingIdentifier == r.Identifier):
 		return false, nil
 	}
 	return true, m.store.ReleaseName(ctx, r.Identifier, r.OrgID)

@@ -41,6 +41,10 @@ type leaseMarker struct {
 type leaseClaim struct {
 	ID    string `bson:"_id"`
 	Owner string `bson:"owner"`
+	// Expires is the expiry its taker asked for: a claim whose marker was
+	// never written (its process died between the two) is left over once
+	// this has passed, and a later taker removes it.
+	Expires time.Time `bson:"expires"`
 }
 
 func claimID(org string, seq int64) string { return fmt.Sprintf("%s:%d", org, seq) }
@@ -73,30 +77,78 @@ func (s *Store) LockOrg(ctx context.Context, org tenancy.OrgID, owner string, ex
 		return fmt.Errorf("mongostore: organization %s is locked by %s until %v: %w", org, last.Owner, last.Expires, tenancy.ErrConflict)
 	}
 	seq := last.Seq + 1
-	if _, err := s.leases.InsertOne(ctx, leaseClaim{ID: claimID(key, seq), Owner: owner}); err != nil {
-		if mongo.IsDuplicateKeyError(err) {
-			return fmt.Errorf("mongostore: organization %s was locked meanwhile: %w", org, tenancy.ErrConflict)
-		}
-		return translate(err, "lock organization %s", org)
+	claim := claimID(key, seq)
+	if err := s.claim(ctx, claim, owner, expires, now); err != nil {
+		return fmt.Errorf("mongostore: lock organization %s: %w", org, err)
 	}
+	// The claim is ours: finish, or take it back, whatever the caller's
+	// context does, so that no claim is left without its marker.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
 	again, err := s.marker(ctx, key)
+	if err == nil && again.Seq != last.Seq {
+		err = fmt.Errorf("mongostore: organization %s was locked by %s meanwhile: %w", org, again.Owner, tenancy.ErrConflict)
+	}
+	if err == nil {
+		_, err = s.leases.ReplaceOne(ctx, bson.D{{Key: "_id", Value: key}},
+			leaseMarker{ID: key, Seq: seq, Owner: owner, Expires: expires}, options.Replace().SetUpsert(true))
+		err = translate(err, "lock organization %s", org)
+	}
 	if err != nil {
+		_, _ = s.leases.DeleteOne(ctx, bson.D{{Key: "_id", Value: claim}})
 		return err
-	}
-	if again.Seq != last.Seq {
-		_, _ = s.leases.DeleteOne(ctx, bson.D{{Key: "_id", Value: claimID(key, seq)}})
-		return fmt.Errorf("mongostore: organization %s was locked by %s meanwhile: %w", org, again.Owner, tenancy.ErrConflict)
-	}
-	_, err = s.leases.ReplaceOne(ctx, bson.D{{Key: "_id", Value: key}},
-		leaseMarker{ID: key, Seq: seq, Owner: owner, Expires: expires}, options.Replace().SetUpsert(true))
-	if err != nil {
-		return translate(err, "lock organization %s", org)
 	}
 	if seq > 1 {
 		// The previous claim is history; the marker now guards its number.
 		_, _ = s.leases.DeleteOne(ctx, bson.D{{Key: "_id", Value: claimID(key, seq-1)}})
 	}
 	return nil
+}
+
+// claim inserts the claim of a lock number. A claim there already is a
+// concurrent taker's (ErrConflict), unless it expired without its marker
+// being written: its process died between the two, and it is removed
+// (only if it is still that claim) before one more try.
+func (s *Store) claim(ctx context.Context, id, owner string, expires, now time.Time) error {
+	for try := 0; ; try++ {
+		_, err := s.leases.InsertOne(ctx, leaseClaim{ID: id, Owner: owner, Expires: expires})
+		if err == nil {
+			return nil
+		}
+		if !mongo.IsDuplicateKeyError(err) {
+			return translate(err, "claim %s", id)
+		}
+		var held leaseClaim
+		if err := s.leases.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&held); err != nil && !errors.Is(err, mongo.ErrNoDocuments) {
+			return translate(err, "read claim %s", id)
+		}
+		if try > 0 || held.Owner == "" || !held.Expires.Before(now) {
+			return fmt.Errorf("taken meanwhile: %w", tenancy.ErrConflict)
+		}
+		// A filter on more than _id: FerretDB reads the collection for
+		// it, but only on this path, after a crash.
+		if _, err := s.leases.DeleteOne(ctx, bson.D{{Key: "_id", Value: id}, {Key: "owner", Value: held.Owner}}); err != nil {
+			return translate(err, "remove left-over claim %s", id)
+		}
+	}
+}
+
+// ownMarker filters org's marker while owner holds it: on MongoDB one
+// atomic update checks the owner and number; on FerretDB, which would
+// read every lock for that filter, the marker is read by _id and checked
+// here, and the update goes by _id.
+func (s *Store) ownMarker(ctx context.Context, key, owner string) (bson.D, error) {
+	m, err := s.marker(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	if m.Owner != owner || m.Released {
+		return nil, nil
+	}
+	if s.byIDOnly.Load() {
+		return bson.D{{Key: "_id", Value: key}}, nil
+	}
+	return bson.D{{Key: "_id", Value: key}, {Key: "owner", Value: owner}, {Key: "seq", Value: m.Seq}, {Key: "released", Value: false}}, nil
 }
 
 // RenewLock implements tenancy.Store. Only the holder writes the marker,
@@ -107,16 +159,22 @@ func (s *Store) RenewLock(ctx context.Context, org tenancy.OrgID, owner string, 
 	if err != nil {
 		return fmt.Errorf("mongostore: organization %s is not locked: %w", org, tenancy.ErrConflict)
 	}
-	key := id.Hex()
-	m, err := s.marker(ctx, key)
+	filter, err := s.ownMarker(ctx, id.Hex(), owner)
 	if err != nil {
 		return err
 	}
-	if m.Owner != owner || m.Released {
-		return fmt.Errorf("mongostore: organization %s is not locked by %s: %w", org, owner, tenancy.ErrConflict)
+	notHeld := fmt.Errorf("mongostore: organization %s is not locked by %s: %w", org, owner, tenancy.ErrConflict)
+	if filter == nil {
+		return notHeld
 	}
-	_, err = s.leases.UpdateOne(ctx, bson.D{{Key: "_id", Value: key}}, bson.D{{Key: "$set", Value: bson.D{{Key: "expires", Value: expires}}}})
-	return translate(err, "renew lock of organization %s", org)
+	res, err := s.leases.UpdateOne(ctx, filter, bson.D{{Key: "$set", Value: bson.D{{Key: "expires", Value: expires}}}})
+	if err != nil {
+		return translate(err, "renew lock of organization %s", org)
+	}
+	if res.MatchedCount == 0 {
+		return notHeld
+	}
+	return nil
 }
 
 // UnlockOrg implements tenancy.Store.
@@ -125,12 +183,11 @@ func (s *Store) UnlockOrg(ctx context.Context, org tenancy.OrgID, owner string) 
 	if err != nil {
 		return nil // a malformed id holds no lock
 	}
-	key := id.Hex()
-	m, err := s.marker(ctx, key)
-	if err != nil || m.Owner != owner || m.Released {
+	filter, err := s.ownMarker(ctx, id.Hex(), owner)
+	if err != nil || filter == nil {
 		return err
 	}
-	_, err = s.leases.UpdateOne(ctx, bson.D{{Key: "_id", Value: key}}, bson.D{{Key: "$set", Value: bson.D{{Key: "released", Value: true}}}})
+	_, err = s.leases.UpdateOne(ctx, filter, bson.D{{Key: "$set", Value: bson.D{{Key: "released", Value: true}}}})
 	return translate(err, "unlock organization %s", org)
 }
 

@@ -578,8 +578,9 @@ func (s *Store) CreateAdmin(ctx context.Context, admin *tenancy.Admin) error {
 
 // emailDoc points an email at its admin, so that FerretDB finds an admin
 // by email with reads by _id. The unique index on admin_accounts.email
-// decides who holds an email; a pointer whose admin is gone (its process
-// died between the two deletes) reads as no admin.
+// decides who holds an email; a pointer whose admin is gone (deleted
+// admins keep theirs) reads as no admin, and a new admin of the email
+// overwrites it.
 type emailDoc struct {
 	Email   string        `bson:"_id"`
 	AdminID bson.ObjectID `bson:"admin_id"`
@@ -788,25 +789,16 @@ func (s *Store) DeleteAdmin(ctx context.Context, id tenancy.AdminID) error {
 	if err != nil {
 		return err
 	}
-	var d adminDoc
-	err = s.admins.FindOneAndDelete(ctx, bson.D{{Key: "_id", Value: oid}}).Decode(&d)
+	// The email's pointer stays: one whose admin is gone reads as no
+	// admin, and deleting it could race a new admin of the same email.
+	res, err := s.admins.DeleteOne(ctx, bson.D{{Key: "_id", Value: oid}})
 	if err != nil {
 		return translate(err, "delete admin %s", id)
 	}
-	// Then its email's pointer, if it still points here (by _id, then a
-	// check: the email may belong to a newer admin by now).
-	var p emailDoc
-	err = s.emails.FindOne(ctx, bson.D{{Key: "_id", Value: d.Email}}).Decode(&p)
-	switch {
-	case errors.Is(err, mongo.ErrNoDocuments):
-		return nil
-	case err != nil:
-		return translate(err, "delete email pointer of admin %s", id)
-	case p.AdminID != oid:
-		return nil
+	if res.DeletedCount == 0 {
+		return fmt.Errorf("mongostore: delete admin %s: %w", id, tenancy.ErrNotFound)
 	}
-	_, err = s.emails.DeleteOne(ctx, bson.D{{Key: "_id", Value: d.Email}})
-	return translate(err, "delete email pointer of admin %s", id)
+	return nil
 }
 
 // CreateTenantCollection implements tenancy.Store. It lists the

@@ -119,3 +119,22 @@ func TestCopyKeepsIndexes(t *testing.T) {
 	_, err = s.CopyTenantDocuments(ctx, "tenant_a", "tenant_b", nil)
 	assert.NoError(t, err, "copying again, as after an interruption, finds the indexes there")
 }
+
+// TestLeftOverLockClaim leaves the claim of the next lock number without
+// its marker, as a process that died between the two writes does: the
+// lock is busy while the claim's expiry holds, and taken once it passed.
+func TestLeftOverLockClaim(t *testing.T) {
+	s := newStore(t)
+	ctx := t.Context()
+	org := tenancy.OrgID("507f1f77bcf86cd799439011")
+	t0 := time.Now().UTC()
+	_, err := s.Collection(mongostore.LeasesCollection).InsertOne(ctx, bson.D{
+		{Key: "_id", Value: string(org) + ":1"}, {Key: "owner", Value: "dead"}, {Key: "expires", Value: t0.Add(time.Minute)},
+	})
+	require.NoError(t, err)
+	assert.ErrorIs(t, s.LockOrg(ctx, org, "early", t0.Add(time.Minute), t0), tenancy.ErrConflict, "the claim may be a live taker's")
+	later := t0.Add(2 * time.Minute)
+	require.NoError(t, s.LockOrg(ctx, org, "late", later.Add(time.Minute), later), "a claim past its expiry is removed")
+	assert.ErrorIs(t, s.LockOrg(ctx, org, "other", later.Add(time.Minute), later), tenancy.ErrConflict, "and the lock is held")
+	require.NoError(t, s.RenewLock(ctx, org, "late", later.Add(2*time.Minute)))
+}
