@@ -163,6 +163,8 @@ func TestKillAndRestart(t *testing.T) {
 		switch {
 		case c.outcome == "whole" && c.newName != "" && c.identity == mustIdentifier(t, c.newName):
 			outcomes[c.kind+" completed"]++
+		case c.outcome == "whole" && c.kind == "delete":
+			outcomes["delete not begun"]++
 		case c.outcome == "whole" && c.kind != "create":
 			outcomes[c.kind+" rolled back"]++
 		default:
