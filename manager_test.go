@@ -432,6 +432,13 @@ type failingStore struct {
 	calls  map[string]int
 }
 
+// count returns how many times method was called.
+func (s *failingStore) count(method string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.calls[method]
+}
+
 // hasFailed reports whether the fault was reached.
 func (s *failingStore) hasFailed() bool {
 	s.mu.Lock()
@@ -1238,5 +1245,34 @@ func TestOrgBeingDeletedIsGoneForEveryReader(t *testing.T) {
 		_, err = m.Tenant(org.ID).Get(ctx, doc.ID)
 		assert.ErrorIs(t, err, tenancy.ErrNotFound, "a tenant call")
 		assert.Less(t, time.Since(start), 5*time.Second, "answered without waiting for the deletion")
+	})
+}
+
+// TestUnsettleableRenameIsNotRetriedEveryTick drops both collections of
+// an interrupted rename, as an operator might by hand: recovery reports
+// it, then leaves it alone until the next full pass instead of locking
+// and failing on it every tick.
+func TestUnsettleableRenameIsNotRetriedEveryTick(t *testing.T) {
+	eachStore(t, func(t *testing.T, store testStore) {
+		ctx := t.Context()
+		m := newManager(t, store)
+		org := createAcme(t, m)
+		dying := &failingStore{testStore: store, method: "RenameTenantCollection", nth: 1, crash: true}
+		_, _ = newManager(t, dying).RenameOrg(ctx, org.ID, "Acme Global Inc")
+		require.NoError(t, store.DropTenantCollection(ctx, "tenant_acme_corporation"))
+
+		later := newManager(t, store, tenancy.WithClock(func() time.Time { return time.Now().Add(time.Minute) }))
+		_, err := later.RecoverPending(ctx)
+		assert.ErrorContains(t, err, "both missing", "reported")
+		lockCalls := &failingStore{testStore: store, method: "none"}
+		skipping := newManager(t, lockCalls, tenancy.WithClock(func() time.Time { return time.Now().Add(time.Minute) }))
+		_, err = skipping.RecoverPending(ctx)
+		assert.ErrorContains(t, err, "both missing", "a new Manager tries once")
+		before := lockCalls.count("LockOrg")
+		_, err = skipping.RecoverPending(ctx)
+		assert.NoError(t, err, "then skips it")
+		assert.Equal(t, before, lockCalls.count("LockOrg"), "without locking the org")
+		_, err = skipping.Recover(ctx)
+		assert.ErrorContains(t, err, "both missing", "the full pass tries again")
 	})
 }

@@ -86,7 +86,9 @@ func (m *Manager) RunRecovery(ctx context.Context, every time.Duration) error {
 // alone. A pass reads the journal, which holds only what is in flight, and
 // by id what it settles: it costs nothing per organization. It returns
 // the errors of the entries it could not settle, joined, after trying
-// them all.
+// them all; an entry that cannot be settled without an operator (a rename
+// whose collections were both dropped by hand) is tried again only after
+// the next Recover.
 func (m *Manager) RecoverPending(ctx context.Context) (RecoveryReport, error) {
 	var rep RecoveryReport
 	ops, err := m.store.Operations(ctx)
@@ -100,6 +102,9 @@ func (m *Manager) RecoverPending(ctx context.Context) (RecoveryReport, error) {
 		sem  = make(chan struct{}, recoveryParallelism)
 	)
 	for _, op := range ops {
+		if _, skip := m.unsettleable.Load(op.OrgID); skip {
+			continue
+		}
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
@@ -111,6 +116,9 @@ func (m *Manager) RecoverPending(ctx context.Context) (RecoveryReport, error) {
 			switch {
 			case errors.Is(err, errBusy):
 				rep.Busy++
+			case errors.Is(err, errCollectionsLost):
+				m.unsettleable.Store(op.OrgID, true)
+				errs = append(errs, err)
 			case err != nil:
 				errs = append(errs, err)
 			}
@@ -136,6 +144,7 @@ const recoveryParallelism = 4
 // changed for the operation lease and takes each organization's lock, so
 // it is safe to run from several processes at once, while others serve.
 func (m *Manager) Recover(ctx context.Context) (RecoveryReport, error) {
+	m.unsettleable.Clear()
 	rep, err := m.RecoverPending(ctx)
 	errs := []error{err}
 	var full RecoveryReport

@@ -346,6 +346,11 @@ type Manager struct {
 	backoffBase  time.Duration
 	backoffMax   time.Duration
 
+	// unsettleable holds the orgs whose journal entry recovery cannot
+	// settle without an operator (errCollectionsLost): RecoverPending
+	// skips them until the next full pass, instead of every tick.
+	unsettleable sync.Map
+
 	dummyOnce sync.Once
 	dummyHash []byte
 }
