@@ -59,7 +59,12 @@ func Start(dir string) (uri string, stop func(), err error) {
 	// A socket left by a process that died is in the way; the lock says
 	// no live process uses it.
 	_ = os.Remove(sock)
+	// Tables made by an earlier run get their _id index before the
+	// server serves; later ones within indexEvery of their making.
+	indexer := newIDIndexer(dir)
+	_ = indexer.pass(context.Background()) // each later pass tries again
 	cleanup := func() {
+		indexer.close()
 		_ = os.Remove(sock)
 		if sockDir != dir {
 			_ = os.Remove(sockDir)
@@ -78,11 +83,16 @@ func Start(dir string) (uri string, stop func(), err error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
+	indexed := make(chan struct{})
 	go func() {
 		defer close(done)
 		_ = f.Run(ctx)
 	}()
-	stop = func() { cancel(); <-done; cleanup() }
+	go func() {
+		defer close(indexed)
+		indexer.run(ctx)
+	}()
+	stop = func() { cancel(); <-done; <-indexed; cleanup() }
 	// Run listens in the background: return once the socket is there, so
 	// that a client's first connection finds it.
 	for deadline := time.Now().Add(30 * time.Second); ; {
