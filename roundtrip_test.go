@@ -145,6 +145,19 @@ func onlyByID(cmds []command) string {
 	return ""
 }
 
+// byIDEverywhere is onlyByID for every collection, tenant ones too.
+func byIDEverywhere(cmds []command) string {
+	for _, c := range cmds {
+		for _, f := range c.filters {
+			elems, _ := f.Elements()
+			if len(elems) != 1 || elems[0].Key() != "_id" {
+				return fmt.Sprintf("%s on %s filters by %v", c.name, c.collection, f)
+			}
+		}
+	}
+	return ""
+}
+
 // TestDatabaseRoundTrips counts the commands each hot operation sends to a
 // real MongoDB-wire server, so a change that adds a round trip fails here.
 func TestDatabaseRoundTrips(t *testing.T) {
@@ -253,6 +266,35 @@ func TestDatabaseRoundTrips(t *testing.T) {
 	})
 	assert.Equal(t, []string{"find", "find", "find"}, names(authz), "Authorize: the admin, its organization and the revocation list, concurrently")
 	assert.Empty(t, onlyByID(authz), "Authorize reads by _id")
+
+	// Tenant documents: the organization before and after each call, and
+	// the document by _id alone (on FerretDB the metadata document is told
+	// apart after reading; a delete reads first for it).
+	tenant := m.Tenant(org.ID)
+	var doc *tenancy.Document
+	tenantCmds := log.commandsDuring(func() {
+		var err error
+		doc, err = tenant.Insert(ctx, map[string]any{"n": 1})
+		require.NoError(t, err)
+	})
+	assert.Equal(t, []string{"find", "insert", "find"}, names(tenantCmds), "Tenant.Insert")
+	tenantCmds = log.commandsDuring(func() {
+		_, err := tenant.Get(ctx, doc.ID)
+		require.NoError(t, err)
+	})
+	assert.Equal(t, []string{"find", "find", "find"}, names(tenantCmds), "Tenant.Get")
+	if ferret {
+		assert.Empty(t, byIDEverywhere(tenantCmds), "Tenant.Get reads by _id")
+	}
+	tenantCmds = log.commandsDuring(func() {
+		require.NoError(t, tenant.Delete(ctx, doc.ID))
+	})
+	if ferret {
+		assert.Equal(t, []string{"find", "find", "delete", "find"}, names(tenantCmds), "Tenant.Delete")
+		assert.Empty(t, byIDEverywhere(tenantCmds), "Tenant.Delete reads and deletes by _id")
+	} else {
+		assert.Equal(t, []string{"find", "delete", "find"}, names(tenantCmds), "Tenant.Delete")
+	}
 
 	cmds = log.during(func() {
 		_, err := m.CreateOrg(ctx, tenancy.CreateOrgParams{Name: "Globex", AdminEmail: "admin@globex.com", AdminPassword: "MySecurePassword123"})

@@ -351,6 +351,8 @@ type Manager struct {
 	// skips them until the next full pass, instead of every tick.
 	unsettleable sync.Map
 
+	limits tenantLimits
+
 	dummyOnce sync.Once
 	dummyHash []byte
 }
@@ -406,6 +408,8 @@ type config struct {
 	backoffAfter int
 	backoffBase  time.Duration
 	backoffMax   time.Duration
+	quota        int64
+	pageReads    int
 }
 
 // WithSigningSecret sets the HMAC secret tokens are signed and verified
@@ -638,6 +642,7 @@ func New(store Store, opts ...Option) (*Manager, error) {
 		backoffAfter: DefaultBackoffAfter,
 		backoffBase:  DefaultBackoffBase,
 		backoffMax:   DefaultBackoffMax,
+		pageReads:    DefaultTenantPageReads,
 	}
 	for _, opt := range opts {
 		if err := opt(&c); err != nil {
@@ -659,6 +664,7 @@ func New(store Store, opts ...Option) (*Manager, error) {
 		backoffAfter: c.backoffAfter,
 		backoffBase:  c.backoffBase,
 		backoffMax:   c.backoffMax,
+		limits:       tenantLimits{quota: c.quota, pageReads: c.pageReads},
 	}
 	var kids []string
 	addKey := func(k key) {

@@ -70,7 +70,14 @@ func (t *Tenant) Insert(ctx context.Context, data map[string]any) (*Document, er
 	runs := 0
 	err := t.m.inTenant(ctx, t.id, doc.ID, func(ctx context.Context, collection string) error {
 		runs++
-		err := t.m.store.AddTenantDocument(ctx, collection, doc)
+		undo, err := t.m.reserveDocument(ctx, collection)
+		if err != nil {
+			return err
+		}
+		err = t.m.store.AddTenantDocument(ctx, collection, doc)
+		if err != nil {
+			undo()
+		}
 		if runs > 1 && errors.Is(err, ErrConflict) {
 			// Our own insert of an earlier run, moved here by the rename,
 			// unless another unique index of the collection refused it.
@@ -111,7 +118,12 @@ func (t *Tenant) Get(ctx context.Context, id string) (*Document, error) {
 // List returns up to limit documents (1 to MaxListLimit) in id order, which
 // is insertion order to the second, starting after the document with id
 // after ("" for the first page). The tenant collection's metadata document
-// is not listed.
+// is not listed. At most WithTenantPageReads calls of one organization run
+// at once; a call that waits for a slot until ctx ends gets a *RetryError
+// of ErrReadsBusy. On MongoDB a page costs a page, through the _id index;
+// on FerretDB, which filters and sorts in memory, mongostore streams the
+// ids and keeps the smallest, so a page's memory is bounded by its limit
+// but its time grows with the tenant (see WithTenantQuota).
 func (t *Tenant) List(ctx context.Context, after string, limit int) ([]*Document, error) {
 	var verr ValidationError
 	if after != "" {
@@ -123,8 +135,13 @@ func (t *Tenant) List(ctx context.Context, after string, limit int) ([]*Document
 		verr.add("limit", fmt.Sprintf("must be between 1 and %d", MaxListLimit))
 		return nil, verr.err()
 	}
+	release, err := t.m.acquirePage(ctx, t.id)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	var docs []*Document
-	err := t.m.inTenant(ctx, t.id, "", func(ctx context.Context, collection string) error {
+	err = t.m.inTenant(ctx, t.id, "", func(ctx context.Context, collection string) error {
 		var err error
 		docs, err = t.m.store.TenantDocuments(ctx, collection, after, limit)
 		return err
@@ -146,6 +163,7 @@ func (t *Tenant) Delete(ctx context.Context, id string) error {
 		err := t.m.store.DeleteTenantDocument(ctx, collection, id)
 		if err == nil {
 			deleted = true
+			t.m.limits.forget(collection, 1)
 		}
 		if errors.Is(err, ErrNotFound) && deleted {
 			// An earlier run deleted it before the collection moved.
@@ -274,7 +292,7 @@ func (m *Manager) settledOrg(ctx context.Context, id OrgID) (*Org, error) {
 		}
 		select {
 		case <-ctx.Done():
-			return nil, fmt.Errorf("organization %s is %s: %w", id, org.State, context.Cause(ctx))
+			return nil, fmt.Errorf("organization %s: %w: %w", id, ErrRenaming, context.Cause(ctx))
 		case <-time.After(wait):
 		}
 		wait = min(2*wait, 100*time.Millisecond)

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 
@@ -99,16 +100,25 @@ func (a *api) deleteDocument(w http.ResponseWriter, r *http.Request) {
 
 // tenantError answers a failed tenant call. The middleware has checked
 // that the token's organization exists, so a missing thing is the
-// document (or an organization deleted during this very request). A wait
-// for a rename or delete that outlasts the tenant wait is 503 with
-// Retry-After.
+// document (or an organization deleted during this very request). A call
+// that outlasts the tenant wait is 503 with Retry-After, saying what it
+// waited for: a rename, a page-read slot, or the database.
 func (a *api) tenantError(w http.ResponseWriter, r *http.Request, err error) {
+	timedOut := r.Context().Err() == nil && (errors.Is(err, context.DeadlineExceeded) || errors.Is(err, tenancy.ErrReadsBusy))
 	switch {
 	case errors.Is(err, tenancy.ErrNotFound):
 		writeProblem(w, r, Problem{Status: http.StatusNotFound, Detail: "Document not found"})
-	case errors.Is(err, context.DeadlineExceeded) && r.Context().Err() == nil:
+	case timedOut && errors.Is(err, tenancy.ErrRenaming):
 		w.Header().Set("Retry-After", "1")
-		writeProblem(w, r, Problem{Status: http.StatusServiceUnavailable, Detail: "The organization is being renamed or deleted; retry shortly"})
+		writeProblem(w, r, Problem{Status: http.StatusServiceUnavailable, Detail: "The organization is being renamed; retry shortly"})
+	case timedOut && errors.Is(err, tenancy.ErrReadsBusy):
+		w.Header().Set("Retry-After", "1")
+		writeProblem(w, r, Problem{Status: http.StatusServiceUnavailable,
+			Detail: fmt.Sprintf("Too many page reads of this organization run at once; this one waited %v; retry shortly", a.tenantWait)})
+	case timedOut:
+		w.Header().Set("Retry-After", "1")
+		writeProblem(w, r, Problem{Status: http.StatusServiceUnavailable,
+			Detail: fmt.Sprintf("The database did not answer within %v; retry shortly", a.tenantWait)})
 	default:
 		a.writeError(w, r, err)
 	}

@@ -1,6 +1,7 @@
 package httpapi_test
 
 import (
+	"context"
 	"net/http"
 	"strings"
 	"testing"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/tenancy/tenancy"
 	"github.com/tenancy/tenancy/httpapi"
+	"github.com/tenancy/tenancy/mongostore"
 	"github.com/tenancy/tenancy/mongotest"
 )
 
@@ -192,8 +194,64 @@ func TestTenantDocumentsWaitForRename(t *testing.T) {
 		r := do(t, h, c)
 		assert.Equal(t, http.StatusServiceUnavailable, r.status, "%s %s: %s", c.method, c.target, r.raw)
 		assert.Equal(t, "1", r.header.Get("Retry-After"))
+		assert.Equal(t, "The organization is being renamed; retry shortly", r.body["detail"], "%s %s says why", c.method, c.target)
 	}
 	n, err := e.store.CountTenantDocuments(t.Context(), org.TenantCollection)
 	require.NoError(t, err)
 	assert.Equal(t, int64(1), n, "the waiting insert wrote nothing")
+}
+
+// TestTenantQuotaOverHTTP fills a tenant to its quota: the next insert is
+// a 409 naming the quota.
+func TestTenantQuotaOverHTTP(t *testing.T) {
+	e := newEnvWith(t, []tenancy.Option{tenancy.WithTenantQuota(1)}, nil)
+	create(t, e.h, "Acme Corporation", "admin@acme.com", "MySecurePassword123")
+	tok := login(t, e.h, "admin@acme.com", "MySecurePassword123")
+	r := do(t, e.h, call{method: "POST", target: "/tenant/documents", body: map[string]any{"a": 1}, token: tok})
+	require.Equal(t, http.StatusCreated, r.status, "%s", r.raw)
+	r = do(t, e.h, call{method: "POST", target: "/tenant/documents", body: map[string]any{"a": 2}, token: tok})
+	require.Equal(t, http.StatusConflict, r.status, "%s", r.raw)
+	assert.Equal(t, []string{"data"}, fields(r))
+	assert.Contains(t, r.body["detail"], "quota of 1 documents")
+}
+
+// slowPages holds every TenantDocuments call until release closes.
+type slowPages struct {
+	*mongostore.Store
+	started chan struct{}
+	release chan struct{}
+}
+
+func (s *slowPages) TenantDocuments(ctx context.Context, collection, after string, limit int) ([]*tenancy.Document, error) {
+	s.started <- struct{}{}
+	<-s.release
+	return s.Store.TenantDocuments(ctx, collection, after, limit)
+}
+
+// TestTenantPageReadsBusy holds an organization's only page-read slot:
+// its next page request waits the tenant wait, then gets a 503 that says
+// why; a slow database is told apart from it.
+func TestTenantPageReadsBusy(t *testing.T) {
+	store := mongostore.New(mongotest.NewDatabase(t))
+	require.NoError(t, store.EnsureIndexes(t.Context()))
+	slow := &slowPages{Store: store, started: make(chan struct{}, 4), release: make(chan struct{})}
+	m, err := tenancy.New(slow, tenancy.WithSigningSecret(testSecret), tenancy.WithBcryptCost(tenancy.MinBcryptCost), tenancy.WithTenantPageReads(1))
+	require.NoError(t, err)
+	h := httpapi.New(m, httpapi.WithTenantWait(100*time.Millisecond))
+	create(t, h, "Acme Corporation", "admin@acme.com", "MySecurePassword123")
+	tok := login(t, h, "admin@acme.com", "MySecurePassword123")
+
+	first := make(chan reply, 1)
+	go func() { first <- do(t, h, call{method: "GET", target: "/tenant/documents", token: tok}) }()
+	<-slow.started
+	r := do(t, h, call{method: "GET", target: "/tenant/documents", token: tok})
+	assert.Equal(t, http.StatusServiceUnavailable, r.status, "%s", r.raw)
+	assert.Equal(t, "1", r.header.Get("Retry-After"))
+	assert.Contains(t, r.body["detail"], "Too many page reads of this organization")
+	// The first one's database call outlasts the wait too.
+	time.Sleep(150 * time.Millisecond)
+	close(slow.release)
+	r = <-first
+	assert.Equal(t, http.StatusServiceUnavailable, r.status, "%s", r.raw)
+	assert.Contains(t, r.body["detail"], "The database did not answer within")
 }

@@ -18,9 +18,11 @@
 package mongostore
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -860,20 +862,43 @@ func (s *Store) AddTenantDocument(ctx context.Context, collection string, doc *t
 	return translate(err, "insert document %s into %s", doc.ID, collection)
 }
 
-// TenantDocument implements tenancy.Store.
+// TenantDocument implements tenancy.Store. On FerretDB the filter is the
+// _id alone, the only one it finds by index, and the metadata document is
+// told apart here.
 func (s *Store) TenantDocument(ctx context.Context, collection, id string) (*tenancy.Document, error) {
 	oid, err := lookupID(id, "document id")
 	if err != nil {
 		return nil, err
 	}
-	raw, err := s.db.Collection(collection).FindOne(ctx, bson.D{{Key: "_id", Value: oid}, notMetadata}).Raw()
+	filter := bson.D{{Key: "_id", Value: oid}, notMetadata}
+	if s.byIDOnly.Load() {
+		filter = bson.D{{Key: "_id", Value: oid}}
+	}
+	raw, err := s.db.Collection(collection).FindOne(ctx, filter).Raw()
 	if err != nil {
 		return nil, translate(err, "document %s in %s", id, collection)
+	}
+	if isMetadata(raw) {
+		return nil, fmt.Errorf("mongostore: document %s in %s: %w", id, collection, tenancy.ErrNotFound)
 	}
 	return toDocument(raw)
 }
 
-// TenantDocuments implements tenancy.Store.
+// isMetadata reports whether raw is a tenant collection's metadata
+// document.
+func isMetadata(raw bson.Raw) bool {
+	_, err := raw.LookupErr("metadata", "org_id")
+	return err == nil
+}
+
+// TenantDocuments implements tenancy.Store. On MongoDB it is one find
+// served by the _id index. FerretDB neither filters by an _id range nor
+// sorts by index: it would read the whole collection, sort it in memory
+// and send a page. So there the page is chosen from a stream of the ids
+// alone, keeping the smallest limit of them, and then read by _id: the
+// memory a page takes is bounded by its limit, whatever the collection's
+// size, though the time still grows with it (FerretDB decodes every
+// document to filter it).
 func (s *Store) TenantDocuments(ctx context.Context, collection, after string, limit int) ([]*tenancy.Document, error) {
 	var from bson.ObjectID
 	if after != "" {
@@ -881,6 +906,9 @@ func (s *Store) TenantDocuments(ctx context.Context, collection, after string, l
 		if from, err = objectID(after, "document id"); err != nil {
 			return nil, err
 		}
+	}
+	if s.byIDOnly.Load() {
+		return s.pageByScan(ctx, collection, from, limit)
 	}
 	cur, err := s.db.Collection(collection).Find(ctx,
 		bson.D{{Key: "_id", Value: bson.D{{Key: "$gt", Value: from}}}, notMetadata},
@@ -900,13 +928,99 @@ func (s *Store) TenantDocuments(ctx context.Context, collection, after string, l
 	return docs, translate(cur.Err(), "list documents of %s", collection)
 }
 
-// DeleteTenantDocument implements tenancy.Store.
+// scanBatch is how many ids a batch of the id stream holds.
+const scanBatch = 1000
+
+// pageByScan returns the page of limit documents after from by streaming
+// the collection's ids (unsorted, so the server holds one batch) and then
+// reading each chosen document by _id. A document deleted between the two
+// steps leaves a gap, and the page is chosen again after the last one
+// read.
+func (s *Store) pageByScan(ctx context.Context, collection string, from bson.ObjectID, limit int) ([]*tenancy.Document, error) {
+	coll := s.db.Collection(collection)
+	docs := make([]*tenancy.Document, 0, min(limit, 100))
+	for len(docs) < limit {
+		want := limit - len(docs)
+		ids, err := s.smallestIDs(ctx, coll, from, want)
+		if err != nil {
+			return nil, err
+		}
+		if len(ids) == 0 {
+			break
+		}
+		for _, id := range ids {
+			raw, err := coll.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Raw()
+			if errors.Is(err, mongo.ErrNoDocuments) {
+				continue // deleted since the scan
+			}
+			if err != nil {
+				return nil, translate(err, "list documents of %s", collection)
+			}
+			doc, err := toDocument(raw)
+			if err != nil {
+				return nil, err
+			}
+			docs = append(docs, doc)
+		}
+		from = ids[len(ids)-1]
+		if len(ids) < want {
+			break // the scan found no more
+		}
+	}
+	return docs, nil
+}
+
+// smallestIDs returns, in order, the n smallest ids of documents after
+// from in coll (not its metadata document), reading every id once.
+func (s *Store) smallestIDs(ctx context.Context, coll *mongo.Collection, from bson.ObjectID, n int) ([]bson.ObjectID, error) {
+	cur, err := coll.Find(ctx,
+		bson.D{{Key: "_id", Value: bson.D{{Key: "$gt", Value: from}}}, notMetadata},
+		options.Find().SetProjection(bson.D{{Key: "_id", Value: 1}}).SetBatchSize(scanBatch))
+	if err != nil {
+		return nil, translate(err, "list documents of %s", coll.Name())
+	}
+	defer cur.Close(context.WithoutCancel(ctx))
+	// ids is sorted and holds at most n: a stream in insertion order
+	// mostly appends or is refused at the last element.
+	ids := make([]bson.ObjectID, 0, min(n, 100))
+	for cur.Next(ctx) {
+		id, ok := cur.Current.Lookup("_id").ObjectIDOK()
+		if !ok {
+			continue // not a document of the Tenant API
+		}
+		if len(ids) == n && bytes.Compare(id[:], ids[n-1][:]) >= 0 {
+			continue
+		}
+		i, _ := slices.BinarySearchFunc(ids, id, func(a, b bson.ObjectID) int { return bytes.Compare(a[:], b[:]) })
+		if len(ids) == n {
+			ids = ids[:n-1]
+		}
+		ids = slices.Insert(ids, i, id)
+	}
+	return ids, translate(cur.Err(), "list documents of %s", coll.Name())
+}
+
+// DeleteTenantDocument implements tenancy.Store. On FerretDB the document
+// is read by _id first, to keep the metadata document from being deleted
+// by a filter FerretDB would find by a scan.
 func (s *Store) DeleteTenantDocument(ctx context.Context, collection, id string) error {
 	oid, err := lookupID(id, "document id")
 	if err != nil {
 		return err
 	}
-	res, err := s.db.Collection(collection).DeleteOne(ctx, bson.D{{Key: "_id", Value: oid}, notMetadata})
+	filter := bson.D{{Key: "_id", Value: oid}, notMetadata}
+	if s.byIDOnly.Load() {
+		raw, err := s.db.Collection(collection).FindOne(ctx, bson.D{{Key: "_id", Value: oid}},
+			options.FindOne().SetProjection(bson.D{{Key: "metadata.org_id", Value: 1}})).Raw()
+		if err != nil {
+			return translate(err, "delete document %s of %s", id, collection)
+		}
+		if isMetadata(raw) {
+			return fmt.Errorf("mongostore: document %s of %s: %w", id, collection, tenancy.ErrNotFound)
+		}
+		filter = bson.D{{Key: "_id", Value: oid}}
+	}
+	res, err := s.db.Collection(collection).DeleteOne(ctx, filter)
 	if err != nil {
 		return translate(err, "delete document %s of %s", id, collection)
 	}
