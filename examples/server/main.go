@@ -60,6 +60,11 @@ func main() {
 	}
 }
 
+// defaultEmbeddedQuota is TENANT_QUOTA's default on the embedded
+// database: a page of 20 from a tenant of 10,000 documents of 4 KB takes
+// about a second there (see BENCHMARKS.md).
+const defaultEmbeddedQuota = 10_000
+
 // config is the server's configuration, read by loadConfig.
 type config struct {
 	mongoURI      string
@@ -77,6 +82,7 @@ type config struct {
 	addr          string
 	dataDir       string
 	renameByCopy  bool
+	tenantQuota   int64
 }
 
 func loadConfig(getenv func(string) string) (*config, error) {
@@ -150,6 +156,17 @@ func loadConfig(getenv func(string) string) (*config, error) {
 	c.bcryptCost, err = strconv.Atoi(or(getenv("BCRYPT_COST"), strconv.Itoa(tenancy.DefaultBcryptCost)))
 	if err != nil || c.bcryptCost < tenancy.MinBcryptCost || c.bcryptCost > 31 {
 		return nil, fmt.Errorf("BCRYPT_COST %q must be a number from %d to 31", getenv("BCRYPT_COST"), tenancy.MinBcryptCost)
+	}
+	// On the embedded database a page of tenant documents takes time in
+	// proportion to the tenant (FerretDB filters and sorts in memory), so
+	// the quota bounds it; MongoDB pages by index and needs none.
+	quota := "0"
+	if c.mongoURI == "" {
+		quota = strconv.Itoa(defaultEmbeddedQuota)
+	}
+	quotaText := or(getenv("TENANT_QUOTA"), quota)
+	if c.tenantQuota, err = strconv.ParseInt(quotaText, 10, 64); err != nil || c.tenantQuota < 0 {
+		return nil, fmt.Errorf("TENANT_QUOTA %q must be a number of documents per organization (0 for no limit)", quotaText)
 	}
 	switch v := strings.ToLower(getenv("RENAME_BY_COPY")); v {
 	case "", "false", "0":
@@ -259,6 +276,7 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer) erro
 		tenancy.WithTokenLifetime(cfg.tokenLifetime),
 		tenancy.WithBcryptCost(cfg.bcryptCost),
 		tenancy.WithLogger(log),
+		tenancy.WithTenantQuota(cfg.tenantQuota),
 	}
 	if cfg.algorithm == "EdDSA" {
 		opts = append(opts, tenancy.WithEd25519Key(ed25519.NewKeyFromSeed(cfg.edSeed)))

@@ -96,7 +96,7 @@ func cleanEnv(extra ...string) []string {
 		name, _, _ := strings.Cut(kv, "=")
 		switch name {
 		case "MONGO_URI", "PRIMARY_DB", "SECRET_KEY", "ALGORITHM", "TOKEN_LIFETIME", "LOG_LEVEL", "PORT", "ADDR", "DATA_DIR", "BCRYPT_COST",
-			"PREVIOUS_SECRET_KEYS", "ED25519_PRIVATE_KEY", "LOGIN_RATE_LIMIT", "TRUSTED_PROXIES", "RENAME_BY_COPY":
+			"PREVIOUS_SECRET_KEYS", "ED25519_PRIVATE_KEY", "LOGIN_RATE_LIMIT", "TRUSTED_PROXIES", "RENAME_BY_COPY", "TENANT_QUOTA":
 			continue
 		}
 		env = append(env, kv)
@@ -453,4 +453,33 @@ func TestEdDSAServer(t *testing.T) {
 	assert.NoError(t, err)
 	_, err = os.Stat(filepath.Join(dataDir, "ed25519_seed"))
 	assert.NoError(t, err, "the generated key is kept")
+}
+
+// TestTenantQuotaConfig checks TENANT_QUOTA: 10,000 documents by default
+// on the embedded database, none with MONGO_URI, and a refusal of what is
+// not a count.
+func TestTenantQuotaConfig(t *testing.T) {
+	env := func(kv ...string) func(string) string {
+		return func(k string) string {
+			for i := 0; i+1 < len(kv); i += 2 {
+				if kv[i] == k {
+					return kv[i+1]
+				}
+			}
+			return ""
+		}
+	}
+	c, err := loadConfig(env())
+	require.NoError(t, err)
+	assert.Equal(t, int64(10_000), c.tenantQuota, "embedded default")
+	c, err = loadConfig(env("MONGO_URI", "mongodb://localhost:27017"))
+	require.NoError(t, err)
+	assert.Zero(t, c.tenantQuota, "MongoDB pages by index")
+	c, err = loadConfig(env("TENANT_QUOTA", "0"))
+	require.NoError(t, err)
+	assert.Zero(t, c.tenantQuota, "0 switches it off")
+	for _, bad := range []string{"-1", "many", "1e3"} {
+		_, err := loadConfig(env("TENANT_QUOTA", bad))
+		require.ErrorContains(t, err, "TENANT_QUOTA", bad)
+	}
 }
