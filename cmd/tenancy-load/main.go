@@ -16,6 +16,15 @@
 // and prints throughput and p50/p99 of each, with the ratios the budgets
 // are stated in: b/a throughput (≥ 0.85), c/(cores ÷ one bcrypt compare)
 // (≥ 0.9) and d-p99/b-p99 (≤ 3). Every round is bounded in time.
+//
+// With -scale it measures growth instead, as a user runs the server: it
+// builds ./examples/server (run it from the repository's root), starts it
+// on its embedded database in a temporary directory with bcrypt cost 10,
+// and over loopback HTTP creates -orgs organizations (10,000) with 4
+// clients, timing GET /org/get, login and create at 100 and at -orgs; then
+// fills one tenant with -docs documents of 4 KB, timing pages of 20 at 100
+// and at -docs documents, and samples the server's RSS under 16
+// concurrent page requests. It prints p50/p99, the ratios and the budgets.
 package main
 
 import (
@@ -57,6 +66,14 @@ func main() {
 		cost        = flag.Int("cost", tenancy.DefaultBcryptCost, "bcrypt cost")
 		slots       = flag.Int("hash-slots", min(runtime.GOMAXPROCS(0), runtime.NumCPU()), "bcrypt computations at once (tenancy.WithHashConcurrency; default as the library's)")
 		profile     = flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
+
+		scale        = flag.Bool("scale", false, "scale mode: run the reference server binary and compare costs at 100 and at -orgs organizations, and pages at 100 and at -docs documents")
+		scaleOrgs    = flag.Int("orgs", 10_000, "scale mode: organizations to create")
+		scaleDocs    = flag.Int("docs", 10_000, "scale mode: documents in the measured tenant")
+		docSize      = flag.Int("doc-size", 4096, "scale mode: bytes per document")
+		pages        = flag.Int("pages", 15, "scale mode: page requests timed at each tenant size")
+		scaleClients = flag.Int("scale-clients", 4, "scale mode: clients creating organizations and documents")
+		scaleTimeout = flag.Duration("scale-timeout", 30*time.Minute, "scale mode: stop creating at this time and measure what exists")
 	)
 	flag.Parse()
 	if *profile != "" {
@@ -69,11 +86,31 @@ func main() {
 		}
 		defer pprof.StopCPUProfile()
 	}
+	if *scale {
+		c := *cost
+		if !isSet("cost") {
+			c = tenancy.MinBcryptCost
+		}
+		if err := runScale(scaleConfig{orgs: *scaleOrgs, docs: *scaleDocs, docSize: *docSize, clients: *scaleClients,
+			pages: *pages, cost: c, timeout: *scaleTimeout}); err != nil {
+			pprof.StopCPUProfile()
+			fmt.Fprintln(os.Stderr, "tenancy-load:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(*mongoURI, *concurrency, *round, *rounds, *cost, *slots); err != nil {
 		pprof.StopCPUProfile()
 		fmt.Fprintln(os.Stderr, "tenancy-load:", err)
 		os.Exit(1)
 	}
+}
+
+// isSet reports whether the flag name was given.
+func isSet(name string) bool {
+	set := false
+	flag.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }
 
 func run(uri string, conc int, round time.Duration, rounds, cost, slots int) error {
