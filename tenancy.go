@@ -41,6 +41,9 @@ var (
 	// on another process may settle the operation, so this one does
 	// nothing more, not even its rollback.
 	ErrLeaseLost = errors.New("operation lease lost")
+	// ErrUnavailable reports a store that could not reach its database:
+	// the request may be tried again once the database is back.
+	ErrUnavailable = errors.New("database unavailable")
 )
 
 // RetryError reports a request refused for now: Kind is ErrThrottled or

@@ -264,11 +264,17 @@ func (m *Manager) cleanUpAbandoned(ctx context.Context, id OrgID, org *Org, stal
 // operation whose process died is settled here once its lease is over.
 func (m *Manager) settledOrg(ctx context.Context, id OrgID) (*Org, error) {
 	wait := 2 * time.Millisecond
+	renaming := false
 	for {
 		org, err := m.store.OrgByID(ctx, id)
+		if err != nil && renaming && ctx.Err() != nil {
+			// The caller's time ran out while it waited for the rename.
+			return nil, fmt.Errorf("organization %s: %w: %w", id, ErrRenaming, err)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("organization %s: %w", id, err)
 		}
+		renaming = org.State == OrgRenaming
 		switch org.State {
 		case OrgActive:
 			return org, nil
@@ -288,6 +294,9 @@ func (m *Manager) settledOrg(ctx context.Context, id OrgID) (*Org, error) {
 			return nil, fmt.Errorf("organization %s is being deleted: %w", id, ErrNotFound)
 		}
 		if !errors.Is(err, errBusy) {
+			if renaming && ctx.Err() != nil {
+				return nil, fmt.Errorf("organization %s: %w: %w", id, ErrRenaming, err)
+			}
 			return nil, err
 		}
 		select {

@@ -64,7 +64,7 @@ func statusOf(err error) int {
 		return http.StatusConflict
 	case errors.Is(err, tenancy.ErrThrottled):
 		return http.StatusTooManyRequests
-	case errors.Is(err, tenancy.ErrOverloaded), errors.Is(err, tenancy.ErrLeaseLost):
+	case errors.Is(err, tenancy.ErrOverloaded), errors.Is(err, tenancy.ErrLeaseLost), errors.Is(err, tenancy.ErrUnavailable):
 		return http.StatusServiceUnavailable
 	}
 	return http.StatusInternalServerError
@@ -91,6 +91,10 @@ func (a *api) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	var retry *tenancy.RetryError
 	if errors.As(err, &retry) {
 		w.Header().Set("Retry-After", retryAfter(retry.After))
+	}
+	if errors.Is(err, tenancy.ErrUnavailable) {
+		w.Header().Set("Retry-After", "2")
+		p.Detail = "The database is unavailable; retry after the time in Retry-After"
 	}
 	var verr *tenancy.ValidationError
 	var cerr *tenancy.ConflictError

@@ -30,6 +30,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/topology"
 
 	"github.com/tenancy/tenancy"
 )
@@ -311,10 +312,21 @@ func translate(err error, format string, args ...any) error {
 	case errors.As(err, &se) && se.HasErrorCode(codeBadValue):
 		// A value the server cannot store, such as FerretDB's nested arrays.
 		kind = tenancy.ErrInvalid
+	case unreachable(err):
+		kind = tenancy.ErrUnavailable
 	default:
 		return fmt.Errorf("mongostore: %s: %w", what, err)
 	}
 	return fmt.Errorf("mongostore: %s: %w: %w", what, kind, err)
+}
+
+// unreachable reports an error that says no server answered: a network
+// failure, or no server found within the client's server selection
+// timeout (mongo-driver exports no type for that one outside its x
+// packages).
+func unreachable(err error) bool {
+	var sel topology.ServerSelectionError
+	return mongo.IsNetworkError(err) || errors.As(err, &sel) || errors.Is(err, mongo.ErrClientDisconnected)
 }
 
 // ReserveName implements tenancy.Store.

@@ -83,6 +83,7 @@ type config struct {
 	dataDir       string
 	renameByCopy  bool
 	tenantQuota   int64
+	dbTimeout     time.Duration
 }
 
 func loadConfig(getenv func(string) string) (*config, error) {
@@ -168,6 +169,12 @@ func loadConfig(getenv func(string) string) (*config, error) {
 	if c.tenantQuota, err = strconv.ParseInt(quotaText, 10, 64); err != nil || c.tenantQuota < 0 {
 		return nil, fmt.Errorf("TENANT_QUOTA %q must be a number of documents per organization (0 for no limit)", quotaText)
 	}
+	dbText := or(getenv("DB_TIMEOUT"), "2")
+	secs, err := strconv.Atoi(dbText)
+	if err != nil || secs < 1 || secs > 60 {
+		return nil, fmt.Errorf("DB_TIMEOUT %q must be a number of seconds from 1 to 60", dbText)
+	}
+	c.dbTimeout = time.Duration(secs) * time.Second
 	switch v := strings.ToLower(getenv("RENAME_BY_COPY")); v {
 	case "", "false", "0":
 	case "true", "1":
@@ -251,7 +258,11 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer) erro
 		log.Warn("SECRET_KEY is not set: signing tokens with a secret generated and kept in "+path+"; production should set SECRET_KEY", "path", path)
 	}
 
-	client, err := mongo.Connect(options.Client().ApplyURI(uri))
+	// A request finds the database down within DB_TIMEOUT and answers
+	// 503, instead of waiting the driver's default 30 s; options in
+	// MONGO_URI win.
+	client, err := mongo.Connect(options.Client().
+		SetServerSelectionTimeout(cfg.dbTimeout).SetConnectTimeout(cfg.dbTimeout).ApplyURI(uri))
 	if err != nil {
 		return fmt.Errorf("MONGO_URI: %w", err)
 	}

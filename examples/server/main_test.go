@@ -96,7 +96,7 @@ func cleanEnv(extra ...string) []string {
 		name, _, _ := strings.Cut(kv, "=")
 		switch name {
 		case "MONGO_URI", "PRIMARY_DB", "SECRET_KEY", "ALGORITHM", "TOKEN_LIFETIME", "LOG_LEVEL", "PORT", "ADDR", "DATA_DIR", "BCRYPT_COST",
-			"PREVIOUS_SECRET_KEYS", "ED25519_PRIVATE_KEY", "LOGIN_RATE_LIMIT", "TRUSTED_PROXIES", "RENAME_BY_COPY", "TENANT_QUOTA":
+			"PREVIOUS_SECRET_KEYS", "ED25519_PRIVATE_KEY", "LOGIN_RATE_LIMIT", "TRUSTED_PROXIES", "RENAME_BY_COPY", "TENANT_QUOTA", "DB_TIMEOUT":
 			continue
 		}
 		env = append(env, kv)
@@ -481,5 +481,14 @@ func TestTenantQuotaConfig(t *testing.T) {
 	for _, bad := range []string{"-1", "many", "1e3"} {
 		_, err := loadConfig(env("TENANT_QUOTA", bad))
 		require.ErrorContains(t, err, "TENANT_QUOTA", bad)
+	}
+
+	assert.Equal(t, 2*time.Second, c.dbTimeout, "DB_TIMEOUT's default")
+	c, err = loadConfig(env("DB_TIMEOUT", "7"))
+	require.NoError(t, err)
+	assert.Equal(t, 7*time.Second, c.dbTimeout)
+	for _, bad := range []string{"0", "61", "2s", "NaN"} {
+		_, err := loadConfig(env("DB_TIMEOUT", bad))
+		require.ErrorContains(t, err, "DB_TIMEOUT", bad)
 	}
 }
