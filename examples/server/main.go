@@ -60,6 +60,15 @@ func main() {
 	}
 }
 
+// defaultMaxConnections is MAX_CONNECTIONS's default: client connections
+// open at once, idle ones closed first at the bound.
+const defaultMaxConnections = 4096
+
+// reservedFiles are the file descriptors kept from client connections for
+// the database driver's pool (both ends of each, with the embedded
+// database), its files and the process's own.
+const reservedFiles = 256
+
 // defaultEmbeddedQuota is TENANT_QUOTA's default on the embedded
 // database: a page of 20 from a tenant of 10,000 documents of 4 KB takes
 // about a second there (see BENCHMARKS.md).
@@ -84,6 +93,7 @@ type config struct {
 	renameByCopy  bool
 	tenantQuota   int64
 	dbTimeout     time.Duration
+	maxConns      int
 }
 
 func loadConfig(getenv func(string) string) (*config, error) {
@@ -168,6 +178,10 @@ func loadConfig(getenv func(string) string) (*config, error) {
 	quotaText := or(getenv("TENANT_QUOTA"), quota)
 	if c.tenantQuota, err = strconv.ParseInt(quotaText, 10, 64); err != nil || c.tenantQuota < 0 {
 		return nil, fmt.Errorf("TENANT_QUOTA %q must be a number of documents per organization (0 for no limit)", quotaText)
+	}
+	connText := or(getenv("MAX_CONNECTIONS"), strconv.Itoa(defaultMaxConnections))
+	if c.maxConns, err = strconv.Atoi(connText); err != nil || c.maxConns < 16 || c.maxConns > 1_000_000 {
+		return nil, fmt.Errorf("MAX_CONNECTIONS %q must be a number of client connections from 16 to 1000000", connText)
 	}
 	dbText := or(getenv("DB_TIMEOUT"), "2")
 	secs, err := strconv.Atoi(dbText)
@@ -315,6 +329,12 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer) erro
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.addr, err)
 	}
+	maxConns := cfg.maxConns
+	if fds, ok := openFileLimit(); ok && uint64(maxConns)+reservedFiles > fds {
+		// Leave the database (and the embedded one's files) their share.
+		maxConns = int(max(fds, 2*reservedFiles) - reservedFiles)
+		log.Warn("MAX_CONNECTIONS lowered to fit the open file limit", "max_connections", maxConns, "open_files", fds)
+	}
 	srv := &http.Server{
 		Handler: accessLog(log, httpapi.New(m, httpapi.WithLogger(log),
 			httpapi.WithLoginRateLimit(cfg.loginRate, max(1, int(3*cfg.loginRate))),
@@ -322,12 +342,12 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer) erro
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       15 * time.Second,
 		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       120 * time.Second,
+		IdleTimeout:       30 * time.Second,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
+	go func() { served <- srv.Serve(httpapi.LimitConnections(srv, ln, maxConns)) }()
 	log.Info("serving the Organization Management API", "addr", ln.Addr().String(), "database", cfg.database, "docs", "/docs")
 
 	select {

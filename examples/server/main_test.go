@@ -96,7 +96,7 @@ func cleanEnv(extra ...string) []string {
 		name, _, _ := strings.Cut(kv, "=")
 		switch name {
 		case "MONGO_URI", "PRIMARY_DB", "SECRET_KEY", "ALGORITHM", "TOKEN_LIFETIME", "LOG_LEVEL", "PORT", "ADDR", "DATA_DIR", "BCRYPT_COST",
-			"PREVIOUS_SECRET_KEYS", "ED25519_PRIVATE_KEY", "LOGIN_RATE_LIMIT", "TRUSTED_PROXIES", "RENAME_BY_COPY", "TENANT_QUOTA", "DB_TIMEOUT":
+			"PREVIOUS_SECRET_KEYS", "ED25519_PRIVATE_KEY", "LOGIN_RATE_LIMIT", "TRUSTED_PROXIES", "RENAME_BY_COPY", "TENANT_QUOTA", "DB_TIMEOUT", "MAX_CONNECTIONS":
 			continue
 		}
 		env = append(env, kv)
@@ -490,5 +490,10 @@ func TestTenantQuotaConfig(t *testing.T) {
 	for _, bad := range []string{"0", "61", "2s", "NaN"} {
 		_, err := loadConfig(env("DB_TIMEOUT", bad))
 		require.ErrorContains(t, err, "DB_TIMEOUT", bad)
+	}
+	assert.Equal(t, 4096, c.maxConns, "MAX_CONNECTIONS's default")
+	for _, bad := range []string{"0", "15", "x", "2000000"} {
+		_, err := loadConfig(env("MAX_CONNECTIONS", bad))
+		require.ErrorContains(t, err, "MAX_CONNECTIONS", bad)
 	}
 }
