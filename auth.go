@@ -109,7 +109,7 @@ func (m *Manager) hashPassword(ctx context.Context, password string) ([]byte, er
 	}
 	defer release()
 	var h []byte
-	m.hashing(func() { h, err = bcrypt.GenerateFromPassword([]byte(password), m.cost) })
+	m.hashing(func() { h, err = generateHash([]byte(password), m.cost) })
 	if err != nil {
 		return nil, fmt.Errorf("hash password: %w", err)
 	}
@@ -117,15 +117,22 @@ func (m *Manager) hashPassword(ctx context.Context, password string) ([]byte, er
 }
 
 // acquireHash takes one of the slots bcrypt work runs in (as many as
-// WithHashConcurrency, by default one per CPU), waiting at most the hash
-// wait, so that a flood of logins queues briefly and then is refused with
-// ErrOverloaded, instead of taking every CPU from other requests.
+// WithHashConcurrency, by default one per CPU). A burst queues: up to
+// WithHashQueue waiters per slot wait, each at most the hash wait; past
+// that queue a request is refused at once with ErrOverloaded, so that a
+// flood of logins costs a refusal each instead of taking every CPU from
+// other requests.
 func (m *Manager) acquireHash(ctx context.Context) (release func(), err error) {
 	select {
 	case m.hashSlots <- struct{}{}:
 		return func() { <-m.hashSlots }, nil
 	default:
 	}
+	if m.hashWaiting.Add(1) > int64(m.hashQueue) {
+		m.hashWaiting.Add(-1)
+		return nil, &RetryError{Kind: ErrOverloaded, After: time.Second}
+	}
+	defer m.hashWaiting.Add(-1)
 	t := time.NewTimer(m.hashWait)
 	defer t.Stop()
 	select {
@@ -175,8 +182,11 @@ func (m *Manager) dummy() []byte {
 	return m.dummyHash
 }
 
-// compareHash is bcrypt's comparison; tests count its calls.
-var compareHash = bcrypt.CompareHashAndPassword
+// compareHash and generateHash are bcrypt's; tests count their calls.
+var (
+	compareHash  = bcrypt.CompareHashAndPassword
+	generateHash = bcrypt.GenerateFromPassword
+)
 
 // errBadCredentials is the one answer to an unknown email or a wrong
 // password, so that the two cannot be told apart.

@@ -1,6 +1,11 @@
 package tenancy
 
-import "sync/atomic"
+import (
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+)
 
 // CountHashCompares makes every bcrypt comparison count until the returned
 // function is called; that function restores bcrypt and returns the count.
@@ -21,3 +26,32 @@ func CountHashCompares() (stop func() int64) {
 // OvertakenRuns returns how many runs of tenant calls a rename or delete
 // has overtaken in this process so far.
 func OvertakenRuns() int64 { return overtaken.Load() }
+
+// CountPasswordHashes makes every bcrypt hash of a new password count
+// until the returned function is called, which restores bcrypt and
+// returns the count. Tests using it must not run in parallel with others
+// that hash.
+func CountPasswordHashes() (stop func() int64) {
+	var n atomic.Int64
+	orig := generateHash
+	generateHash = func(password []byte, cost int) ([]byte, error) {
+		n.Add(1)
+		return orig(password, cost)
+	}
+	return func() int64 {
+		generateHash = orig
+		return n.Load()
+	}
+}
+
+// SlowPasswordHashes makes every hash of a new password take d (at
+// bcrypt's least cost, plus a sleep), so that tests of queueing do not
+// depend on the machine's speed; the returned function restores bcrypt.
+func SlowPasswordHashes(d time.Duration) (restore func()) {
+	orig := generateHash
+	generateHash = func(password []byte, _ int) ([]byte, error) {
+		time.Sleep(d)
+		return orig(password, bcrypt.MinCost)
+	}
+	return func() { generateHash = orig }
+}

@@ -209,6 +209,12 @@ func (m *Manager) CreateOrg(ctx context.Context, p CreateOrgParams) (_ *Org, err
 	if err := verr.err(); err != nil {
 		return nil, err
 	}
+	// A name an active organization holds is public (GET /org/get): its
+	// conflict needs no bcrypt work, which a burst of sign-ups would
+	// otherwise queue for. The reservation below decides every other case.
+	if held, err := m.store.OrgByIdentifier(ctx, id); err == nil && held.State == OrgActive {
+		return nil, nameTaken(name, ErrConflict)
+	}
 	hash, err := m.hashPassword(ctx, p.AdminPassword)
 	if err != nil {
 		return nil, err

@@ -301,6 +301,7 @@ func TestDatabaseRoundTrips(t *testing.T) {
 		require.NoError(t, err)
 	})
 	assert.Equal(t, concat(
+		"find",                             // is the name an active organization's? (a 409 needs no bcrypt)
 		"find", "insert", "find", "update", // the org's lock: read the marker, claim the next number, check the marker, write it
 		"update",                              // the journal entry of the operation
 		"insert",                              // reserve the name: the one uniqueness check

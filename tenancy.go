@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -345,6 +346,8 @@ type Manager struct {
 
 	hashSlots    chan struct{}
 	hashWait     time.Duration
+	hashQueue    int          // waiters for a slot, at most
+	hashWaiting  atomic.Int64 // waiters now
 	backoffAfter int
 	backoffBase  time.Duration
 	backoffMax   time.Duration
@@ -380,8 +383,11 @@ const (
 	MinSecretLength = 32
 	// MaxLeeway is the most clock skew WithLeeway allows for exp and iat.
 	MaxLeeway = time.Minute
-	// DefaultHashWait is how long a login waits for a free bcrypt slot.
-	DefaultHashWait = time.Second
+	// DefaultHashWait is the longest a request queued for a bcrypt slot
+	// waits (see WithHashQueue).
+	DefaultHashWait = 10 * time.Second
+	// DefaultHashQueue is how many requests may wait for each bcrypt slot.
+	DefaultHashQueue = 8
 	// DefaultBackoffAfter, DefaultBackoffBase and DefaultBackoffMax are
 	// WithLoginBackoff's defaults: after 10 failed logins in a row an
 	// address waits 1 s, doubling with each further failure, up to 15 min.
@@ -408,6 +414,7 @@ type config struct {
 	lease        time.Duration
 	hashSlots    int
 	hashWait     time.Duration
+	hashQueue    int // per slot
 	backoffAfter int
 	backoffBase  time.Duration
 	backoffMax   time.Duration
@@ -517,8 +524,24 @@ func WithHashConcurrency(n int) Option {
 	}
 }
 
-// WithHashWait sets how long a login waits for a free bcrypt slot; see
-// WithHashConcurrency.
+// WithHashQueue sets how many requests may wait for each bcrypt slot
+// (DefaultHashQueue): a burst of sign-ups or logins a few times the slots
+// queues, and a request past the queue is refused at once with a
+// *RetryError of ErrOverloaded (HTTP 503). 0 refuses every request that
+// finds the slots taken.
+func WithHashQueue(n int) Option {
+	return func(c *config) error {
+		if n < 0 {
+			return fmt.Errorf("tenancy: hash queue %d must not be negative", n)
+		}
+		c.hashQueue = n
+		return nil
+	}
+}
+
+// WithHashWait sets the longest a request queued for a bcrypt slot waits
+// before it is refused with ErrOverloaded (DefaultHashWait); see
+// WithHashConcurrency and WithHashQueue.
 func WithHashWait(d time.Duration) Option {
 	return func(c *config) error {
 		if d < 0 {
@@ -642,6 +665,7 @@ func New(store Store, opts ...Option) (*Manager, error) {
 		lease:        DefaultOperationLease,
 		hashSlots:    min(runtime.GOMAXPROCS(0), runtime.NumCPU()),
 		hashWait:     DefaultHashWait,
+		hashQueue:    DefaultHashQueue,
 		backoffAfter: DefaultBackoffAfter,
 		backoffBase:  DefaultBackoffBase,
 		backoffMax:   DefaultBackoffMax,
@@ -664,6 +688,7 @@ func New(store Store, opts ...Option) (*Manager, error) {
 		lease:        c.lease,
 		hashSlots:    make(chan struct{}, c.hashSlots),
 		hashWait:     c.hashWait,
+		hashQueue:    c.hashQueue * c.hashSlots,
 		backoffAfter: c.backoffAfter,
 		backoffBase:  c.backoffBase,
 		backoffMax:   c.backoffMax,

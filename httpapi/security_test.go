@@ -485,3 +485,29 @@ func TestParallelLoginsAtBackoff(t *testing.T) {
 	// then writes (FerretDB), got its password checked.
 	assert.LessOrEqual(t, statuses[http.StatusUnauthorized], 6, "the back-off window was shared: %v", statuses)
 }
+
+// TestHashQueueSheds bounds the waiters per bcrypt slot: past the queue a
+// request is refused at once with 503, without waiting.
+func TestHashQueueSheds(t *testing.T) {
+	e := newEnvWith(t, []tenancy.Option{tenancy.WithHashConcurrency(1), tenancy.WithHashQueue(1), tenancy.WithBcryptCost(tenancy.MinBcryptCost)},
+		[]httpapi.Option{httpapi.WithLoginRateLimit(0, 0)})
+	create(t, e.h, "Acme Corporation", "admin@acme.com", "MySecurePassword123")
+	statuses := map[int]int{}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			r := do(t, e.h, call{method: "POST", target: "/admin/login", body: map[string]string{"email": "admin@acme.com", "password": "MySecurePassword123"}})
+			mu.Lock()
+			statuses[r.status]++
+			mu.Unlock()
+			if r.status == http.StatusServiceUnavailable {
+				assert.Equal(t, "1", r.header.Get("Retry-After"))
+			}
+		})
+	}
+	wg.Wait()
+	assert.GreaterOrEqual(t, statuses[http.StatusServiceUnavailable], 1, "%v", statuses)
+	assert.GreaterOrEqual(t, statuses[http.StatusOK], 2, "one in the slot and one queued at least: %v", statuses)
+	assert.Equal(t, 8, statuses[200]+statuses[503], "%v", statuses)
+}
