@@ -260,7 +260,12 @@ func (m *Manager) admit(ctx context.Context, email string, known bool, failures 
 // across server processes: after WithLoginBackoff's threshold (10) in a
 // row, the address must wait a back-off that doubles with each further
 // failure, and tries before it ends get a *RetryError of ErrThrottled
-// without a password check. A success resets the count. The bcrypt work
+// without a password check. A success resets the count. With the client's
+// address in ctx (ContextWithClientAddr; httpapi sets it), that back-off
+// applies per email and client network instead, so that nobody can lock
+// an owner out from another network, and the email's own count puts it
+// under the back-off from every network only past WithAccountBackoff's
+// threshold (100); this costs one read more. The bcrypt work
 // runs in a bounded pool (WithHashConcurrency); a try that waits too long
 // for it gets a *RetryError of ErrOverloaded.
 //
@@ -315,12 +320,59 @@ func (m *Manager) Authenticate(ctx context.Context, email, password string) (*Ad
 	return admin, nil
 }
 
-// checkCounted checks password against hash under the failure count of
+// checkCounted checks password against hash under the failure counts of
 // email (see admit): a wrong password, or any password of an address
 // without an account (known false), counts as a failure; a right one
-// clears the count. It reports whether the password was right.
+// clears the counts. failures and last are the account's own count. With
+// a client address in ctx, the back-off of WithLoginBackoff applies per
+// account and client network, and the account's own count puts the whole
+// account under it only past WithAccountBackoff's threshold; without
+// one, the account's count is the only one. It reports whether the
+// password was right.
 func (m *Manager) checkCounted(ctx context.Context, email string, known bool, hash []byte, failures int, last time.Time, password string) (bool, error) {
-	claimed, err := m.admit(ctx, email, known, failures, last)
+	netKey := networkKey(ctx, email)
+	if netKey == "" {
+		return m.checkUnder(ctx, email, known, known, hash, failures, last, password, nil)
+	}
+	if failures > 0 && m.now().Sub(last) > FailureMemory {
+		if err := m.store.ResetLoginFailures(ctx, email); err != nil {
+			return false, fmt.Errorf("forget old login failures: %w", err)
+		}
+		failures = 0
+	}
+	if m.accountAfter > 0 && failures >= m.accountAfter {
+		if wait := last.Add(m.backoffFor(failures - m.accountAfter + m.backoffAfter)).Sub(m.now()); wait > 0 {
+			return false, &RetryError{Kind: ErrThrottled, After: wait}
+		}
+	}
+	netFailures, netLast, err := m.store.LoginFailures(ctx, netKey)
+	if err != nil {
+		return false, fmt.Errorf("look up login failures: %w", err)
+	}
+	account := func(match bool) {
+		switch {
+		case !known || !match:
+			if err := m.store.RecordLoginFailure(context.WithoutCancel(ctx), email, known, m.now().UTC()); err != nil {
+				m.log.ErrorContext(ctx, "record failed password check", "err", err)
+			}
+		case failures > 0:
+			if err := m.store.ResetLoginFailures(ctx, email); err != nil {
+				m.log.ErrorContext(ctx, "reset failed logins", "err", err)
+			}
+		}
+	}
+	// The network's count is kept apart from any account, as an
+	// unknown address's is.
+	return m.checkUnder(ctx, netKey, false, known, hash, netFailures, netLast, password, account)
+}
+
+// checkUnder checks password against hash under the failure count kept
+// under key (see admit), and then calls also, if set, with the result.
+// stored says whether key's count is kept on an admin account (email is
+// an account's) rather than apart; canMatch whether the password can
+// match at all (there is an account).
+func (m *Manager) checkUnder(ctx context.Context, key string, stored, canMatch bool, hash []byte, failures int, last time.Time, password string, also func(match bool)) (bool, error) {
+	claimed, err := m.admit(ctx, key, stored, failures, last)
 	if err != nil {
 		return false, err
 	}
@@ -328,16 +380,19 @@ func (m *Manager) checkCounted(ctx context.Context, email string, known bool, ha
 	if err != nil {
 		return false, err
 	}
-	if !known || !match {
+	if also != nil {
+		also(match)
+	}
+	if !canMatch || !match {
 		if !claimed {
-			if err := m.store.RecordLoginFailure(context.WithoutCancel(ctx), email, known, m.now().UTC()); err != nil {
+			if err := m.store.RecordLoginFailure(context.WithoutCancel(ctx), key, stored, m.now().UTC()); err != nil {
 				m.log.ErrorContext(ctx, "record failed password check", "err", err)
 			}
 		}
 		return false, nil
 	}
 	if failures > 0 || claimed {
-		if err := m.store.ResetLoginFailures(ctx, email); err != nil {
+		if err := m.store.ResetLoginFailures(ctx, key); err != nil {
 			m.log.ErrorContext(ctx, "reset failed logins", "err", err)
 		}
 	}

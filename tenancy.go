@@ -351,6 +351,7 @@ type Manager struct {
 	backoffAfter int
 	backoffBase  time.Duration
 	backoffMax   time.Duration
+	accountAfter int
 
 	// unsettleable holds the orgs whose journal entry recovery cannot
 	// settle without an operator (errCollectionsLost): RecoverPending
@@ -420,6 +421,7 @@ type config struct {
 	backoffMax   time.Duration
 	quota        int64
 	pageReads    int
+	accountAfter int
 }
 
 // WithSigningSecret sets the HMAC secret tokens are signed and verified
@@ -670,6 +672,7 @@ func New(store Store, opts ...Option) (*Manager, error) {
 		backoffBase:  DefaultBackoffBase,
 		backoffMax:   DefaultBackoffMax,
 		pageReads:    DefaultTenantPageReads,
+		accountAfter: DefaultAccountBackoffAfter,
 	}
 	for _, opt := range opts {
 		if err := opt(&c); err != nil {
@@ -692,6 +695,7 @@ func New(store Store, opts ...Option) (*Manager, error) {
 		backoffAfter: c.backoffAfter,
 		backoffBase:  c.backoffBase,
 		backoffMax:   c.backoffMax,
+		accountAfter: c.accountAfter,
 		limits:       tenantLimits{quota: c.quota, pageReads: c.pageReads},
 	}
 	var kids []string

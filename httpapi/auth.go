@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"github.com/tenancy/tenancy"
 )
 
 // Defaults of the per-client limit on the endpoints that run bcrypt
@@ -114,9 +116,9 @@ func (l *ipLimiter) allow(addr netip.Addr) (bool, time.Duration) {
 	return true, 0
 }
 
-// clientAddr is the address a request is limited by: its peer, or, from
-// a trusted proxy, the last untrusted address of X-Forwarded-For.
-func (l *ipLimiter) clientAddr(r *http.Request) netip.Addr {
+// clientAddr is the address a request comes from: its peer, or, from a
+// trusted proxy, the last untrusted address of X-Forwarded-For.
+func clientAddr(r *http.Request, trusted []netip.Prefix) netip.Addr {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		host = r.RemoteAddr
@@ -126,8 +128,8 @@ func (l *ipLimiter) clientAddr(r *http.Request) netip.Addr {
 		return netip.Addr{}
 	}
 	peer = peer.Unmap()
-	if !l.isTrusted(peer) {
-		return clientKey(peer)
+	if !isTrusted(trusted, peer) {
+		return peer
 	}
 	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
 	for i := len(hops) - 1; i >= 0; i-- {
@@ -137,12 +139,12 @@ func (l *ipLimiter) clientAddr(r *http.Request) netip.Addr {
 			// is the client as far as can be told.
 			break
 		}
-		if !l.isTrusted(a) {
-			return clientKey(a)
+		if !isTrusted(trusted, a) {
+			return a
 		}
 		peer = a
 	}
-	return clientKey(peer)
+	return peer
 }
 
 // parseHop parses one X-Forwarded-For entry, which some proxies write
@@ -168,8 +170,8 @@ func clientKey(a netip.Addr) netip.Addr {
 	return a
 }
 
-func (l *ipLimiter) isTrusted(a netip.Addr) bool {
-	for _, p := range l.trusted {
+func isTrusted(trusted []netip.Prefix, a netip.Addr) bool {
+	for _, p := range trusted {
 		if p.Contains(a) {
 			return true
 		}
@@ -177,15 +179,20 @@ func (l *ipLimiter) isTrusted(a netip.Addr) bool {
 	return false
 }
 
-// limit applies the per-client limit to next.
+// limit applies the per-client limit to next, and tells the Manager the
+// client's address, by which it counts failed password checks.
 func (a *api) limit(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		addr := clientAddr(r, a.trusted)
 		if a.limiter != nil {
-			if ok, wait := a.limiter.allow(a.limiter.clientAddr(r)); !ok {
+			if ok, wait := a.limiter.allow(clientKey(addr)); !ok {
 				w.Header().Set("Retry-After", retryAfter(wait))
 				writeProblem(w, r, Problem{Status: http.StatusTooManyRequests, Detail: "Too many requests from this address; retry after the time in Retry-After"})
 				return
 			}
+		}
+		if addr.IsValid() {
+			r = r.WithContext(tenancy.ContextWithClientAddr(r.Context(), addr))
 		}
 		next.ServeHTTP(w, r)
 	})

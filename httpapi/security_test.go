@@ -511,3 +511,37 @@ func TestHashQueueSheds(t *testing.T) {
 	assert.GreaterOrEqual(t, statuses[http.StatusOK], 2, "one in the slot and one queued at least: %v", statuses)
 	assert.Equal(t, 8, statuses[200]+statuses[503], "%v", statuses)
 }
+
+// TestLockoutIsPerNetwork has an attacker who knows the owner's email fail
+// logins from one network until it is throttled: the owner's right
+// password from another network still logs in, and the attacker's network
+// stays throttled. Failures spread over many networks still end in an
+// account-wide back-off, past its far higher threshold.
+func TestLockoutIsPerNetwork(t *testing.T) {
+	e := newEnvWith(t, []tenancy.Option{tenancy.WithAccountBackoff(30)}, []httpapi.Option{httpapi.WithLoginRateLimit(0, 0)})
+	create(t, e.h, "Acme Corporation", "admin@acme.com", "MySecurePassword123")
+	login := func(addr, password string) reply {
+		return do(t, e.h, call{method: "POST", target: "/admin/login", remoteAddr: addr,
+			body: map[string]string{"email": "admin@acme.com", "password": password}})
+	}
+	statuses := map[int]int{}
+	for i := range 14 {
+		statuses[login(fmt.Sprintf("198.51.100.%d:4000", i+1), "WrongPassword123").status]++
+	}
+	assert.Equal(t, map[int]int{401: 10, 429: 4}, statuses, "one /24 is throttled after 10 failures")
+	r := login("203.0.113.9:5000", "MySecurePassword123")
+	assert.Equal(t, http.StatusOK, r.status, "the owner from another network: %s", r.raw)
+	r = login("[2001:db8:1:2::5]:5000", "MySecurePassword123")
+	assert.Equal(t, http.StatusOK, r.status, "and from an IPv6 network: %s", r.raw)
+	assert.Equal(t, http.StatusTooManyRequests, login("198.51.100.200:4000", "MySecurePassword123").status,
+		"the attacker's network is still throttled, even with the right password")
+
+	// Thirty failures from thirty networks: the account-wide limit.
+	for i := range 30 {
+		r := login(fmt.Sprintf("192.0.%d.1:4000", i+1), "WrongPassword123")
+		require.Equal(t, http.StatusUnauthorized, r.status, "failure %d from a network of its own: %s", i+1, r.raw)
+	}
+	r = login("203.0.113.9:5000", "MySecurePassword123")
+	assert.Equal(t, http.StatusTooManyRequests, r.status, "past the account-wide threshold every network waits: %s", r.raw)
+	assert.NotEmpty(t, r.header.Get("Retry-After"))
+}
