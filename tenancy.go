@@ -425,12 +425,13 @@ type config struct {
 }
 
 // WithSigningSecret sets the HMAC secret tokens are signed and verified
-// with. It is required for the HS algorithms and must be at least
-// MinSecretLength bytes.
+// with. It is required for the HS algorithms and must pass
+// CheckSigningSecret: at least MinSecretLength bytes, random-looking, not
+// a placeholder.
 func WithSigningSecret(secret []byte) Option {
 	return func(c *config) error {
-		if len(secret) < MinSecretLength {
-			return fmt.Errorf("tenancy: signing secret is %d bytes, need at least %d", len(secret), MinSecretLength)
+		if err := CheckSigningSecret(secret); err != nil {
+			return fmt.Errorf("tenancy: %w", err)
 		}
 		c.secret = append([]byte(nil), secret...)
 		return nil
@@ -444,8 +445,8 @@ func WithSigningSecret(secret []byte) Option {
 func WithPreviousSigningSecrets(secrets ...[]byte) Option {
 	return func(c *config) error {
 		for _, s := range secrets {
-			if len(s) < MinSecretLength {
-				return fmt.Errorf("tenancy: previous signing secret is %d bytes, need at least %d", len(s), MinSecretLength)
+			if err := CheckSigningSecret(s); err != nil {
+				return fmt.Errorf("tenancy: previous %w", err)
 			}
 			c.previous = append(c.previous, append([]byte(nil), s...))
 		}

@@ -66,7 +66,7 @@ func (t *Tenant) Insert(ctx context.Context, data map[string]any) (*Document, er
 	if err := checkDocument(data); err != nil {
 		return nil, err
 	}
-	doc := &Document{ID: newObjectID(t.m.now()), Data: data}
+	doc := &Document{ID: newDocumentID(t.m.now()), Data: data}
 	runs := 0
 	err := t.m.inTenant(ctx, t.id, doc.ID, func(ctx context.Context, collection string) error {
 		runs++

@@ -30,6 +30,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -138,8 +139,9 @@ func run(uri string, conc int, round time.Duration, rounds, cost, slots int) err
 	if err := store.EnsureIndexes(ctx); err != nil {
 		return err
 	}
-	secret := make([]byte, 32)
-	m, err := tenancy.New(store, tenancy.WithSigningSecret(append(secret, "tenancy-load"...)), tenancy.WithBcryptCost(cost),
+	secret := make([]byte, 48)
+	_, _ = rand.Read(secret)
+	m, err := tenancy.New(store, tenancy.WithSigningSecret(secret), tenancy.WithBcryptCost(cost),
 		tenancy.WithHashConcurrency(slots))
 	if err != nil {
 		return err

@@ -116,8 +116,8 @@ func loadConfig(getenv func(string) string) (*config, error) {
 		return nil, fmt.Errorf("PRIMARY_DB %q must be 1 to 63 letters, digits, _ or -", c.database)
 	}
 	if s := getenv("SECRET_KEY"); s != "" {
-		if len(s) < tenancy.MinSecretLength {
-			return nil, fmt.Errorf("SECRET_KEY is %d bytes; it must be at least %d (try: openssl rand -hex 32)", len(s), tenancy.MinSecretLength)
+		if err := tenancy.CheckSigningSecret([]byte(s)); err != nil {
+			return nil, fmt.Errorf("SECRET_KEY: %w (or leave it unset to have one generated into DATA_DIR)", err)
 		}
 		c.secret, c.secretFromEnv = []byte(s), true
 	}
@@ -128,8 +128,9 @@ func loadConfig(getenv func(string) string) (*config, error) {
 	}
 	if s := getenv("PREVIOUS_SECRET_KEYS"); s != "" {
 		for i, p := range strings.Split(s, ",") {
-			if p = strings.TrimSpace(p); len(p) < tenancy.MinSecretLength {
-				return nil, fmt.Errorf("PREVIOUS_SECRET_KEYS: key %d is %d bytes; each must be at least %d", i+1, len(p), tenancy.MinSecretLength)
+			p = strings.TrimSpace(p)
+			if err := tenancy.CheckSigningSecret([]byte(p)); err != nil {
+				return nil, fmt.Errorf("PREVIOUS_SECRET_KEYS: key %d: %w", i+1, err)
 			}
 			c.previous = append(c.previous, []byte(p))
 		}

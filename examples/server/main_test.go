@@ -309,6 +309,12 @@ func TestGracefulShutdown(t *testing.T) {
 	assert.Contains(t, s.logs.String(), "shutdown complete")
 }
 
+// Secrets made with openssl rand -base64 48, for tests.
+const (
+	randomSecret = "q3J0v8Yl2mWc7Rt1pXbN5sKd9hLf4GzA6eUo0iTjMwQyVnHr8CaBxEk2DsPu7gZl"
+	otherSecret  = "Zp4Lm9Qx2Tc7Vb1Nk8Rf3Hw6Jd0Ys5Ga2Ue9Io4Pl7Ks1Mq8Xn3Bv6Cz0Dr5Ft2Hg"
+)
+
 // TestConfigErrors checks that bad configuration stops the server with one
 // clear line.
 func TestConfigErrors(t *testing.T) {
@@ -318,7 +324,9 @@ func TestConfigErrors(t *testing.T) {
 		env  []string
 		want string
 	}{
-		{"short secret", []string{"SECRET_KEY=too-short"}, "SECRET_KEY is 9 bytes"},
+		{"short secret", []string{"SECRET_KEY=too-short"}, "SECRET_KEY: signing secret is 9 bytes"},
+		{"the .env.example placeholder", []string{"SECRET_KEY=your-very-secure-secret-key-change-in-production"}, "SECRET_KEY: signing secret is a placeholder"},
+		{"a secret of one letter", []string{"SECRET_KEY=" + strings.Repeat("a", 32)}, "SECRET_KEY: signing secret has too little entropy"},
 		{"unsupported algorithm", []string{"ALGORITHM=RS256"}, `ALGORITHM "RS256" is not supported`},
 		{"alg none", []string{"ALGORITHM=none"}, `ALGORITHM "none" is not supported`},
 		{"bad lifetime", []string{"TOKEN_LIFETIME=soon"}, "TOKEN_LIFETIME"},
@@ -327,7 +335,7 @@ func TestConfigErrors(t *testing.T) {
 		{"huge lifetime", []string{"TOKEN_LIFETIME=153722867280912931"}, "TOKEN_LIFETIME"},
 		{"bad port", []string{"PORT=http"}, `PORT "http"`},
 		{"bad addr", []string{"ADDR=localhost"}, `ADDR "localhost"`},
-		{"short previous secret", []string{"PREVIOUS_SECRET_KEYS=" + strings.Repeat("k", 32) + ",short"}, "PREVIOUS_SECRET_KEYS: key 2 is 5 bytes"},
+		{"short previous secret", []string{"PREVIOUS_SECRET_KEYS=" + randomSecret + ",short"}, "PREVIOUS_SECRET_KEYS: key 2: signing secret is 5 bytes"},
 		{"bad Ed25519 key", []string{"ALGORITHM=EdDSA", "ED25519_PRIVATE_KEY=not-base64!"}, "ED25519_PRIVATE_KEY must be"},
 		{"bad login rate", []string{"LOGIN_RATE_LIMIT=lots"}, `LOGIN_RATE_LIMIT "lots"`},
 		{"bad proxy", []string{"TRUSTED_PROXIES=10.0.0.0/8,proxy.local"}, `TRUSTED_PROXIES: "proxy.local"`},
@@ -411,7 +419,7 @@ func TestLoadConfig(t *testing.T) {
 		require.NoError(t, err, level)
 		assert.Equal(t, want, c.logLevel, level)
 	}
-	c, err = loadConfig(env("PORT", "9000", "SECRET_KEY", strings.Repeat("k", 32), "ALGORITHM", "HS512", "TOKEN_LIFETIME", "15"))
+	c, err = loadConfig(env("PORT", "9000", "SECRET_KEY", randomSecret, "ALGORITHM", "HS512", "TOKEN_LIFETIME", "15"))
 	require.NoError(t, err)
 	assert.Equal(t, ":9000", c.addr)
 	assert.True(t, c.secretFromEnv)
@@ -422,7 +430,7 @@ func TestLoadConfig(t *testing.T) {
 	assert.Equal(t, "127.0.0.1:7000", c.addr, "ADDR wins over PORT")
 
 	seed := base64.StdEncoding.EncodeToString(make([]byte, 32))
-	c, err = loadConfig(env("ALGORITHM", "EdDSA", "ED25519_PRIVATE_KEY", seed, "PREVIOUS_SECRET_KEYS", strings.Repeat("a", 32)+", "+strings.Repeat("b", 40),
+	c, err = loadConfig(env("ALGORITHM", "EdDSA", "ED25519_PRIVATE_KEY", seed, "PREVIOUS_SECRET_KEYS", randomSecret+", "+otherSecret,
 		"LOGIN_RATE_LIMIT", "0", "TRUSTED_PROXIES", "10.0.0.0/8, 192.0.2.1"))
 	require.NoError(t, err)
 	assert.Equal(t, "EdDSA", c.algorithm)
