@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"unicode/utf16"
+	"unicode/utf8"
 )
 
 // errEmptyBody reports a request without a body.
@@ -71,6 +73,8 @@ func (a *api) bodyError(w http.ResponseWriter, r *http.Request, err error) {
 		p.Detail = "Request body must be application/json"
 	case errors.Is(err, errEmptyBody):
 		p.Detail = "Request body is required: a JSON object"
+	case errors.Is(err, errNotUTF8):
+		p.Detail = "Request body is not valid UTF-8: it holds bytes that encode no character, or a \\u escape of a lone surrogate"
 	case errors.As(err, &typeErr), errors.Is(err, errNotObject):
 		p.Detail = "Request body must be a JSON object"
 	case errors.As(err, &syntaxErr), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
@@ -89,14 +93,12 @@ var errNotObject = errors.New("not a JSON object")
 // readObject reads r's body, a JSON object of any members, keeping
 // numbers exact: integers that fit become int64, others float64.
 func (a *api) readObject(w http.ResponseWriter, r *http.Request) (map[string]any, error) {
-	var raw json.RawMessage
-	if err := a.readJSON(w, r, &raw); err != nil {
+	raw, err := a.readBody(w, r)
+	if err != nil {
 		return nil, err
 	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
 	var v any
-	if err := dec.Decode(&v); err != nil {
+	if err := decodeJSON(raw, &v, true); err != nil {
 		return nil, err
 	}
 	obj, ok := v.(map[string]any)
@@ -130,7 +132,24 @@ func convertNumbers(v any) any {
 
 var errUnsupportedMedia = errors.New("unsupported media type")
 
+// errNotUTF8 reports a body that holds bytes that are not UTF-8, or a
+// \u escape of a lone surrogate, which is no character either.
+// encoding/json would decode both to U+FFFD: a name stored altered, a
+// password that compares as another string.
+var errNotUTF8 = errors.New("not valid UTF-8")
+
+// readJSON reads r's body, one JSON value in valid UTF-8, into dst.
 func (a *api) readJSON(w http.ResponseWriter, r *http.Request, dst any) error {
+	raw, err := a.readBody(w, r)
+	if err != nil {
+		return err
+	}
+	return decodeJSON(raw, dst, false)
+}
+
+// readBody reads r's body, up to the size limit, and checks its media
+// type and that it is UTF-8.
+func (a *api) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	body := http.MaxBytesReader(w, r.Body, a.maxBody)
 	defer body.Close()
 	// Peek one byte to tell an empty body from a present one, whatever
@@ -139,15 +158,31 @@ func (a *api) readJSON(w http.ResponseWriter, r *http.Request, dst any) error {
 	n, err := io.ReadFull(body, first[:])
 	if n == 0 {
 		if err == io.EOF || err == io.ErrUnexpectedEOF {
-			return errEmptyBody
+			return nil, errEmptyBody
 		}
-		return err
+		return nil, err
 	}
 	// A body without a Content-Type is taken as JSON, as FastAPI does.
 	if ct := r.Header.Get("Content-Type"); ct != "" && !isJSON(ct) {
-		return errUnsupportedMedia
+		return nil, errUnsupportedMedia
 	}
-	dec := json.NewDecoder(io.MultiReader(strings.NewReader(string(first[:])), body))
+	raw, err := io.ReadAll(io.MultiReader(bytes.NewReader(first[:]), body))
+	if err != nil {
+		return nil, err
+	}
+	if !utf8.Valid(raw) {
+		return nil, errNotUTF8
+	}
+	return raw, nil
+}
+
+// decodeJSON decodes raw, exactly one JSON value, into dst, with
+// json.Numbers for numbers if useNumber.
+func decodeJSON(raw []byte, dst any, useNumber bool) error {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if useNumber {
+		dec.UseNumber()
+	}
 	if err := dec.Decode(dst); err != nil {
 		return err
 	}
@@ -158,7 +193,55 @@ func (a *api) readJSON(w http.ResponseWriter, r *http.Request, dst any) error {
 		}
 		return err
 	}
+	if loneSurrogate(raw) {
+		return errNotUTF8
+	}
 	return nil
+}
+
+// loneSurrogate reports whether raw, valid JSON, escapes a UTF-16
+// surrogate that is not half of a pair, such as "\ud800". Outside strings
+// valid JSON has no backslash, and inside them each backslash starts an
+// escape (a \u one with four hex digits), so the escapes are found
+// without parsing.
+func loneSurrogate(raw []byte) bool {
+	for i := 0; ; {
+		j := bytes.IndexByte(raw[i:], '\\')
+		if j < 0 {
+			return false
+		}
+		i += j
+		if raw[i+1] != 'u' {
+			i += 2
+			continue
+		}
+		r := hex4(raw[i+2:])
+		i += 6
+		if !utf16.IsSurrogate(r) {
+			continue
+		}
+		if !bytes.HasPrefix(raw[i:], []byte(`\u`)) || utf16.DecodeRune(r, hex4(raw[i+2:])) == utf8.RuneError {
+			return true
+		}
+		i += 6
+	}
+}
+
+// hex4 is the value of the four hex digits that start b.
+func hex4(b []byte) rune {
+	var r rune
+	for _, c := range b[:4] {
+		switch {
+		case '0' <= c && c <= '9':
+			c -= '0'
+		case 'a' <= c && c <= 'f':
+			c -= 'a' - 10
+		default:
+			c -= 'A' - 10
+		}
+		r = r<<4 | rune(c)
+	}
+	return r
 }
 
 // isJSON reports whether a Content-Type is JSON: application/json or a
