@@ -464,10 +464,10 @@ func checkValue(verr *ValidationError, path string, v any, depth int) {
 		checkFloat(verr, path, v)
 	case uint, uint64:
 		if u, _ := v.(uint64); u > math.MaxInt64 {
-			verr.add(path, "is larger than a 64-bit integer")
+			verr.add(path, "does not fit a signed 64-bit integer")
 		}
 		if u, _ := v.(uint); uint64(u) > math.MaxInt64 {
-			verr.add(path, "is larger than a 64-bit integer")
+			verr.add(path, "does not fit a signed 64-bit integer")
 		}
 	case map[string]any:
 		if depth >= MaxDocumentDepth {

@@ -105,6 +105,7 @@ func TestTenantDocumentValidation(t *testing.T) {
 		{"NaN", map[string]any{"x": math.NaN()}, "data.x"},
 		{"infinity in array", map[string]any{"x": []any{1.0, math.Inf(1)}}, "data.x[1]"},
 		{"unsupported type", map[string]any{"x": struct{}{}}, "data.x"},
+		{"integer past int64", map[string]any{"x": []any{uint64(math.MaxInt64) + 1}}, "data.x[0]"},
 		{"too deep", deep, ""},
 		{"metadata stamp", map[string]any{"metadata": map[string]any{"org_id": "x"}}, "data.metadata.org_id"},
 		{"metadata stamp in an array", map[string]any{"metadata": []any{"a", map[string]any{"org_id": "x"}}}, "data.metadata[1].org_id"},

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"unicode/utf16"
 	"unicode/utf8"
+
+	"github.com/tenancy/tenancy"
 )
 
 // errEmptyBody reports a request without a body.
@@ -58,8 +60,13 @@ func (a *api) decode(w http.ResponseWriter, r *http.Request, fields map[string]*
 	return false
 }
 
-// bodyError answers a request whose body readJSON could not read.
+// bodyError answers a request whose body readJSON or readObject could
+// not read.
 func (a *api) bodyError(w http.ResponseWriter, r *http.Request, err error) {
+	if errors.Is(err, tenancy.ErrInvalid) {
+		a.writeError(w, r, err)
+		return
+	}
 	var tooLarge *http.MaxBytesError
 	var typeErr *json.UnmarshalTypeError
 	var syntaxErr *json.SyntaxError
@@ -91,7 +98,10 @@ func (a *api) bodyError(w http.ResponseWriter, r *http.Request, err error) {
 var errNotObject = errors.New("not a JSON object")
 
 // readObject reads r's body, a JSON object of any members, keeping
-// numbers exact: integers that fit become int64, others float64.
+// numbers exact: an integer (no fraction, no exponent) becomes an int64,
+// and one that does not fit is a *tenancy.ValidationError naming its
+// path (data.a.b[0], as the Manager names fields); other numbers become
+// float64s.
 func (a *api) readObject(w http.ResponseWriter, r *http.Request) (map[string]any, error) {
 	raw, err := a.readBody(w, r)
 	if err != nil {
@@ -105,26 +115,41 @@ func (a *api) readObject(w http.ResponseWriter, r *http.Request) (map[string]any
 	if !ok {
 		return nil, errNotObject
 	}
-	convertNumbers(obj)
+	var bad []tenancy.FieldError
+	convertNumbers(obj, "data", &bad)
+	if len(bad) > 0 {
+		slices.SortFunc(bad, func(a, b tenancy.FieldError) int { return strings.Compare(a.Field, b.Field) })
+		return nil, &tenancy.ValidationError{Fields: bad}
+	}
 	return obj, nil
 }
 
-// convertNumbers replaces the json.Numbers in v, in place.
-func convertNumbers(v any) any {
+// maxNumberIssues bounds the integers out of range one answer names.
+const maxNumberIssues = 20
+
+// convertNumbers replaces the json.Numbers in v, in place, and adds to
+// bad each integer that does not fit an int64, by path.
+func convertNumbers(v any, path string, bad *[]tenancy.FieldError) any {
 	switch v := v.(type) {
 	case json.Number:
 		if i, err := v.Int64(); err == nil {
 			return i
 		}
+		if !strings.ContainsAny(string(v), ".eE") {
+			if len(*bad) < maxNumberIssues {
+				*bad = append(*bad, tenancy.FieldError{Field: path, Message: "does not fit a signed 64-bit integer"})
+			}
+			return nil
+		}
 		f, _ := v.Float64() // valid JSON: at worst ±Inf, which the Manager refuses
 		return f
 	case map[string]any:
 		for k, e := range v {
-			v[k] = convertNumbers(e)
+			v[k] = convertNumbers(e, path+"."+k, bad)
 		}
 	case []any:
 		for i, e := range v {
-			v[i] = convertNumbers(e)
+			v[i] = convertNumbers(e, fmt.Sprintf("%s[%d]", path, i), bad)
 		}
 	}
 	return v

@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -62,4 +63,47 @@ func TestBodiesMustBeUTF8(t *testing.T) {
 	r = do(t, e.h, call{method: "POST", target: "/tenant/documents", token: tok, body: `{"path":"C:\\ud800\\x"}`})
 	require.Equal(t, http.StatusCreated, r.status, "%s", r.raw)
 	assert.Equal(t, `C:\ud800\x`, r.body["data"].(map[string]any)["path"])
+}
+
+// TestDocumentIntegersStayExact stores integers at and past the edges of
+// int64: those that fit come back exactly, those that do not are refused
+// with a 400 naming their path (encoding/json alone would store them as
+// rounded floats); numbers with a fraction or an exponent are floats.
+func TestDocumentIntegersStayExact(t *testing.T) {
+	e := newEnv(t)
+	create(t, e.h, "Acme Corporation", "admin@acme.com", "MySecurePassword123")
+	tok := login(t, e.h, "admin@acme.com", "MySecurePassword123")
+
+	r := do(t, e.h, call{method: "POST", target: "/tenant/documents", token: tok,
+		body: `{"max":9223372036854775807,"min":-9223372036854775808,"zero":-0,"f":1.5,"e":1e3,"ef":9223372036854775808.0,"nested":{"a":[1,9007199254740993]}}`})
+	require.Equal(t, http.StatusCreated, r.status, "%s", r.raw)
+	r = do(t, e.h, call{method: "GET", target: "/tenant/documents/" + r.body["id"].(string), token: tok})
+	require.Equal(t, http.StatusOK, r.status)
+	for _, want := range []string{`"max":9223372036854775807`, `"min":-9223372036854775808`, `"zero":0`, `"f":1.5`, `"e":1000`, `"ef":9223372036854776000`, `"a":[1,9007199254740993]`} {
+		assert.Contains(t, string(r.raw), want)
+	}
+
+	tests := []struct {
+		desc, body string
+		fields     []string
+		// beyond float64 too, so the OpenAPI validator cannot read it
+		beyondFloat bool
+	}{
+		{"one past the maximum", `{"n":9223372036854775808}`, []string{"data.n"}, false},
+		{"one past the minimum", `{"n":-9223372036854775809}`, []string{"data.n"}, false},
+		{"huge", `{"n":` + strings.Repeat("9", 400) + `}`, []string{"data.n"}, true},
+		{"nested", `{"a":{"b":[1,{"c":18446744073709551616}]}}`, []string{"data.a.b[1].c"}, false},
+		{"several", `{"x":99999999999999999999,"y":[-99999999999999999999]}`, []string{"data.x", "data.y[0]"}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.desc, func(t *testing.T) {
+			r := do(t, e.h, call{method: "POST", target: "/tenant/documents", token: tok, body: tt.body, invalidRequest: tt.beyondFloat})
+			assert.Equal(t, http.StatusBadRequest, r.status, "%s", r.raw)
+			assert.ElementsMatch(t, tt.fields, fields(r), "%s", r.raw)
+			assert.Contains(t, r.body["detail"], "64-bit integer")
+		})
+	}
+	r = do(t, e.h, call{method: "GET", target: "/tenant/documents", token: tok})
+	require.Equal(t, http.StatusOK, r.status)
+	assert.Len(t, r.body["documents"], 1, "no refused document was stored")
 }
