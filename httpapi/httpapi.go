@@ -162,7 +162,7 @@ func New(m *tenancy.Manager, opts ...Option) http.Handler {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, Problem{Status: http.StatusNotFound, Detail: "No such endpoint: " + r.URL.Path})
 	})
-	return withRequestID(mux)
+	return noSniff(withRequestID(mux))
 }
 
 // redirectSlash sends a browser from /docs to docs/ relative to where the

@@ -112,6 +112,18 @@ func withRequestID(next http.Handler) http.Handler {
 	})
 }
 
+// noSniff tells browsers to take every answer as the type it declares,
+// never as a script or page sniffed from its content.
+func noSniff(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		next.ServeHTTP(w, r)
+	})
+}
+
+// plainID reports whether a caller's request id may be kept: 1 to 64
+// letters, digits, '.', '_' and '-', which cannot forge a log field or
+// carry markup.
 func plainID(s string) bool {
 	if s == "" || len(s) > 64 {
 		return false
