@@ -2,6 +2,8 @@ package tenancy
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/mail"
@@ -169,17 +171,19 @@ func (m *Manager) hashing(f func()) {
 	f()
 }
 
-// dummy returns a hash of the configured cost that no password matches, so
-// that a login for an unknown email costs the same as a wrong password.
-func (m *Manager) dummy() []byte {
-	m.dummyOnce.Do(func() {
-		h, err := bcrypt.GenerateFromPassword([]byte("tenancy: no such admin account"), m.cost)
-		if err != nil {
-			panic(fmt.Sprintf("tenancy: bcrypt of a constant failed: %v", err))
-		}
-		m.dummyHash = h
-	})
-	return m.dummyHash
+// bcryptBase64 is the alphabet bcrypt writes salts and digests in.
+var bcryptBase64 = base64.NewEncoding("./ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789").WithPadding(base64.NoPadding)
+
+// newDummyHash returns a bcrypt hash of cost that no password matches, so
+// that a login for an unknown email costs the same as a wrong password:
+// a random salt (16 bytes) and a random digest (23 bytes), which a
+// password matches with a chance of 2^-184. It is written, not computed,
+// so that New has it at once at any cost, and no login waits for it
+// outside the hash slots.
+func newDummyHash(cost int) []byte {
+	var b [16 + 23]byte
+	rand.Read(b[:])
+	return fmt.Appendf(nil, "$2a$%02d$%s%s", cost, bcryptBase64.EncodeToString(b[:16]), bcryptBase64.EncodeToString(b[16:]))
 }
 
 // compareHash and generateHash are bcrypt's; tests count their calls.
@@ -281,11 +285,8 @@ func (m *Manager) Authenticate(ctx context.Context, email, password string) (*Ad
 	if err := verr.err(); err != nil {
 		return nil, err
 	}
-	// Build the dummy hash before the lookup, so that the first login for
-	// an unknown email costs no more than the first for a known one.
-	dummy := m.dummy()
 	admin, err := m.store.AdminByEmail(ctx, e)
-	hash := dummy
+	hash := m.dummyHash
 	var failures int
 	var last time.Time
 	switch {

@@ -55,3 +55,6 @@ func SlowPasswordHashes(d time.Duration) (restore func()) {
 	}
 	return func() { generateHash = orig }
 }
+
+// DummyHash returns the hash m compares a login for an unknown email with.
+func DummyHash(m *Manager) []byte { return m.dummyHash }

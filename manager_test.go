@@ -16,6 +16,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/event"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/tenancy/tenancy"
 	"github.com/tenancy/tenancy/memstore"
@@ -85,6 +86,8 @@ func TestNewRefusesBadOptions(t *testing.T) {
 		"no secret":         nil,
 		"short secret":      {tenancy.WithSigningSecret([]byte("31-bytes-is-one-too-few-for-us!"))},
 		"low bcrypt cost":   {tenancy.WithSigningSecret(testSecret), tenancy.WithBcryptCost(9)},
+		"high bcrypt cost":  {tenancy.WithSigningSecret(testSecret), tenancy.WithBcryptCost(15)},
+		"bcrypt cost 31":    {tenancy.WithSigningSecret(testSecret), tenancy.WithBcryptCost(31)},
 		"bad algorithm":     {tenancy.WithSigningSecret(testSecret), tenancy.WithAlgorithm("none")},
 		"RS256":             {tenancy.WithSigningSecret(testSecret), tenancy.WithAlgorithm("RS256")},
 		"zero lifetime":     {tenancy.WithSigningSecret(testSecret), tenancy.WithTokenLifetime(0)},
@@ -1208,6 +1211,25 @@ func TestLoginBackoffLimits(t *testing.T) {
 	clock = clock.Add(tenancy.FailureMemory + time.Minute)
 	_, err := m.Login(t.Context(), "admin@acme.com", "MySecurePassword123")
 	assert.NoError(t, err, "failures older than a day are forgotten")
+}
+
+// TestDummyHashBuiltAtStart checks that the hash a login for an unknown
+// email is compared with exists once New returns, at the configured cost,
+// and that no password matches it: the first such login must not build it
+// outside the hash slots (at a high cost every login would wait behind it).
+func TestDummyHashBuiltAtStart(t *testing.T) {
+	for _, cost := range []int{tenancy.MinBcryptCost, tenancy.MaxBcryptCost} {
+		m, err := tenancy.New(memstore.New(), tenancy.WithSigningSecret(testSecret), tenancy.WithBcryptCost(cost))
+		require.NoError(t, err)
+		h := tenancy.DummyHash(m)
+		require.NotEmpty(t, h, "built by New")
+		got, err := bcrypt.Cost(h)
+		require.NoError(t, err)
+		assert.Equal(t, cost, got)
+		if cost == tenancy.MinBcryptCost {
+			assert.ErrorIs(t, bcrypt.CompareHashAndPassword(h, []byte("tenancy: no such admin account")), bcrypt.ErrMismatchedHashAndPassword)
+		}
+	}
 }
 
 // TestOrgBeingDeletedIsGoneForEveryReader leaves an organization marked

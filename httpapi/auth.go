@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"math"
 	"net"
 	"net/http"
 	"net/netip"
@@ -28,9 +29,14 @@ const (
 // that check or hash passwords (POST /admin/login, POST /org/create, PUT
 // /org/update, PUT /admin/password): perSecond requests per second with
 // bursts of burst; excess requests get 429 with Retry-After. A perSecond
-// of 0 or less switches the limit off.
+// of 0 or less switches the limit off. A perSecond that is not a finite
+// number (NaN, +Inf) is ignored and the default limit stays: it would
+// otherwise switch the limit off without saying so.
 func WithLoginRateLimit(perSecond float64, burst int) Option {
 	return func(a *api) {
+		if math.IsNaN(perSecond) || math.IsInf(perSecond, 1) {
+			return
+		}
 		a.loginRate, a.loginBurst = rate.Limit(perSecond), max(burst, 1)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -354,6 +355,29 @@ func TestLoginRateLimitPerAddress(t *testing.T) {
 	assert.Equal(t, 401, from("[2001:db8:1:2::2]:1000", "").status)
 	assert.Equal(t, http.StatusTooManyRequests, from("[2001:db8:1:2::3]:1000", "").status, "same /64")
 	assert.Equal(t, 401, from("[2001:db8:1:3::1]:1000", "").status, "another /64")
+}
+
+// TestLoginRateLimitNotANumber gives WithLoginRateLimit a rate that is
+// not a finite number: the limit must stay on at its default, not be
+// switched off (NaN compares false with everything) or made unlimited.
+func TestLoginRateLimitNotANumber(t *testing.T) {
+	for _, rate := range []float64{math.NaN(), math.Inf(1)} {
+		t.Run(fmt.Sprint(rate), func(t *testing.T) {
+			e := newEnvWith(t, nil, []httpapi.Option{httpapi.WithLoginRateLimit(rate, 1)})
+			// PUT /org/update is limited like login, and a bad token
+			// answers it at once, without bcrypt: the burst is sent
+			// faster than the limit refills.
+			body := map[string]string{"organization_name": "X", "email": "a@acme.com", "password": "WrongPassword123"}
+			limited := false
+			for range 4 * httpapi.DefaultLoginBurst {
+				if do(t, e.h, call{method: "PUT", target: "/org/update", token: "not-a-token", body: body, remoteAddr: "192.0.2.1:1000"}).status == http.StatusTooManyRequests {
+					limited = true
+					break
+				}
+			}
+			assert.True(t, limited, "a burst past the default limit is refused")
+		})
+	}
 }
 
 // TestPasswordChangeAndLogout revokes tokens: a password change ends the

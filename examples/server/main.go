@@ -144,8 +144,10 @@ func loadConfig(getenv func(string) string) (*config, error) {
 	}
 	rateText := or(getenv("LOGIN_RATE_LIMIT"), strconv.Itoa(httpapi.DefaultLoginRate))
 	var err error
-	if c.loginRate, err = strconv.ParseFloat(rateText, 64); err != nil || c.loginRate < 0 || math.IsInf(c.loginRate, 0) {
-		return nil, fmt.Errorf("LOGIN_RATE_LIMIT %q must be a number of logins per second per client address (0 switches the limit off)", rateText)
+	// NaN passes every comparison as false: it is refused by name, or
+	// it would switch the limit off.
+	if c.loginRate, err = strconv.ParseFloat(rateText, 64); err != nil || math.IsNaN(c.loginRate) || math.IsInf(c.loginRate, 0) || c.loginRate < 0 {
+		return nil, fmt.Errorf("LOGIN_RATE_LIMIT %q must be a number of logins per second per client address, 0 or more (0 switches the limit off)", rateText)
 	}
 	if s := getenv("TRUSTED_PROXIES"); s != "" {
 		for _, p := range strings.Split(s, ",") {
@@ -166,8 +168,9 @@ func loadConfig(getenv func(string) string) (*config, error) {
 	}
 	c.tokenLifetime = time.Duration(minutes) * time.Minute
 	c.bcryptCost, err = strconv.Atoi(or(getenv("BCRYPT_COST"), strconv.Itoa(tenancy.DefaultBcryptCost)))
-	if err != nil || c.bcryptCost < tenancy.MinBcryptCost || c.bcryptCost > 31 {
-		return nil, fmt.Errorf("BCRYPT_COST %q must be a number from %d to 31", getenv("BCRYPT_COST"), tenancy.MinBcryptCost)
+	if err != nil || c.bcryptCost < tenancy.MinBcryptCost || c.bcryptCost > tenancy.MaxBcryptCost {
+		return nil, fmt.Errorf("BCRYPT_COST %q must be a number from %d to %d (each step doubles the time of a login; %d takes about a second)",
+			getenv("BCRYPT_COST"), tenancy.MinBcryptCost, tenancy.MaxBcryptCost, tenancy.MaxBcryptCost)
 	}
 	// On the embedded database a page of tenant documents takes time in
 	// proportion to the tenant (FerretDB filters and sorts in memory), so

@@ -338,6 +338,8 @@ func TestConfigErrors(t *testing.T) {
 		{"short previous secret", []string{"PREVIOUS_SECRET_KEYS=" + randomSecret + ",short"}, "PREVIOUS_SECRET_KEYS: key 2: signing secret is 5 bytes"},
 		{"bad Ed25519 key", []string{"ALGORITHM=EdDSA", "ED25519_PRIVATE_KEY=not-base64!"}, "ED25519_PRIVATE_KEY must be"},
 		{"bad login rate", []string{"LOGIN_RATE_LIMIT=lots"}, `LOGIN_RATE_LIMIT "lots"`},
+		{"NaN login rate", []string{"LOGIN_RATE_LIMIT=NaN"}, `LOGIN_RATE_LIMIT "NaN"`},
+		{"bcrypt cost 31", []string{"BCRYPT_COST=31"}, `BCRYPT_COST "31" must be a number from 10 to 14`},
 		{"bad proxy", []string{"TRUSTED_PROXIES=10.0.0.0/8,proxy.local"}, `TRUSTED_PROXIES: "proxy.local"`},
 		{"unreachable database", []string{"MONGO_URI=mongodb://127.0.0.1:1/?serverSelectionTimeoutMS=300"}, "cannot reach the database"},
 	}
@@ -438,6 +440,42 @@ func TestLoadConfig(t *testing.T) {
 	assert.Len(t, c.previous, 2)
 	assert.Zero(t, c.loginRate, "0 switches the limit off")
 	assert.Equal(t, []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.0.2.1/32")}, c.proxies)
+}
+
+// TestLoadConfigRefusesUnsafeValues refuses the values that parse but
+// would switch a protection off or hang the server: a login rate that is
+// not a finite number (NaN compares false with everything, so it passed
+// the range check and switched the limit off) and a bcrypt cost whose
+// hashes take longer than about a second.
+func TestLoadConfigRefusesUnsafeValues(t *testing.T) {
+	tests := []struct{ name, value, want string }{
+		{"LOGIN_RATE_LIMIT", "NaN", `LOGIN_RATE_LIMIT "NaN" must be a number`},
+		{"LOGIN_RATE_LIMIT", "nan", `LOGIN_RATE_LIMIT "nan" must be a number`},
+		{"LOGIN_RATE_LIMIT", "Inf", `LOGIN_RATE_LIMIT "Inf" must be a number`},
+		{"LOGIN_RATE_LIMIT", "-Inf", `LOGIN_RATE_LIMIT "-Inf" must be a number`},
+		{"LOGIN_RATE_LIMIT", "-1", `LOGIN_RATE_LIMIT "-1" must be a number`},
+		{"BCRYPT_COST", "15", `BCRYPT_COST "15" must be a number from 10 to 14`},
+		{"BCRYPT_COST", "31", `BCRYPT_COST "31" must be a number from 10 to 14`},
+		{"BCRYPT_COST", "9", `BCRYPT_COST "9" must be a number from 10 to 14`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name+"="+tt.value, func(t *testing.T) {
+			_, err := loadConfig(func(k string) string {
+				if k == tt.name {
+					return tt.value
+				}
+				return ""
+			})
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tt.want)
+		})
+	}
+	c, err := loadConfig(func(k string) string {
+		return map[string]string{"BCRYPT_COST": "14", "LOGIN_RATE_LIMIT": "0.5"}[k]
+	})
+	require.NoError(t, err)
+	assert.Equal(t, 14, c.bcryptCost)
+	assert.Equal(t, 0.5, c.loginRate)
 }
 
 // TestEdDSAServer runs the server with ALGORITHM=EdDSA and no key set:
