@@ -1213,6 +1213,40 @@ func TestLoginBackoffLimits(t *testing.T) {
 	assert.NoError(t, err, "failures older than a day are forgotten")
 }
 
+// TestRecoverExpiresLoginAttempts fails logins for emails without an
+// account, which leave one login_attempts record each, and checks that the
+// recovery pass removes them once FailureMemory has passed (FerretDB has
+// no TTL index to do it), and only then.
+func TestRecoverExpiresLoginAttempts(t *testing.T) {
+	eachStore(t, func(t *testing.T, store testStore) {
+		ctx := t.Context()
+		clock := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+		m := newManager(t, store, tenancy.WithClock(func() time.Time { return clock }))
+		emails := []string{"ghost1@example.com", "ghost2@example.com", "ghost3@example.com"}
+		for _, e := range emails {
+			_, err := m.Login(ctx, e, "WrongPassword123")
+			require.ErrorIs(t, err, tenancy.ErrUnauthenticated)
+			n, _, err := store.LoginFailures(ctx, e)
+			require.NoError(t, err)
+			require.Equal(t, 1, n, "a record for %s", e)
+		}
+
+		clock = clock.Add(tenancy.FailureMemory - time.Minute)
+		rep, err := m.Recover(ctx)
+		require.NoError(t, err)
+		assert.Zero(t, rep.Expired, "records younger than FailureMemory are kept")
+		clock = clock.Add(2 * time.Minute)
+		rep, err = m.Recover(ctx)
+		require.NoError(t, err)
+		assert.Equal(t, int64(len(emails)), rep.Expired)
+		for _, e := range emails {
+			n, _, err := store.LoginFailures(ctx, e)
+			require.NoError(t, err)
+			assert.Zero(t, n, "the record for %s is gone", e)
+		}
+	})
+}
+
 // TestDummyHashBuiltAtStart checks that the hash a login for an unknown
 // email is compared with exists once New returns, at the configured cost,
 // and that no password matches it: the first such login must not build it
