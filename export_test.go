@@ -58,3 +58,13 @@ func SlowPasswordHashes(d time.Duration) (restore func()) {
 
 // DummyHash returns the hash m compares a login for an unknown email with.
 func DummyHash(m *Manager) []byte { return m.dummyHash }
+
+// EarlierIdentifier is earlierIdentifier, for the fuzz target.
+func EarlierIdentifier(name, id string) string { return earlierIdentifier(name, id) }
+
+// DefaultIgnorable and LatinLookAlike are the tables of the identifier
+// rules.
+var (
+	DefaultIgnorable = defaultIgnorable
+	LatinLookAlike   = latinLookAlike
+)

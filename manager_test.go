@@ -230,6 +230,72 @@ func TestGetOrg(t *testing.T) {
 	})
 }
 
+// TestLookAlikeNamesConflict creates, next to "Acme Corporation", names
+// that render the same: with invisible code points, Hangul fillers, or
+// Cyrillic, Greek and Armenian letters drawn like the Latin ones. Each is
+// the same organization, so a create or a rename to it is a conflict, and
+// a lookup by it finds Acme.
+func TestLookAlikeNamesConflict(t *testing.T) {
+	eachStore(t, func(t *testing.T, store testStore) {
+		m := newManager(t, store)
+		acme := createAcme(t, m)
+		other, err := m.CreateOrg(t.Context(), tenancy.CreateOrgParams{Name: "Other Org", AdminEmail: "o@other.com", AdminPassword: "password123"})
+		require.NoError(t, err)
+		for i, name := range []string{
+			"Acme Corporation\u034f", "Acme Corporation\ufe0f", "Acme Corporation\u115f", "Acme\u3164Corporation",
+			"Acme\uffa0Corporation", "\u0410\u0441\u043c\u0435 Corporation", "Acme Corporatio\u0578", "Acme C\u03bfrporation",
+		} {
+			_, err := m.CreateOrg(t.Context(), tenancy.CreateOrgParams{Name: name, AdminEmail: fmt.Sprintf("x%d@evil.com", i), AdminPassword: "password123"})
+			assert.ErrorIs(t, err, tenancy.ErrConflict, "create %+q", name)
+			_, err = m.RenameOrg(t.Context(), other.ID, name)
+			assert.ErrorIs(t, err, tenancy.ErrConflict, "rename to %+q", name)
+			got, err := m.GetOrg(t.Context(), name)
+			if assert.NoError(t, err, "get %+q", name) {
+				assert.Equal(t, acme.ID, got.ID)
+			}
+		}
+	})
+}
+
+// TestOrgNamedUnderEarlierRulesStaysReachable stores organizations as the
+// identifier rules before look-alikes counted would have (an identifier
+// keeping a combining grapheme joiner, or a Cyrillic letter in a Latin
+// name): their names still find them, delete them, and cannot be taken
+// again by a new organization.
+func TestOrgNamedUnderEarlierRulesStaysReachable(t *testing.T) {
+	eachStore(t, func(t *testing.T, store testStore) {
+		ctx := t.Context()
+		m := newManager(t, store)
+		owner := createAcme(t, m)
+		for i, tt := range []struct{ name, identifier string }{
+			{"Joiner\u034f Labs", "joiner\u034f-labs"},
+			{"A\u0441me Widgets", "a\u0441me-widgets"},
+		} {
+			now := time.Now().UTC()
+			org := &tenancy.Org{
+				ID: tenancy.OrgID(fmt.Sprintf("65f0000000000000000000%02d", i)), Name: tt.name, Identifier: tt.identifier,
+				TenantCollection: tenancy.TenantCollection(tt.identifier), AdminID: owner.AdminID, AdminEmail: owner.AdminEmail,
+				State: tenancy.OrgActive, CreatedAt: now, ModifiedAt: now,
+			}
+			require.NoError(t, store.ReserveName(ctx, org.Identifier, org.ID, now))
+			require.NoError(t, store.CreateOrg(ctx, org))
+			require.NoError(t, store.CreateTenantCollection(ctx, org.TenantCollection, org.ID, now))
+
+			got, err := m.GetOrg(ctx, tt.name)
+			require.NoError(t, err, "get %+q", tt.name)
+			assert.Equal(t, org.ID, got.ID)
+			_, err = m.CreateOrg(ctx, tenancy.CreateOrgParams{Name: tt.name, AdminEmail: fmt.Sprintf("new%d@example.com", i), AdminPassword: "password123"})
+			assert.ErrorIs(t, err, tenancy.ErrConflict, "create %+q again", tt.name)
+			_, err = m.RenameOrg(ctx, owner.ID, tt.name)
+			assert.ErrorIs(t, err, tenancy.ErrConflict, "rename to %+q", tt.name)
+			assert.ErrorIs(t, m.DeleteOrgNamed(ctx, owner.ID, tt.name), tenancy.ErrForbidden, "another org's name")
+			require.NoError(t, m.DeleteOrgNamed(ctx, org.ID, tt.name), "delete %+q by its name", tt.name)
+			_, err = m.GetOrgByID(ctx, org.ID)
+			assert.ErrorIs(t, err, tenancy.ErrNotFound)
+		}
+	})
+}
+
 func TestRenameOrg(t *testing.T) {
 	eachStore(t, func(t *testing.T, store testStore) {
 		m := newManager(t, store)

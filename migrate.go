@@ -63,6 +63,9 @@ func (m *Manager) RenameOrg(ctx context.Context, id OrgID, newName string) (_ *R
 			return nil, err
 		}
 	}
+	if err := m.earlierNameTaken(ctx, newName, newID, id); err != nil {
+		return nil, err
+	}
 	prev := org.TenantCollection
 	if newID == org.Identifier {
 		org.Name = name

@@ -80,9 +80,16 @@ const (
 // accents in composed or decomposed form, spaces and punctuation do not
 // count. Letters and digits of any script are kept (case-folded, NFKC
 // normalized), every run of other characters becomes one "-", and
-// invisible format characters are dropped:
+// invisible format characters and every default-ignorable code point are
+// dropped (the Hangul fillers, drawn as blanks, separate words):
 //
 //	"Tech Innovations Corp 2.0" -> "tech-innovations-corp-2-0"
+//
+// Look-alike letters count as the letters they are drawn like where that
+// can make a name pass for another: in a name with Latin letters, the
+// Cyrillic, Greek and Armenian letters drawn like Latin ones are those
+// Latin letters ("Асме Corporation" in Cyrillic and "Acme Corporation"
+// are one name). A name without Latin letters keeps its script.
 //
 // It returns a *ValidationError for the field "organization_name" if the
 // name is empty, too long, not UTF-8, has control characters, has no letter
@@ -124,27 +131,7 @@ func identifier(name string) (trimmed, id, msg string) {
 			return "", "", "must not contain bidirectional control characters"
 		}
 	}
-	folded := foldName(trimmed)
-	var b strings.Builder
-	b.Grow(len(folded))
-	sep, alnum := false, false
-	for _, r := range folded {
-		switch {
-		case unicode.IsLetter(r) || unicode.IsDigit(r) || unicode.In(r, unicode.Mn, unicode.Mc):
-			if sep && b.Len() > 0 {
-				b.WriteByte('-')
-			}
-			sep = false
-			alnum = alnum || unicode.IsLetter(r) || unicode.IsDigit(r)
-			b.WriteRune(r)
-		case unicode.Is(unicode.Cf, r):
-			// Zero-width joiners, soft hyphens and the like are invisible:
-			// names differing only by them are the same name.
-		default:
-			sep = true
-		}
-	}
-	id = b.String()
+	id, alnum := deriveIdentifier(trimmed, false)
 	if !alnum {
 		return "", "", "must contain at least one letter or digit"
 	}
@@ -152,6 +139,65 @@ func identifier(name string) (trimmed, id, msg string) {
 		return "", "", fmt.Sprintf("is too long: its identifier %q is %d bytes, the limit is %d", truncate(id, 24), len(id), MaxIdentifierLength)
 	}
 	return trimmed, id, ""
+}
+
+// deriveIdentifier derives the identifier of a trimmed, checked name and
+// says whether it has a letter or digit. With earlier set, it follows the
+// rules before default-ignorable code points and look-alike letters
+// counted (only format characters were dropped): see earlierIdentifier.
+func deriveIdentifier(trimmed string, earlier bool) (id string, alnum bool) {
+	s := trimmed
+	if !earlier {
+		s = dropIgnorables(s)
+	}
+	folded := foldName(s)
+	if !earlier {
+		folded = latinLookAlikes(folded)
+	}
+	var b strings.Builder
+	b.Grow(len(folded))
+	sep := false
+	for _, r := range folded {
+		switch {
+		case !earlier && isHangulFiller(r):
+			sep = true
+		case unicode.Is(unicode.Cf, r) || !earlier && unicode.Is(defaultIgnorable, r):
+			// Zero-width joiners, soft hyphens, variation selectors and
+			// the like are invisible: names differing only by them are
+			// the same name.
+		case unicode.IsLetter(r) || unicode.IsDigit(r) || unicode.In(r, unicode.Mn, unicode.Mc):
+			if sep && b.Len() > 0 {
+				b.WriteByte('-')
+			}
+			sep = false
+			alnum = alnum || unicode.IsLetter(r) || unicode.IsDigit(r)
+			b.WriteRune(r)
+		default:
+			sep = true
+		}
+	}
+	return b.String(), alnum
+}
+
+// earlierIdentifier returns the identifier name had under the rules before
+// default-ignorable code points and look-alike letters counted, if that
+// differs from id (its identifier now), or "". An organization created
+// then is stored under that identifier: lookups by name fall back to it,
+// and creates and renames refuse a name whose earlier identifier is
+// taken, so that such an organization stays reachable by its name and no
+// new one takes its name. Only names with such code points or letters
+// differ; no ASCII name does.
+func earlierIdentifier(name, id string) string {
+	trimmed := strings.TrimSpace(name)
+	for i := 0; i < len(trimmed); i++ {
+		if trimmed[i] >= utf8.RuneSelf {
+			if old, _ := deriveIdentifier(trimmed, true); old != id {
+				return old
+			}
+			return ""
+		}
+	}
+	return ""
 }
 
 // foldName case-folds and NFKC-normalizes s, with a fast path for ASCII.
@@ -214,6 +260,9 @@ func (m *Manager) CreateOrg(ctx context.Context, p CreateOrgParams) (_ *Org, err
 	// otherwise queue for. The reservation below decides every other case.
 	if held, err := m.store.OrgByIdentifier(ctx, id); err == nil && held.State == OrgActive {
 		return nil, nameTaken(name, ErrConflict)
+	}
+	if err := m.earlierNameTaken(ctx, p.Name, id, ""); err != nil {
+		return nil, err
 	}
 	hash, err := m.hashPassword(ctx, p.AdminPassword)
 	if err != nil {
@@ -306,13 +355,14 @@ func (m *Manager) CreateOrg(ctx context.Context, p CreateOrgParams) (_ *Org, err
 // GetOrg returns the active organization whose name has the same identifier
 // as name. It returns a *ValidationError if name cannot be an organization
 // name and ErrNotFound if there is no such organization. It takes one
-// database round trip.
+// database round trip (two to not find a name whose earlier identifier
+// differs; see earlierIdentifier).
 func (m *Manager) GetOrg(ctx context.Context, name string) (*Org, error) {
 	_, id, msg := identifier(name)
 	if msg != "" {
 		return nil, &ValidationError{Fields: []FieldError{{Field: "organization_name", Message: msg}}}
 	}
-	org, err := m.store.OrgByIdentifier(ctx, id)
+	org, err := m.orgByName(ctx, name, id)
 	if err != nil {
 		return nil, fmt.Errorf("organization %q: %w", name, err)
 	}
@@ -320,6 +370,38 @@ func (m *Manager) GetOrg(ctx context.Context, name string) (*Org, error) {
 		return nil, fmt.Errorf("organization %q: %w", name, ErrNotFound)
 	}
 	return org, nil
+}
+
+// orgByName returns the org record of name, whose identifier is id:
+// the one holding id, or else one created under the name's earlier
+// identifier (see earlierIdentifier).
+func (m *Manager) orgByName(ctx context.Context, name, id string) (*Org, error) {
+	org, err := m.store.OrgByIdentifier(ctx, id)
+	if errors.Is(err, ErrNotFound) {
+		if old := earlierIdentifier(name, id); old != "" {
+			return m.store.OrgByIdentifier(ctx, old)
+		}
+	}
+	return org, err
+}
+
+// earlierNameTaken returns a conflict if an organization other than self
+// holds name's earlier identifier (see earlierIdentifier).
+func (m *Manager) earlierNameTaken(ctx context.Context, name, id string, self OrgID) error {
+	old := earlierIdentifier(name, id)
+	if old == "" {
+		return nil
+	}
+	org, err := m.store.OrgByIdentifier(ctx, old)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return nil
+	case err != nil:
+		return fmt.Errorf("look up organization %q: %w", name, err)
+	case org.ID == self:
+		return nil
+	}
+	return nameTaken(strings.TrimSpace(name), ErrConflict)
 }
 
 // GetOrgByID returns the active organization with id, or ErrNotFound.
@@ -371,12 +453,12 @@ func (m *Manager) DeleteOrgNamed(ctx context.Context, id OrgID, name string) err
 	}
 	own, err := m.store.OrgByID(ctx, id)
 	switch {
-	case err == nil && own.Identifier == ident && own.State != OrgCreating:
+	case err == nil && (own.Identifier == ident || own.Identifier == earlierIdentifier(name, ident)) && own.State != OrgCreating:
 		return m.DeleteOrg(ctx, id)
 	case err != nil && !errors.Is(err, ErrNotFound):
 		return fmt.Errorf("organization %s: %w", id, err)
 	}
-	other, err := m.store.OrgByIdentifier(ctx, ident)
+	other, err := m.orgByName(ctx, name, ident)
 	if err != nil {
 		return fmt.Errorf("organization %q: %w", name, err)
 	}
@@ -511,7 +593,7 @@ func (m *Manager) dropOwnCollection(ctx context.Context, org *Org, unstamped boo
 }
 
 func nameTaken(name string, err error) error {
-	return &ConflictError{Field: "organization_name", Message: fmt.Sprintf("%q is already taken (names differing only in case, spaces or punctuation are the same)", name), Err: err}
+	return &ConflictError{Field: "organization_name", Message: fmt.Sprintf("%q is already taken (names differing only in case, spaces, punctuation, invisible characters or look-alike letters are the same)", name), Err: err}
 }
 
 // collectionTaken reports a name whose tenant collection exists in the

@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/stretchr/testify/assert"
@@ -48,6 +49,68 @@ func TestIdentifier(t *testing.T) {
 			require.NoError(t, err)
 			assert.Equal(t, tt.want, got)
 		})
+	}
+}
+
+// TestIdentifierLookAlikes derives one identifier for names that render
+// alike: invisible default-ignorable code points are dropped, the Hangul
+// fillers (which render as blanks) separate words, and in a name that
+// has Latin letters the Cyrillic, Greek and Armenian letters drawn like
+// Latin ones count as those Latin letters.
+func TestIdentifierLookAlikes(t *testing.T) {
+	tests := []struct {
+		desc, name, want string
+	}{
+		{"combining grapheme joiner", "Acme Corporation\u034f", "acme-corporation"},
+		{"variation selector 16", "Acme Corporation\ufe0f", "acme-corporation"},
+		{"variation selector 17", "Acme Corporation\U000E0100", "acme-corporation"},
+		{"Hangul choseong filler", "Acme Corporation\u115f", "acme-corporation"},
+		{"Hangul jungseong filler", "Acme Corporation\u1160", "acme-corporation"},
+		{"Hangul filler between words", "Acme\u3164Corporation", "acme-corporation"},
+		{"halfwidth Hangul filler between words", "Acme\uffa0Corporation", "acme-corporation"},
+		{"Mongolian free variation selector", "Acme\u180b Corporation", "acme-corporation"},
+		{"tag characters", "Acme Corporation\U000E0041\U000E007F", "acme-corporation"},
+		{"unassigned default-ignorable", "Acme Corporation\U000E0FFF", "acme-corporation"},
+		{"joiner inside a composition", "Cafe\u034f\u0301", "café"},
+		{"Cyrillic a, s, m, e", "\u0410\u0441\u043c\u0435 Corporation", "acme-corporation"},
+		{"one Cyrillic letter", "A\u0441me Corporation", "acme-corporation"},
+		{"Cyrillic capitals", "\u0410\u0421\u041c\u0415 CORPORATION", "acme-corporation"},
+		{"Greek omicron", "Acme C\u03bfrporation", "acme-corporation"},
+		{"Armenian vo for n", "Acme Corporatio\u0578", "acme-corporation"},
+		{"Armenian vo is a visible letter", "Acme Corporation\u0578", "acme-corporationn"},
+		{"Cyrillic io with its diaeresis", "Nob\u0451l Labs", "nobël-labs"},
+		{"Cyrillic word beside a Latin one", "\u0413\u0430\u0437\u043f\u0440\u043e\u043c Energy", "raзпpom-energy"},
+		// Without Latin letters a name is left in its script, so that
+		// names in Cyrillic, Greek or Armenian keep readable identifiers.
+		{"all Cyrillic", "\u041c\u043e\u0441\u043a\u0432\u0430", "москва"},
+		{"all Cyrillic look-alikes", "\u0410\u0441\u043c\u0435", "асме"},
+		{"all Greek", "ΣΟΦΙΑ", "σοφια"},
+		{"Armenian", "Հայաստան", "հայաստան"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.desc, func(t *testing.T) {
+			got, err := tenancy.Identifier(tt.name)
+			require.NoError(t, err)
+			assert.Equal(t, tt.want, got)
+		})
+	}
+	_, err := tenancy.Identifier("\u3164\u115f\u034f")
+	assert.ErrorIs(t, err, tenancy.ErrInvalid, "fillers and joiners alone are no name")
+}
+
+// TestLatinLookAlikeTable checks the look-alike table: each letter is a
+// small Cyrillic, Greek or Armenian letter that folding leaves as it is
+// (so that a folded name can hold it), mapped to a small ASCII letter.
+func TestLatinLookAlikeTable(t *testing.T) {
+	for r, l := range tenancy.LatinLookAlike {
+		assert.True(t, unicode.In(r, unicode.Cyrillic, unicode.Greek, unicode.Armenian) && unicode.IsLetter(r), "%U", r)
+		assert.True(t, 'a' <= l && l <= 'z', "%U maps to %q", r, l)
+		id, err := tenancy.Identifier(string(r))
+		require.NoError(t, err)
+		assert.Equal(t, string(r), id, "%U is kept by folding and, without Latin letters, by the look-alike rule", r)
+		id, err = tenancy.Identifier("x" + string(r))
+		require.NoError(t, err)
+		assert.Equal(t, "x"+string(l), id, "%U beside a Latin letter", r)
 	}
 }
 
@@ -96,6 +159,8 @@ func FuzzIdentifier(f *testing.F) {
 	for _, s := range []string{
 		"Tech Innovations Corp 2.0", "Straße", "東京テック", "Cafe\u0301", "ǅ", "ﬁ", "İstanbul",
 		"a\u200db", "$ne", "..", "system.", "\x00", "\xff", strings.Repeat("ß", 60), "ﷺ", "㍻",
+		"Acme Corporation\u034f", "Acme\u3164Corporation", "\u0410\u0441\u043c\u0435 Corporation", "µTech", "Nob\u0451l",
+		"\u3164", "e\u034f\u0301",
 	} {
 		f.Add(s)
 	}
@@ -116,6 +181,16 @@ func FuzzIdentifier(f *testing.F) {
 		// An identifier short enough to be a name is its own identifier.
 		if again, err := tenancy.Identifier(id); utf8.RuneCountInString(id) <= tenancy.MaxNameLength && (err != nil || again != id) {
 			t.Fatalf("Identifier(Identifier(%q)) = %q, %v; want %q", name, again, err, id)
+		}
+		// Only names with default-ignorable code points, or with look-alike
+		// letters beside Latin ones, have another identifier than under
+		// the earlier rules: no stored organization's changes otherwise.
+		if old := tenancy.EarlierIdentifier(name, id); old != "" {
+			if !strings.ContainsFunc(name, func(r rune) bool { return unicode.Is(tenancy.DefaultIgnorable, r) }) &&
+				!(strings.ContainsFunc(id, func(r rune) bool { return unicode.Is(unicode.Latin, r) }) &&
+					strings.ContainsFunc(old, func(r rune) bool { return unicode.In(r, unicode.Cyrillic, unicode.Greek, unicode.Armenian) })) {
+				t.Fatalf("Identifier(%q) = %q changed from %q", name, id, old)
+			}
 		}
 		upper, err := tenancy.Identifier(strings.ToUpper(name))
 		if err == nil && upper != id && isASCII(name) {
