@@ -680,8 +680,26 @@ func (s *Store) TenantCollectionOwner(ctx context.Context, name string) (tenancy
 	return tenancy.OrgID(doc.Metadata.OrgID.Hex()), nil
 }
 
-// TenantCollectionExists implements tenancy.Store.
+// TenantCollectionExists implements tenancy.Store. On FerretDB, whose
+// listCollections builds and filters a document for every collection (5 ms
+// at 10,000 organizations), it lists the collection's indexes instead: a
+// collection always has its _id index, and a missing one has none (the
+// server's NamespaceNotFound, which the driver turns into no indexes).
 func (s *Store) TenantCollectionExists(ctx context.Context, name string) (bool, error) {
+	if s.byIDOnly.Load() {
+		cur, err := s.db.Collection(name).Indexes().List(ctx)
+		if err != nil {
+			err = translate(err, "list indexes of collection %s", name)
+			if errors.Is(err, tenancy.ErrNotFound) {
+				return false, nil
+			}
+			return false, err
+		}
+		defer cur.Close(context.WithoutCancel(ctx))
+		// The driver answers NamespaceNotFound with no indexes.
+		found := cur.Next(ctx)
+		return found, translate(cur.Err(), "list indexes of collection %s", name)
+	}
 	names, err := s.db.ListCollectionNames(ctx, bson.D{{Key: "name", Value: name}})
 	if err != nil {
 		return false, translate(err, "list collection %s", name)

@@ -62,7 +62,7 @@ func Start(dir string) (uri string, stop func(), err error) {
 	// Tables made by an earlier run get their _id index before the
 	// server serves; later ones within indexEvery of their making.
 	indexer := newIDIndexer(dir)
-	_ = indexer.pass(context.Background()) // each later pass tries again
+	_, _ = indexer.pass(context.Background()) // each later pass tries again
 	cleanup := func() {
 		indexer.close()
 		_ = os.Remove(sock)

@@ -26,10 +26,18 @@ import (
 // idIndexSuffix ends the name of the index the indexer adds to a table.
 const idIndexSuffix = "_id_path"
 
-// indexEvery is how often the indexer looks for new tables. A collection
-// made since the last look is read by a scan until then, which costs
-// little while it is new and small.
+// indexEvery is how often, at most, the indexer looks for new tables. A
+// collection made since the last look is read by a scan until then, which
+// costs little while it is new and small.
 const indexEvery = 250 * time.Millisecond
+
+// indexShare bounds the indexer's time: after a pass that found the schema
+// changed, it waits indexShare times as long as that pass took. Such a
+// pass reads the whole schema again (SQLite parses every table's
+// definition on a connection's first statement after any change), which
+// at 10,000 collections takes tens of milliseconds, and a stream of
+// creates changes the schema all the time.
+const indexShare = 20
 
 // idIndexer adds the _id index to the tables of the SQLite files in dir.
 type idIndexer struct {
@@ -42,16 +50,22 @@ func newIDIndexer(dir string) *idIndexer {
 	return &idIndexer{dir: dir, dbs: make(map[string]*sql.DB), version: make(map[string]int64)}
 }
 
-// run indexes every indexEvery until ctx ends.
+// run indexes until ctx ends: every indexEvery while the schema stays as
+// it is, and after a pass that read a changed schema, after indexShare
+// times that pass's length.
 func (x *idIndexer) run(ctx context.Context) {
-	t := time.NewTicker(indexEvery)
-	defer t.Stop()
+	wait := indexEvery
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
-			_ = x.pass(ctx) // the next pass tries again
+		case <-time.After(wait):
+		}
+		start := time.Now()
+		changed, _ := x.pass(ctx) // the next pass tries again
+		wait = indexEvery
+		if changed {
+			wait = max(indexEvery, indexShare*time.Since(start))
 		}
 	}
 }
@@ -66,21 +80,25 @@ func (x *idIndexer) close() {
 // pass adds the index to every table of every database file that lacks
 // it. A file whose schema has not changed since the last pass costs one
 // read of its header.
-func (x *idIndexer) pass(ctx context.Context) error {
+func (x *idIndexer) pass(ctx context.Context) (changed bool, err error) {
 	files, err := filepath.Glob(filepath.Join(x.dir, "*.sqlite"))
 	if err != nil {
-		return err
+		return false, err
 	}
 	var first error
 	for _, f := range files {
-		if err := x.indexFile(ctx, f); err != nil && first == nil {
+		c, err := x.indexFile(ctx, f)
+		changed = changed || c
+		if err != nil && first == nil {
 			first = err
 		}
 	}
-	return first
+	return changed, first
 }
 
-func (x *idIndexer) indexFile(ctx context.Context, file string) error {
+// indexFile indexes the tables of one database file, and reports whether
+// its schema had changed since the last look.
+func (x *idIndexer) indexFile(ctx context.Context, file string) (bool, error) {
 	db := x.dbs[file]
 	if db == nil {
 		var err error
@@ -88,49 +106,64 @@ func (x *idIndexer) indexFile(ctx context.Context, file string) error {
 		// other's to finish rather than fail.
 		db, err = sql.Open("sqlite", "file:"+file+"?_pragma=busy_timeout(10000)")
 		if err != nil {
-			return fmt.Errorf("embedded database: open %s: %w", file, err)
+			return false, fmt.Errorf("embedded database: open %s: %w", file, err)
 		}
 		db.SetMaxOpenConns(1)
 		x.dbs[file] = db
 	}
 	var version int64
 	if err := db.QueryRowContext(ctx, "PRAGMA schema_version").Scan(&version); err != nil {
-		return fmt.Errorf("embedded database: schema version of %s: %w", file, err)
+		return false, fmt.Errorf("embedded database: schema version of %s: %w", file, err)
 	}
 	if version == x.version[file] {
-		return nil
+		return false, nil
 	}
 	tables, err := strings1(ctx, db, "SELECT table_name FROM _ferretdb_collections")
 	if err != nil {
 		if strings.Contains(err.Error(), "no such table") {
 			// A file FerretDB has only begun to make.
-			return nil
+			return true, nil
 		}
-		return fmt.Errorf("embedded database: tables of %s: %w", file, err)
+		return true, fmt.Errorf("embedded database: tables of %s: %w", file, err)
 	}
 	indexes, err := strings1(ctx, db, "SELECT name FROM sqlite_master WHERE type = 'index' AND name LIKE '%"+idIndexSuffix+"'")
 	if err != nil {
-		return fmt.Errorf("embedded database: indexes of %s: %w", file, err)
+		return true, fmt.Errorf("embedded database: indexes of %s: %w", file, err)
 	}
 	have := make(map[string]bool, len(indexes))
 	for _, name := range indexes {
 		have[name] = true
 	}
+	var missing []string
 	for _, table := range tables {
-		if have[table+idIndexSuffix] {
-			continue
+		if !have[table+idIndexSuffix] {
+			missing = append(missing, table)
 		}
-		q := fmt.Sprintf(`CREATE INDEX IF NOT EXISTS %q ON %q (_ferretdb_sjson->'$._id')`, table+idIndexSuffix, table)
-		if _, err := db.ExecContext(ctx, q); err != nil && !strings.Contains(err.Error(), "no such table") {
-			// A table dropped meanwhile needs no index; any other
-			// failure is tried again by the next pass.
-			return fmt.Errorf("embedded database: index %s: %w", table, err)
+	}
+	if len(missing) > 0 {
+		// One transaction: FerretDB's connections read the changed
+		// schema once for all of them.
+		tx, err := db.BeginTx(ctx, nil)
+		if err != nil {
+			return true, fmt.Errorf("embedded database: index tables of %s: %w", file, err)
+		}
+		for _, table := range missing {
+			q := fmt.Sprintf(`CREATE INDEX IF NOT EXISTS %q ON %q (_ferretdb_sjson->'$._id')`, table+idIndexSuffix, table)
+			if _, err := tx.ExecContext(ctx, q); err != nil && !strings.Contains(err.Error(), "no such table") {
+				// A table dropped meanwhile needs no index; any other
+				// failure is tried again by the next pass.
+				_ = tx.Rollback()
+				return true, fmt.Errorf("embedded database: index %s: %w", table, err)
+			}
+		}
+		if err := tx.Commit(); err != nil {
+			return true, fmt.Errorf("embedded database: index tables of %s: %w", file, err)
 		}
 	}
 	// The version read before listing: what was made since, and our
 	// own indexes, bring the next pass back here once.
 	x.version[file] = version
-	return nil
+	return true, nil
 }
 
 // strings1 returns the first column of the rows of query q.
