@@ -302,7 +302,7 @@ func TestDatabaseRoundTrips(t *testing.T) {
 	if ferret {
 		exists = "listIndexes"
 	}
-	cmds = log.during(func() {
+	createCmds := log.commandsDuring(func() {
 		_, err := m.CreateOrg(ctx, tenancy.CreateOrgParams{Name: "Globex", AdminEmail: "admin@globex.com", AdminPassword: "MySecurePassword123"})
 		require.NoError(t, err)
 	})
@@ -318,8 +318,9 @@ func TestDatabaseRoundTrips(t *testing.T) {
 		checked("update"), // activate
 		"delete",          // clear the journal entry
 		"find", "update",  // release the lock
-	), cmds, "CreateOrg")
-	cmds = log.during(func() {
+	), names(createCmds), "CreateOrg")
+	checkByID("CreateOrg", createCmds)
+	renameCmds := log.commandsDuring(func() {
 		_, err := m.RenameOrg(ctx, org.ID, "Acme Global Inc")
 		require.NoError(t, err)
 	})
@@ -337,7 +338,8 @@ func TestDatabaseRoundTrips(t *testing.T) {
 		checked("delete"),  // release the old name
 		"delete",           // clear the journal entry
 		"find", "update",   // release the lock
-	), cmds, "RenameOrg")
+	), names(renameCmds), "RenameOrg")
+	checkByID("RenameOrg", renameCmds)
 }
 
 // names returns the names of cmds.
