@@ -164,7 +164,9 @@ func (s *server) stop(t *testing.T) {
 	}
 }
 
-func (s *server) do(t *testing.T, method, path, token string, body any) (int, map[string]any) {
+// request makes a request to s, with body as JSON and token as Bearer
+// when they are set.
+func (s *server) request(t *testing.T, method, path, token string, body any) *http.Request {
 	t.Helper()
 	var r io.Reader
 	if body != nil {
@@ -180,7 +182,12 @@ func (s *server) do(t *testing.T, method, path, token string, body any) (int, ma
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
-	res, err := client.Do(req)
+	return req
+}
+
+func (s *server) do(t *testing.T, method, path, token string, body any) (int, map[string]any) {
+	t.Helper()
+	res, err := client.Do(s.request(t, method, path, token, body))
 	require.NoError(t, err)
 	defer res.Body.Close()
 	var out map[string]any

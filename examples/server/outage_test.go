@@ -2,8 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
-	"encoding/json"
 	"io"
 	"net/http"
 	"os"
@@ -158,21 +156,7 @@ var slowClient = &http.Client{Timeout: 45 * time.Second}
 // closed; a request that gets no answer fails the test.
 func (s *server) raw(t *testing.T, method, path, token string, body any) *http.Response {
 	t.Helper()
-	var r io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		require.NoError(t, err)
-		r = bytes.NewReader(b)
-	}
-	req, err := http.NewRequest(method, s.base+path, r)
-	require.NoError(t, err)
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	res, err := slowClient.Do(req)
+	res, err := slowClient.Do(s.request(t, method, path, token, body))
 	require.NoError(t, err, "%s %s", method, path)
 	_, _ = io.Copy(io.Discard, res.Body)
 	res.Body.Close()
