@@ -74,7 +74,7 @@ func main() {
 		docSize      = flag.Int("doc-size", 4096, "scale mode: bytes per document")
 		pages        = flag.Int("pages", 15, "scale mode: page requests timed at each tenant size")
 		scaleClients = flag.Int("scale-clients", 4, "scale mode: clients creating organizations and documents")
-		scaleTimeout = flag.Duration("scale-timeout", 30*time.Minute, "scale mode: stop creating at this time and measure what exists")
+		scaleTimeout = flag.Duration("scale-timeout", 30*time.Minute, "scale mode: stop creating organizations after this long and measure what exists; the tenant gets as long again")
 	)
 	flag.Parse()
 	if *profile != "" {
