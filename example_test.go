@@ -11,11 +11,15 @@ import (
 	"github.com/tenancy/tenancy/memstore"
 )
 
+// signingSecret stands for a secret made with openssl rand -base64 48 and
+// read from the environment, never one written in the code.
+var signingSecret = []byte("Q2x7cVd3Zk1qR3B0TmhZc0x1YkE5ZWtWb1hpUTRyV2cwbjZUeUZtSjhkQ2w=")
+
 // newExampleManager returns a Manager over an in-memory store with one
 // organization, "Acme Corporation", whose admin is admin@acme.com.
 func newExampleManager() (*tenancy.Manager, *tenancy.Org) {
 	m, err := tenancy.New(memstore.New(),
-		tenancy.WithSigningSecret([]byte("example-secret-of-at-least-32-bytes")),
+		tenancy.WithSigningSecret(signingSecret),
 		tenancy.WithBcryptCost(tenancy.MinBcryptCost),
 	)
 	if err != nil {
@@ -34,7 +38,7 @@ func newExampleManager() (*tenancy.Manager, *tenancy.Org) {
 
 func ExampleManager_CreateOrg() {
 	m, err := tenancy.New(memstore.New(),
-		tenancy.WithSigningSecret([]byte("example-secret-of-at-least-32-bytes")),
+		tenancy.WithSigningSecret(signingSecret),
 		tenancy.WithBcryptCost(tenancy.MinBcryptCost), // the default, 12, is for production
 	)
 	if err != nil {

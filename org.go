@@ -258,8 +258,12 @@ func (m *Manager) CreateOrg(ctx context.Context, p CreateOrgParams) (_ *Org, err
 	// A name an active organization holds is public (GET /org/get): its
 	// conflict needs no bcrypt work, which a burst of sign-ups would
 	// otherwise queue for. The reservation below decides every other case.
-	if held, err := m.store.OrgByIdentifier(ctx, id); err == nil && held.State == OrgActive {
+	held, err := m.store.OrgByIdentifier(ctx, id)
+	switch {
+	case err == nil && held.State == OrgActive:
 		return nil, nameTaken(name, ErrConflict)
+	case err != nil && !errors.Is(err, ErrNotFound):
+		return nil, fmt.Errorf("look up organization %q: %w", name, err)
 	}
 	if err := m.earlierNameTaken(ctx, p.Name, id, ""); err != nil {
 		return nil, err

@@ -542,7 +542,10 @@ func TestHashQueueSheds(t *testing.T) {
 // stays throttled. Failures spread over many networks still end in an
 // account-wide back-off, past its far higher threshold.
 func TestLockoutIsPerNetwork(t *testing.T) {
-	e := newEnvWith(t, []tenancy.Option{tenancy.WithAccountBackoff(30)}, []httpapi.Option{httpapi.WithLoginRateLimit(0, 0)})
+	// A back-off of a minute at least: the checks below take seconds
+	// under the race detector.
+	e := newEnvWith(t, []tenancy.Option{tenancy.WithAccountBackoff(30), tenancy.WithLoginBackoff(10, time.Minute, time.Hour)},
+		[]httpapi.Option{httpapi.WithLoginRateLimit(0, 0)})
 	create(t, e.h, "Acme Corporation", "admin@acme.com", "MySecurePassword123")
 	login := func(addr, password string) reply {
 		return do(t, e.h, call{method: "POST", target: "/admin/login", remoteAddr: addr,

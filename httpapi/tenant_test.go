@@ -171,7 +171,9 @@ func TestTenantDocumentsRejects(t *testing.T) {
 // organization mid-rename for longer than the tenant wait gets 503.
 func TestTenantDocumentsWaitForRename(t *testing.T) {
 	e := newEnv(t)
-	h := httpapi.New(e.m, httpapi.WithTenantWait(50*time.Millisecond))
+	// Long enough for the first read of the organization on a loaded
+	// machine, so that the wait ends on the rename.
+	h := httpapi.New(e.m, httpapi.WithTenantWait(500*time.Millisecond))
 	body := create(t, h, "Acme Corporation", "admin@acme.com", "MySecurePassword123")
 	tok := login(t, h, "admin@acme.com", "MySecurePassword123")
 	org, err := e.store.OrgByID(t.Context(), tenancy.OrgID(body["id"].(string)))
