@@ -446,7 +446,9 @@ func TestRecoveryTickAtScale(t *testing.T) {
 		returned += c.returned
 	}
 	t.Logf("settling 2 operations among %d organizations: %d commands, %d documents returned", orgs, len(cmds), returned)
-	assert.Less(t, returned, 30, "documents returned do not grow with the organizations")
+	// About 20 on a quiet machine; lock retries under load add some.
+	// Ten thousand organizations would show as thousands.
+	assert.Less(t, returned, 100, "documents returned do not grow with the organizations")
 	got, err := m.GetOrg(t.Context(), "Acme Global Inc")
 	require.NoError(t, err)
 	assert.Equal(t, org.ID, got.ID, "the rename completed")
