@@ -267,7 +267,7 @@ func (m *Manager) settledOrg(ctx context.Context, id OrgID) (*Org, error) {
 	renaming := false
 	for {
 		org, err := m.store.OrgByID(ctx, id)
-		if err != nil && renaming && ctx.Err() != nil {
+		if err != nil && renaming && outOfTime(ctx, err) {
 			// The caller's time ran out while it waited for the rename.
 			return nil, fmt.Errorf("organization %s: %w: %w", id, ErrRenaming, err)
 		}
@@ -294,7 +294,7 @@ func (m *Manager) settledOrg(ctx context.Context, id OrgID) (*Org, error) {
 			return nil, fmt.Errorf("organization %s is being deleted: %w", id, ErrNotFound)
 		}
 		if !errors.Is(err, errBusy) {
-			if renaming && ctx.Err() != nil {
+			if renaming && outOfTime(ctx, err) {
 				return nil, fmt.Errorf("organization %s: %w: %w", id, ErrRenaming, err)
 			}
 			return nil, err
@@ -492,4 +492,10 @@ func checkFloat(verr *ValidationError, path string, f float64) {
 	if math.IsNaN(f) || math.IsInf(f, 0) {
 		verr.add(path, "must be a finite number")
 	}
+}
+
+// outOfTime reports whether err came from ctx's deadline: ctx ended, or
+// the driver refused to start a command that could not finish before it.
+func outOfTime(ctx context.Context, err error) bool {
+	return ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded)
 }
