@@ -1,0 +1,496 @@
+package mongostore
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/tenancy/tenancy"
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+)
+
+// CreateTenantCollection implements tenancy.Store. It lists the
+// collection first: since MongoDB 7.0 (and on mongos) create answers OK for
+// a collection that exists, which would hand an existing collection and its
+// data to a new organization.
+func (s *Store) CreateTenantCollection(ctx context.Context, name string, owner tenancy.OrgID, createdAt time.Time) error {
+	oid, err := objectID(string(owner), "organization id")
+	if err != nil {
+		return err
+	}
+	exists, err := s.TenantCollectionExists(ctx, name)
+	if err != nil {
+		return err
+	}
+	if exists {
+		return fmt.Errorf("mongostore: create collection %s: exists: %w", name, tenancy.ErrConflict)
+	}
+	if err := s.db.CreateCollection(ctx, name); err != nil {
+		return translate(err, "create collection %s", name)
+	}
+	_, err = s.db.Collection(name).InsertOne(ctx, bson.D{{Key: "metadata", Value: bson.D{
+		{Key: "created_at", Value: createdAt},
+		{Key: "schema_version", Value: "1.0"},
+		{Key: "org_id", Value: oid},
+	}}})
+	return translate(err, "write metadata of %s", name)
+}
+
+// TenantCollectionOwner implements tenancy.Store.
+func (s *Store) TenantCollectionOwner(ctx context.Context, name string) (tenancy.OrgID, error) {
+	var doc struct {
+		Metadata struct {
+			OrgID *bson.ObjectID `bson:"org_id"`
+		} `bson:"metadata"`
+	}
+	err := s.db.Collection(name).FindOne(ctx, bson.D{{Key: "metadata.org_id", Value: bson.D{{Key: "$exists", Value: true}}}}).Decode(&doc)
+	if err != nil {
+		return "", translate(err, "owner of collection %s", name)
+	}
+	if doc.Metadata.OrgID == nil {
+		return "", fmt.Errorf("mongostore: owner of collection %s: %w", name, tenancy.ErrNotFound)
+	}
+	return tenancy.OrgID(doc.Metadata.OrgID.Hex()), nil
+}
+
+// TenantCollectionExists implements tenancy.Store. On FerretDB, whose
+// listCollections builds and filters a document for every collection (5 ms
+// at 10,000 organizations), it lists the collection's indexes instead: a
+// collection always has its _id index, and a missing one has none (the
+// server's NamespaceNotFound, which the driver turns into no indexes).
+func (s *Store) TenantCollectionExists(ctx context.Context, name string) (bool, error) {
+	if s.byIDOnly.Load() {
+		cur, err := s.db.Collection(name).Indexes().List(ctx)
+		if err != nil {
+			err = translate(err, "list indexes of collection %s", name)
+			if errors.Is(err, tenancy.ErrNotFound) {
+				return false, nil
+			}
+			return false, err
+		}
+		defer cur.Close(context.WithoutCancel(ctx))
+		// The driver answers NamespaceNotFound with no indexes.
+		found := cur.Next(ctx)
+		return found, translate(cur.Err(), "list indexes of collection %s", name)
+	}
+	names, err := s.db.ListCollectionNames(ctx, bson.D{{Key: "name", Value: name}})
+	if err != nil {
+		return false, translate(err, "list collection %s", name)
+	}
+	return len(names) > 0, nil
+}
+
+// CountTenantDocuments implements tenancy.Store with countDocuments, an
+// exact count, or with the $collStats count under WithCollStatsCount.
+func (s *Store) CountTenantDocuments(ctx context.Context, name string) (int64, error) {
+	if !s.statsCount {
+		n, err := s.db.Collection(name).CountDocuments(ctx, bson.D{})
+		return n, translate(err, "count documents of %s", name)
+	}
+	cur, err := s.db.Collection(name).Aggregate(ctx, bson.A{bson.D{{Key: "$collStats", Value: bson.D{{Key: "count", Value: bson.D{}}}}}})
+	if err != nil {
+		err = translate(err, "count documents of %s", name)
+		if errors.Is(err, tenancy.ErrNotFound) {
+			return 0, nil
+		}
+		return 0, err
+	}
+	defer cur.Close(context.WithoutCancel(ctx))
+	var stats struct {
+		Count int64 `bson:"count"`
+	}
+	if cur.Next(ctx) {
+		if err := cur.Decode(&stats); err != nil {
+			return 0, fmt.Errorf("mongostore: count documents of %s: %w", name, err)
+		}
+	}
+	return stats.Count, translate(cur.Err(), "count documents of %s", name)
+}
+
+// RenameTenantCollection implements tenancy.Store. It uses renameCollection,
+// which moves the collection's metadata, not its documents. A server that
+// refuses to rename (or a store made WithoutRenameCollection) gives an
+// error matching errors.ErrUnsupported.
+func (s *Store) RenameTenantCollection(ctx context.Context, from, to string) error {
+	if s.noRename {
+		return fmt.Errorf("mongostore: rename collection %s: disabled by WithoutRenameCollection: %w", from, errors.ErrUnsupported)
+	}
+	db := s.db.Name()
+	err := s.db.Client().Database("admin").RunCommand(ctx, bson.D{
+		{Key: "renameCollection", Value: db + "." + from},
+		{Key: "to", Value: db + "." + to},
+	}).Err()
+	var se mongo.ServerError
+	if errors.As(err, &se) && (se.HasErrorCode(codeIllegalOperation) || se.HasErrorCode(codeCommandNotFound) || se.HasErrorCode(codeCommandUnsupported)) {
+		return fmt.Errorf("mongostore: rename collection %s to %s: %w: %w", from, to, errors.ErrUnsupported, err)
+	}
+	return translate(err, "rename collection %s to %s", from, to)
+}
+
+// DropTenantCollection implements tenancy.Store.
+func (s *Store) DropTenantCollection(ctx context.Context, name string) error {
+	return translate(s.db.Collection(name).Drop(ctx), "drop collection %s", name)
+}
+
+// InsertTenantDocument adds doc to the collection name. It lets tests and
+// tools put data in a tenant collection.
+func (s *Store) InsertTenantDocument(ctx context.Context, name string, doc map[string]any) error {
+	_, err := s.db.Collection(name).InsertOne(ctx, doc)
+	return translate(err, "insert into %s", name)
+}
+
+// CopyTenantDocuments implements tenancy.Store. It first creates to with
+// the indexes of from (renameCollection keeps them too), then reads from
+// in natural order through one cursor and inserts unordered batches of
+// raw documents, so memory holds one batch, whatever the collection's size.
+func (s *Store) CopyTenantDocuments(ctx context.Context, from, to string, progress func(int64)) (int64, error) {
+	if err := s.db.CreateCollection(ctx, to); err != nil {
+		var se mongo.ServerError
+		if !errors.As(err, &se) || !se.HasErrorCode(codeNamespaceExists) {
+			return 0, translate(err, "create collection %s", to)
+		}
+	}
+	if err := s.copyIndexes(ctx, from, to); err != nil {
+		return 0, err
+	}
+	cur, err := s.db.Collection(from).Find(ctx, bson.D{}, options.Find().SetBatchSize(s.batchSize))
+	if err != nil {
+		return 0, translate(err, "read collection %s", from)
+	}
+	defer cur.Close(context.WithoutCancel(ctx))
+	dst := s.db.Collection(to)
+	batch := make([]any, 0, s.batchSize)
+	var read int64
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		_, err := dst.InsertMany(ctx, batch, options.InsertMany().SetOrdered(false))
+		if err != nil && !onlyDuplicates(err) {
+			return translate(err, "insert into %s", to)
+		}
+		read += int64(len(batch))
+		clear(batch)
+		batch = batch[:0]
+		if progress != nil {
+			progress(read)
+		}
+		return nil
+	}
+	for cur.Next(ctx) {
+		// The cursor reuses its buffer: keep a copy of each document.
+		batch = append(batch, bson.Raw(append([]byte(nil), cur.Current...)))
+		if len(batch) == cap(batch) {
+			if err := flush(); err != nil {
+				return read, err
+			}
+		}
+	}
+	if err := cur.Err(); err != nil {
+		return read, translate(err, "read collection %s", from)
+	}
+	err = flush()
+	return read, err
+}
+
+// copyIndexes creates on to the indexes of from other than _id's. An
+// index that exists already (an interrupted copy made it) is left alone.
+func (s *Store) copyIndexes(ctx context.Context, from, to string) error {
+	cur, err := s.db.Collection(from).Indexes().List(ctx)
+	if err != nil {
+		err = translate(err, "list indexes of %s", from)
+		if errors.Is(err, tenancy.ErrNotFound) {
+			return nil
+		}
+		return err
+	}
+	var specs []bson.D
+	if err := cur.All(ctx, &specs); err != nil {
+		return translate(err, "list indexes of %s", from)
+	}
+	var indexes bson.A
+	for _, spec := range specs {
+		keep := make(bson.D, 0, len(spec))
+		name := ""
+		for _, e := range spec {
+			switch e.Key {
+			case "v", "ns":
+				continue
+			case "name":
+				name, _ = e.Value.(string)
+			}
+			keep = append(keep, e)
+		}
+		if name != "_id_" {
+			indexes = append(indexes, keep)
+		}
+	}
+	if len(indexes) == 0 {
+		return nil
+	}
+	err = s.db.RunCommand(ctx, bson.D{{Key: "createIndexes", Value: to}, {Key: "indexes", Value: indexes}}).Err()
+	return translate(err, "create indexes of %s on %s", from, to)
+}
+
+// onlyDuplicates reports whether every write error of err is a duplicate
+// key: documents an earlier, interrupted copy already inserted.
+func onlyDuplicates(err error) bool {
+	var bwe mongo.BulkWriteException
+	if !errors.As(err, &bwe) || bwe.WriteConcernError != nil || len(bwe.WriteErrors) == 0 {
+		return false
+	}
+	for _, we := range bwe.WriteErrors {
+		if we.Code != 11000 {
+			return false
+		}
+	}
+	return true
+}
+
+// notMetadata excludes a collection's metadata document.
+var notMetadata = bson.E{Key: "metadata.org_id", Value: bson.D{{Key: "$exists", Value: false}}}
+
+// AddTenantDocument implements tenancy.Store.
+func (s *Store) AddTenantDocument(ctx context.Context, collection string, doc *tenancy.Document) error {
+	id, err := objectID(doc.ID, "document id")
+	if err != nil {
+		return err
+	}
+	d := make(bson.D, 0, len(doc.Data)+1)
+	d = append(d, bson.E{Key: "_id", Value: id})
+	for k, v := range doc.Data {
+		d = append(d, bson.E{Key: k, Value: v})
+	}
+	_, err = s.db.Collection(collection).InsertOne(ctx, d)
+	return translate(err, "insert document %s into %s", doc.ID, collection)
+}
+
+// TenantDocument implements tenancy.Store. On FerretDB the filter is the
+// _id alone, the only one it finds by index, and the metadata document is
+// told apart here.
+func (s *Store) TenantDocument(ctx context.Context, collection, id string) (*tenancy.Document, error) {
+	oid, err := lookupID(id, "document id")
+	if err != nil {
+		return nil, err
+	}
+	filter := bson.D{{Key: "_id", Value: oid}, notMetadata}
+	if s.byIDOnly.Load() {
+		filter = bson.D{{Key: "_id", Value: oid}}
+	}
+	raw, err := s.db.Collection(collection).FindOne(ctx, filter).Raw()
+	if err != nil {
+		return nil, translate(err, "document %s in %s", id, collection)
+	}
+	if isMetadata(raw) {
+		return nil, fmt.Errorf("mongostore: document %s in %s: %w", id, collection, tenancy.ErrNotFound)
+	}
+	return toDocument(raw)
+}
+
+// isMetadata reports whether raw is a tenant collection's metadata
+// document.
+func isMetadata(raw bson.Raw) bool {
+	_, err := raw.LookupErr("metadata", "org_id")
+	return err == nil
+}
+
+// TenantDocuments implements tenancy.Store. On MongoDB it is one find
+// served by the _id index. FerretDB neither filters by an _id range nor
+// sorts by index: it would read the whole collection, sort it in memory
+// and send a page. So there the page is chosen from a stream of the ids
+// alone, keeping the smallest limit of them, and then read by _id: the
+// memory a page takes is bounded by its limit, whatever the collection's
+// size, though the time still grows with it (FerretDB decodes every
+// document to filter it).
+func (s *Store) TenantDocuments(ctx context.Context, collection, after string, limit int) ([]*tenancy.Document, error) {
+	var from bson.ObjectID
+	if after != "" {
+		var err error
+		if from, err = objectID(after, "document id"); err != nil {
+			return nil, err
+		}
+	}
+	if s.byIDOnly.Load() {
+		return s.pageByScan(ctx, collection, from, limit)
+	}
+	cur, err := s.db.Collection(collection).Find(ctx,
+		bson.D{{Key: "_id", Value: bson.D{{Key: "$gt", Value: from}}}, notMetadata},
+		options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}).SetLimit(int64(limit)))
+	if err != nil {
+		return nil, translate(err, "list documents of %s", collection)
+	}
+	defer cur.Close(context.WithoutCancel(ctx))
+	docs := make([]*tenancy.Document, 0, min(limit, 100))
+	for cur.Next(ctx) {
+		doc, err := toDocument(cur.Current)
+		if err != nil {
+			return nil, err
+		}
+		docs = append(docs, doc)
+	}
+	return docs, translate(cur.Err(), "list documents of %s", collection)
+}
+
+// scanBatch is how many ids a batch of the id stream holds.
+const scanBatch = 1000
+
+// pageByScan returns the page of limit documents after from by streaming
+// the collection's ids (unsorted, so the server holds one batch) and then
+// reading each chosen document by _id. A document deleted between the two
+// steps leaves a gap, and the page is chosen again after the last one
+// read.
+func (s *Store) pageByScan(ctx context.Context, collection string, from bson.ObjectID, limit int) ([]*tenancy.Document, error) {
+	coll := s.db.Collection(collection)
+	docs := make([]*tenancy.Document, 0, min(limit, 100))
+	for len(docs) < limit {
+		want := limit - len(docs)
+		ids, err := s.smallestIDs(ctx, coll, from, want)
+		if err != nil {
+			return nil, err
+		}
+		if len(ids) == 0 {
+			break
+		}
+		for _, id := range ids {
+			raw, err := coll.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Raw()
+			if errors.Is(err, mongo.ErrNoDocuments) {
+				continue // deleted since the scan
+			}
+			if err != nil {
+				return nil, translate(err, "list documents of %s", collection)
+			}
+			doc, err := toDocument(raw)
+			if err != nil {
+				return nil, err
+			}
+			docs = append(docs, doc)
+		}
+		from = ids[len(ids)-1]
+		if len(ids) < want {
+			break // the scan found no more
+		}
+	}
+	return docs, nil
+}
+
+// smallestIDs returns, in order, the n smallest ids of documents after
+// from in coll (not its metadata document), reading every id once.
+func (s *Store) smallestIDs(ctx context.Context, coll *mongo.Collection, from bson.ObjectID, n int) ([]bson.ObjectID, error) {
+	cur, err := coll.Find(ctx,
+		bson.D{{Key: "_id", Value: bson.D{{Key: "$gt", Value: from}}}, notMetadata},
+		options.Find().SetProjection(bson.D{{Key: "_id", Value: 1}}).SetBatchSize(scanBatch))
+	if err != nil {
+		return nil, translate(err, "list documents of %s", coll.Name())
+	}
+	defer cur.Close(context.WithoutCancel(ctx))
+	// ids is sorted and holds at most n: a stream in insertion order
+	// mostly appends or is refused at the last element.
+	ids := make([]bson.ObjectID, 0, min(n, 100))
+	for cur.Next(ctx) {
+		id, ok := cur.Current.Lookup("_id").ObjectIDOK()
+		if !ok {
+			continue // not a document of the Tenant API
+		}
+		if len(ids) == n && bytes.Compare(id[:], ids[n-1][:]) >= 0 {
+			continue
+		}
+		i, _ := slices.BinarySearchFunc(ids, id, func(a, b bson.ObjectID) int { return bytes.Compare(a[:], b[:]) })
+		if len(ids) == n {
+			ids = ids[:n-1]
+		}
+		ids = slices.Insert(ids, i, id)
+	}
+	return ids, translate(cur.Err(), "list documents of %s", coll.Name())
+}
+
+// DeleteTenantDocument implements tenancy.Store. On FerretDB the document
+// is read by _id first, to keep the metadata document from being deleted
+// by a filter FerretDB would find by a scan.
+func (s *Store) DeleteTenantDocument(ctx context.Context, collection, id string) error {
+	oid, err := lookupID(id, "document id")
+	if err != nil {
+		return err
+	}
+	filter := bson.D{{Key: "_id", Value: oid}, notMetadata}
+	if s.byIDOnly.Load() {
+		raw, err := s.db.Collection(collection).FindOne(ctx, bson.D{{Key: "_id", Value: oid}},
+			options.FindOne().SetProjection(bson.D{{Key: "metadata.org_id", Value: 1}})).Raw()
+		if err != nil {
+			return translate(err, "delete document %s of %s", id, collection)
+		}
+		if isMetadata(raw) {
+			return fmt.Errorf("mongostore: document %s of %s: %w", id, collection, tenancy.ErrNotFound)
+		}
+		filter = bson.D{{Key: "_id", Value: oid}}
+	}
+	res, err := s.db.Collection(collection).DeleteOne(ctx, filter)
+	if err != nil {
+		return translate(err, "delete document %s of %s", id, collection)
+	}
+	if res.DeletedCount == 0 {
+		return fmt.Errorf("mongostore: document %s of %s: %w", id, collection, tenancy.ErrNotFound)
+	}
+	return nil
+}
+
+// toDocument converts a stored document to a tenancy.Document.
+func toDocument(raw bson.Raw) (*tenancy.Document, error) {
+	elems, err := raw.Elements()
+	if err != nil {
+		return nil, fmt.Errorf("mongostore: read document: %w", err)
+	}
+	doc := &tenancy.Document{Data: make(map[string]any, len(elems))}
+	for _, e := range elems {
+		if e.Key() == "_id" {
+			if oid, ok := e.Value().ObjectIDOK(); ok {
+				doc.ID = oid.Hex()
+			}
+			continue
+		}
+		doc.Data[e.Key()] = fromRaw(e.Value())
+	}
+	return doc, nil
+}
+
+// fromRaw converts a BSON value to the Go types of tenancy.Document.Data.
+// Types JSON has no counterpart for keep a faithful text form.
+func fromRaw(v bson.RawValue) any {
+	switch v.Type {
+	case bson.TypeNull, bson.TypeUndefined:
+		return nil
+	case bson.TypeBoolean:
+		return v.Boolean()
+	case bson.TypeString:
+		return v.StringValue()
+	case bson.TypeInt32:
+		return int64(v.Int32())
+	case bson.TypeInt64:
+		return v.Int64()
+	case bson.TypeDouble:
+		return v.Double()
+	case bson.TypeDateTime:
+		return v.Time().UTC()
+	case bson.TypeObjectID:
+		return v.ObjectID().Hex()
+	case bson.TypeEmbeddedDocument:
+		elems, _ := v.Document().Elements()
+		m := make(map[string]any, len(elems))
+		for _, e := range elems {
+			m[e.Key()] = fromRaw(e.Value())
+		}
+		return m
+	case bson.TypeArray:
+		vals, _ := v.Array().Values()
+		a := make([]any, len(vals))
+		for i, e := range vals {
+			a[i] = fromRaw(e)
+		}
+		return a
+	}
+	return v.String()
+}
