@@ -340,6 +340,38 @@ func TestDatabaseRoundTrips(t *testing.T) {
 		"find", "update",   // release the lock
 	), names(renameCmds), "RenameOrg")
 	checkByID("RenameOrg", renameCmds)
+
+	// The account's own calls: each write by _id.
+	claims, err := m.VerifyToken(tok.AccessToken)
+	require.NoError(t, err)
+	var next *tenancy.Token
+	pwCmds := log.commandsDuring(func() {
+		next, err = m.ChangePassword(ctx, claims, "MySecurePassword123", "MyNewSecurePassword456")
+		require.NoError(t, err)
+	})
+	assert.Equal(t, []string{"find", "findAndModify"}, names(pwCmds), "ChangePassword: the admin, then its hash and token generation")
+	checkByID("ChangePassword", pwCmds)
+	claims, err = m.VerifyToken(next.AccessToken)
+	require.NoError(t, err)
+	logoutCmds := log.commandsDuring(func() { require.NoError(t, m.Logout(ctx, claims)) })
+	assert.Equal(t, []string{"insert"}, names(logoutCmds), "Logout: the token's revocation, keyed by its id")
+	checkByID("Logout", logoutCmds)
+	deleteCmds := log.commandsDuring(func() { require.NoError(t, m.DeleteOrg(ctx, org.ID)) })
+	if ferret {
+		assert.Equal(t, []string{
+			"find", "insert", "find", "update", "delete", // the lock, pruning the previous claim
+			"find",           // the org record
+			"update",         // the journal entry
+			"find", "update", // record the deletion
+			"delete",       // the admin
+			"find", "drop", // the tenant collection, after reading its owner's stamp
+			"find", "delete", // release the name
+			"delete",         // the org record
+			"delete",         // clear the journal entry
+			"find", "update", // release the lock
+		}, names(deleteCmds), "DeleteOrg")
+	}
+	checkByID("DeleteOrg", deleteCmds)
 }
 
 // names returns the names of cmds.

@@ -80,8 +80,10 @@ type Store struct {
 	// collection for any filter but exactly one _id: writes that would
 	// filter on more then read by _id and check in Go.
 	byIDOnly atomic.Bool
+	idOrder  IDOrder
 
 	db       *mongo.Database
+	tenants  *mongo.Database
 	orgs     *mongo.Collection
 	admins   *mongo.Collection
 	names    *mongo.Collection
@@ -103,6 +105,44 @@ type Option func(*Store)
 // to copying when a server answers that it cannot rename).
 func WithoutRenameCollection() Option {
 	return func(s *Store) { s.noRename = true }
+}
+
+// WithTenantDatabase keeps the tenant collections in db, a database of
+// the same client, instead of the database given to New, which keeps the
+// organization records, accounts and journal: the "master database"
+// layout, one database for what every request reads and one for the
+// tenants' data. Renames stay within db. Use it on FerretDB over SQLite,
+// such as the reference server's embedded database, where every find
+// costs in proportion to the number of collections in its database:
+// with it, reads of organizations and accounts do not slow down as
+// organizations are added. MoveTenantCollections moves the tenant
+// collections of a database written without it.
+func WithTenantDatabase(db *mongo.Database) Option {
+	return func(s *Store) {
+		if db != nil {
+			s.tenants = db
+		}
+	}
+}
+
+// IDOrder lists a tenant collection's document ids in order without
+// reading its documents, for a server that cannot serve an _id range from
+// an index: FerretDB over SQLite reads and decodes the whole collection
+// for one. The reference server's embedded database has one.
+type IDOrder interface {
+	// IDsAfter returns, in order, up to n ids of the documents of the
+	// collection coll of the database db whose _id is an ObjectID greater
+	// than after, leaving out the collection's metadata document.
+	IDsAfter(ctx context.Context, db, coll string, after bson.ObjectID, n int) ([]bson.ObjectID, error)
+}
+
+// WithIDOrder makes a page of tenant documents take its ids from x and
+// then read each document by _id, so that a page costs its own documents
+// whatever the size of the collection. Without it, on FerretDB the store
+// streams every id of the collection to choose a page's, and on MongoDB
+// the _id index serves the page.
+func WithIDOrder(x IDOrder) Option {
+	return func(s *Store) { s.idOrder = x }
 }
 
 // WithCollStatsCount makes the store count a tenant collection's documents
@@ -134,6 +174,7 @@ func New(db *mongo.Database, opts ...Option) *Store {
 	s := &Store{
 		batchSize: DefaultCopyBatchSize,
 		db:        db,
+		tenants:   db,
 		orgs:      db.Collection(OrgsCollection),
 		admins:    db.Collection(AdminsCollection),
 		names:     db.Collection(NamesCollection),
@@ -149,11 +190,11 @@ func New(db *mongo.Database, opts ...Option) *Store {
 	return s
 }
 
-// Collection returns the collection name of the store's database, for
-// applications that query a tenant collection themselves inside
-// tenancy.Manager.InTenant.
+// Collection returns the tenant collection name, in the store's tenant
+// database, for applications that query a tenant collection themselves
+// inside tenancy.Manager.InTenant.
 func (s *Store) Collection(name string) *mongo.Collection {
-	return s.db.Collection(name)
+	return s.tenants.Collection(name)
 }
 
 // EnsureIndexes creates the unique indexes the store relies on, if they do

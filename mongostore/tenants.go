@@ -30,10 +30,10 @@ func (s *Store) CreateTenantCollection(ctx context.Context, name string, owner t
 	if exists {
 		return fmt.Errorf("mongostore: create collection %s: exists: %w", name, tenancy.ErrConflict)
 	}
-	if err := s.db.CreateCollection(ctx, name); err != nil {
+	if err := s.tenants.CreateCollection(ctx, name); err != nil {
 		return translate(err, "create collection %s", name)
 	}
-	_, err = s.db.Collection(name).InsertOne(ctx, bson.D{{Key: "metadata", Value: bson.D{
+	_, err = s.tenants.Collection(name).InsertOne(ctx, bson.D{{Key: "metadata", Value: bson.D{
 		{Key: "created_at", Value: createdAt},
 		{Key: "schema_version", Value: "1.0"},
 		{Key: "org_id", Value: oid},
@@ -48,7 +48,7 @@ func (s *Store) TenantCollectionOwner(ctx context.Context, name string) (tenancy
 			OrgID *bson.ObjectID `bson:"org_id"`
 		} `bson:"metadata"`
 	}
-	err := s.db.Collection(name).FindOne(ctx, bson.D{{Key: "metadata.org_id", Value: bson.D{{Key: "$exists", Value: true}}}}).Decode(&doc)
+	err := s.tenants.Collection(name).FindOne(ctx, bson.D{{Key: "metadata.org_id", Value: bson.D{{Key: "$exists", Value: true}}}}).Decode(&doc)
 	if err != nil {
 		return "", translate(err, "owner of collection %s", name)
 	}
@@ -65,7 +65,7 @@ func (s *Store) TenantCollectionOwner(ctx context.Context, name string) (tenancy
 // server's NamespaceNotFound, which the driver turns into no indexes).
 func (s *Store) TenantCollectionExists(ctx context.Context, name string) (bool, error) {
 	if s.byIDOnly.Load() {
-		cur, err := s.db.Collection(name).Indexes().List(ctx)
+		cur, err := s.tenants.Collection(name).Indexes().List(ctx)
 		if err != nil {
 			err = translate(err, "list indexes of collection %s", name)
 			if errors.Is(err, tenancy.ErrNotFound) {
@@ -78,7 +78,7 @@ func (s *Store) TenantCollectionExists(ctx context.Context, name string) (bool, 
 		found := cur.Next(ctx)
 		return found, translate(cur.Err(), "list indexes of collection %s", name)
 	}
-	names, err := s.db.ListCollectionNames(ctx, bson.D{{Key: "name", Value: name}})
+	names, err := s.tenants.ListCollectionNames(ctx, bson.D{{Key: "name", Value: name}})
 	if err != nil {
 		return false, translate(err, "list collection %s", name)
 	}
@@ -89,10 +89,10 @@ func (s *Store) TenantCollectionExists(ctx context.Context, name string) (bool, 
 // exact count, or with the $collStats count under WithCollStatsCount.
 func (s *Store) CountTenantDocuments(ctx context.Context, name string) (int64, error) {
 	if !s.statsCount {
-		n, err := s.db.Collection(name).CountDocuments(ctx, bson.D{})
+		n, err := s.tenants.Collection(name).CountDocuments(ctx, bson.D{})
 		return n, translate(err, "count documents of %s", name)
 	}
-	cur, err := s.db.Collection(name).Aggregate(ctx, bson.A{bson.D{{Key: "$collStats", Value: bson.D{{Key: "count", Value: bson.D{}}}}}})
+	cur, err := s.tenants.Collection(name).Aggregate(ctx, bson.A{bson.D{{Key: "$collStats", Value: bson.D{{Key: "count", Value: bson.D{}}}}}})
 	if err != nil {
 		err = translate(err, "count documents of %s", name)
 		if errors.Is(err, tenancy.ErrNotFound) {
@@ -120,8 +120,8 @@ func (s *Store) RenameTenantCollection(ctx context.Context, from, to string) err
 	if s.noRename {
 		return fmt.Errorf("mongostore: rename collection %s: disabled by WithoutRenameCollection: %w", from, errors.ErrUnsupported)
 	}
-	db := s.db.Name()
-	err := s.db.Client().Database("admin").RunCommand(ctx, bson.D{
+	db := s.tenants.Name()
+	err := s.tenants.Client().Database("admin").RunCommand(ctx, bson.D{
 		{Key: "renameCollection", Value: db + "." + from},
 		{Key: "to", Value: db + "." + to},
 	}).Err()
@@ -134,13 +134,13 @@ func (s *Store) RenameTenantCollection(ctx context.Context, from, to string) err
 
 // DropTenantCollection implements tenancy.Store.
 func (s *Store) DropTenantCollection(ctx context.Context, name string) error {
-	return translate(s.db.Collection(name).Drop(ctx), "drop collection %s", name)
+	return translate(s.tenants.Collection(name).Drop(ctx), "drop collection %s", name)
 }
 
 // InsertTenantDocument adds doc to the collection name. It lets tests and
 // tools put data in a tenant collection.
 func (s *Store) InsertTenantDocument(ctx context.Context, name string, doc map[string]any) error {
-	_, err := s.db.Collection(name).InsertOne(ctx, doc)
+	_, err := s.tenants.Collection(name).InsertOne(ctx, doc)
 	return translate(err, "insert into %s", name)
 }
 
@@ -149,21 +149,26 @@ func (s *Store) InsertTenantDocument(ctx context.Context, name string, doc map[s
 // in natural order through one cursor and inserts unordered batches of
 // raw documents, so memory holds one batch, whatever the collection's size.
 func (s *Store) CopyTenantDocuments(ctx context.Context, from, to string, progress func(int64)) (int64, error) {
-	if err := s.db.CreateCollection(ctx, to); err != nil {
+	return s.copyCollection(ctx, s.tenants.Collection(from), s.tenants.Collection(to), progress)
+}
+
+// copyCollection is CopyTenantDocuments from src to dst, which may be in
+// another database.
+func (s *Store) copyCollection(ctx context.Context, src, dst *mongo.Collection, progress func(int64)) (int64, error) {
+	if err := dst.Database().CreateCollection(ctx, dst.Name()); err != nil {
 		var se mongo.ServerError
 		if !errors.As(err, &se) || !se.HasErrorCode(codeNamespaceExists) {
-			return 0, translate(err, "create collection %s", to)
+			return 0, translate(err, "create collection %s", dst.Name())
 		}
 	}
-	if err := s.copyIndexes(ctx, from, to); err != nil {
+	if err := copyIndexes(ctx, src, dst); err != nil {
 		return 0, err
 	}
-	cur, err := s.db.Collection(from).Find(ctx, bson.D{}, options.Find().SetBatchSize(s.batchSize))
+	cur, err := src.Find(ctx, bson.D{}, options.Find().SetBatchSize(s.batchSize))
 	if err != nil {
-		return 0, translate(err, "read collection %s", from)
+		return 0, translate(err, "read collection %s", src.Name())
 	}
 	defer cur.Close(context.WithoutCancel(ctx))
-	dst := s.db.Collection(to)
 	batch := make([]any, 0, s.batchSize)
 	var read int64
 	flush := func() error {
@@ -172,10 +177,9 @@ func (s *Store) CopyTenantDocuments(ctx context.Context, from, to string, progre
 		}
 		_, err := dst.InsertMany(ctx, batch, options.InsertMany().SetOrdered(false))
 		if err != nil && !onlyDuplicates(err) {
-			return translate(err, "insert into %s", to)
+			return translate(err, "copy into collection %s", dst.Name())
 		}
 		read += int64(len(batch))
-		clear(batch)
 		batch = batch[:0]
 		if progress != nil {
 			progress(read)
@@ -192,18 +196,18 @@ func (s *Store) CopyTenantDocuments(ctx context.Context, from, to string, progre
 		}
 	}
 	if err := cur.Err(); err != nil {
-		return read, translate(err, "read collection %s", from)
+		return read, translate(err, "read collection %s", src.Name())
 	}
 	err = flush()
 	return read, err
 }
 
-// copyIndexes creates on to the indexes of from other than _id's. An
+// copyIndexes creates on dst the indexes of src other than _id's. An
 // index that exists already (an interrupted copy made it) is left alone.
-func (s *Store) copyIndexes(ctx context.Context, from, to string) error {
-	cur, err := s.db.Collection(from).Indexes().List(ctx)
+func copyIndexes(ctx context.Context, src, dst *mongo.Collection) error {
+	cur, err := src.Indexes().List(ctx)
 	if err != nil {
-		err = translate(err, "list indexes of %s", from)
+		err = translate(err, "list indexes of %s", src.Name())
 		if errors.Is(err, tenancy.ErrNotFound) {
 			return nil
 		}
@@ -211,7 +215,7 @@ func (s *Store) copyIndexes(ctx context.Context, from, to string) error {
 	}
 	var specs []bson.D
 	if err := cur.All(ctx, &specs); err != nil {
-		return translate(err, "list indexes of %s", from)
+		return translate(err, "list indexes of %s", src.Name())
 	}
 	var indexes bson.A
 	for _, spec := range specs {
@@ -233,8 +237,8 @@ func (s *Store) copyIndexes(ctx context.Context, from, to string) error {
 	if len(indexes) == 0 {
 		return nil
 	}
-	err = s.db.RunCommand(ctx, bson.D{{Key: "createIndexes", Value: to}, {Key: "indexes", Value: indexes}}).Err()
-	return translate(err, "create indexes of %s on %s", from, to)
+	err = dst.Database().RunCommand(ctx, bson.D{{Key: "createIndexes", Value: dst.Name()}, {Key: "indexes", Value: indexes}}).Err()
+	return translate(err, "create indexes of %s on %s", src.Name(), dst.Name())
 }
 
 // onlyDuplicates reports whether every write error of err is a duplicate
@@ -266,7 +270,7 @@ func (s *Store) AddTenantDocument(ctx context.Context, collection string, doc *t
 	for k, v := range doc.Data {
 		d = append(d, bson.E{Key: k, Value: v})
 	}
-	_, err = s.db.Collection(collection).InsertOne(ctx, d)
+	_, err = s.tenants.Collection(collection).InsertOne(ctx, d)
 	return translate(err, "insert document %s into %s", doc.ID, collection)
 }
 
@@ -282,7 +286,7 @@ func (s *Store) TenantDocument(ctx context.Context, collection, id string) (*ten
 	if s.byIDOnly.Load() {
 		filter = bson.D{{Key: "_id", Value: oid}}
 	}
-	raw, err := s.db.Collection(collection).FindOne(ctx, filter).Raw()
+	raw, err := s.tenants.Collection(collection).FindOne(ctx, filter).Raw()
 	if err != nil {
 		return nil, translate(err, "document %s in %s", id, collection)
 	}
@@ -315,10 +319,22 @@ func (s *Store) TenantDocuments(ctx context.Context, collection, after string, l
 			return nil, err
 		}
 	}
-	if s.byIDOnly.Load() {
-		return s.pageByScan(ctx, collection, from, limit)
+	if s.idOrder != nil {
+		return s.pageByID(ctx, collection, from, limit, func(from bson.ObjectID, n int) ([]bson.ObjectID, error) {
+			ids, err := s.idOrder.IDsAfter(ctx, s.tenants.Name(), collection, from, n)
+			if err != nil {
+				return nil, fmt.Errorf("mongostore: list documents of %s: %w", collection, err)
+			}
+			return ids, nil
+		})
 	}
-	cur, err := s.db.Collection(collection).Find(ctx,
+	if s.byIDOnly.Load() {
+		coll := s.tenants.Collection(collection)
+		return s.pageByID(ctx, collection, from, limit, func(from bson.ObjectID, n int) ([]bson.ObjectID, error) {
+			return s.smallestIDs(ctx, coll, from, n)
+		})
+	}
+	cur, err := s.tenants.Collection(collection).Find(ctx,
 		bson.D{{Key: "_id", Value: bson.D{{Key: "$gt", Value: from}}}, notMetadata},
 		options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}).SetLimit(int64(limit)))
 	if err != nil {
@@ -339,17 +355,19 @@ func (s *Store) TenantDocuments(ctx context.Context, collection, after string, l
 // scanBatch is how many ids a batch of the id stream holds.
 const scanBatch = 1000
 
-// pageByScan returns the page of limit documents after from by streaming
-// the collection's ids (unsorted, so the server holds one batch) and then
-// reading each chosen document by _id. A document deleted between the two
+// pageByID returns the page of limit documents after from by taking the
+// ids of the page from nextIDs (the n smallest after an id, in order) and
+// then reading each document by _id. A document deleted between the two
 // steps leaves a gap, and the page is chosen again after the last one
 // read.
-func (s *Store) pageByScan(ctx context.Context, collection string, from bson.ObjectID, limit int) ([]*tenancy.Document, error) {
-	coll := s.db.Collection(collection)
+func (s *Store) pageByID(ctx context.Context, collection string, from bson.ObjectID, limit int,
+	nextIDs func(from bson.ObjectID, n int) ([]bson.ObjectID, error),
+) ([]*tenancy.Document, error) {
+	coll := s.tenants.Collection(collection)
 	docs := make([]*tenancy.Document, 0, min(limit, 100))
 	for len(docs) < limit {
 		want := limit - len(docs)
-		ids, err := s.smallestIDs(ctx, coll, from, want)
+		ids, err := nextIDs(from, want)
 		if err != nil {
 			return nil, err
 		}
@@ -418,7 +436,7 @@ func (s *Store) DeleteTenantDocument(ctx context.Context, collection, id string)
 	}
 	filter := bson.D{{Key: "_id", Value: oid}, notMetadata}
 	if s.byIDOnly.Load() {
-		raw, err := s.db.Collection(collection).FindOne(ctx, bson.D{{Key: "_id", Value: oid}},
+		raw, err := s.tenants.Collection(collection).FindOne(ctx, bson.D{{Key: "_id", Value: oid}},
 			options.FindOne().SetProjection(bson.D{{Key: "metadata.org_id", Value: 1}})).Raw()
 		if err != nil {
 			return translate(err, "delete document %s of %s", id, collection)
@@ -428,7 +446,7 @@ func (s *Store) DeleteTenantDocument(ctx context.Context, collection, id string)
 		}
 		filter = bson.D{{Key: "_id", Value: oid}}
 	}
-	res, err := s.db.Collection(collection).DeleteOne(ctx, filter)
+	res, err := s.tenants.Collection(collection).DeleteOne(ctx, filter)
 	if err != nil {
 		return translate(err, "delete document %s of %s", id, collection)
 	}

@@ -164,7 +164,6 @@ func startServer(bin, dir string, cfg scaleConfig) (*server, error) {
 		"BCRYPT_COST=" + strconv.Itoa(cfg.cost),
 		"LOGIN_RATE_LIMIT=0", // one client address makes every organization
 		"LOG_LEVEL=ERROR",
-		"TENANT_QUOTA=" + strconv.Itoa(max(cfg.docs, 10_000)),
 	}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {

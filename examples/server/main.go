@@ -69,15 +69,15 @@ const defaultMaxConnections = 4096
 // database), its files and the process's own.
 const reservedFiles = 256
 
-// defaultEmbeddedQuota is TENANT_QUOTA's default on the embedded
-// database: a page of 20 from a tenant of 10,000 documents of 4 KB takes
-// about a second there (see BENCHMARKS.md).
-const defaultEmbeddedQuota = 10_000
+// embeddedTenantSuffix follows PRIMARY_DB in TENANT_DB's default on the
+// embedded database.
+const embeddedTenantSuffix = "_tenants"
 
 // config is the server's configuration, read by loadConfig.
 type config struct {
 	mongoURI      string
 	database      string
+	tenantDB      string
 	secret        []byte
 	secretFromEnv bool
 	previous      [][]byte
@@ -114,6 +114,18 @@ func loadConfig(getenv func(string) string) (*config, error) {
 	}
 	if !databaseName.MatchString(c.database) {
 		return nil, fmt.Errorf("PRIMARY_DB %q must be 1 to 63 letters, digits, _ or -", c.database)
+	}
+	// On the embedded database every find costs in proportion to the
+	// collections of its database, so the tenants get one of their own;
+	// MongoDB keeps them beside the organizations, as the spec's data
+	// model does.
+	tenantDB := c.database
+	if c.mongoURI == "" {
+		tenantDB = c.database + embeddedTenantSuffix
+	}
+	c.tenantDB = or(getenv("TENANT_DB"), tenantDB)
+	if !databaseName.MatchString(c.tenantDB) {
+		return nil, fmt.Errorf("TENANT_DB %q must be 1 to 63 letters, digits, _ or - (it defaults to PRIMARY_DB, followed by %s on the embedded database)", c.tenantDB, embeddedTenantSuffix)
 	}
 	if s := getenv("SECRET_KEY"); s != "" {
 		if err := tenancy.CheckSigningSecret([]byte(s)); err != nil {
@@ -172,14 +184,7 @@ func loadConfig(getenv func(string) string) (*config, error) {
 		return nil, fmt.Errorf("BCRYPT_COST %q must be a number from %d to %d (each step doubles the time of a login; %d takes about a second)",
 			getenv("BCRYPT_COST"), tenancy.MinBcryptCost, tenancy.MaxBcryptCost, tenancy.MaxBcryptCost)
 	}
-	// On the embedded database a page of tenant documents takes time in
-	// proportion to the tenant (FerretDB filters and sorts in memory), so
-	// the quota bounds it; MongoDB pages by index and needs none.
-	quota := "0"
-	if c.mongoURI == "" {
-		quota = strconv.Itoa(defaultEmbeddedQuota)
-	}
-	quotaText := or(getenv("TENANT_QUOTA"), quota)
+	quotaText := or(getenv("TENANT_QUOTA"), "0")
 	if c.tenantQuota, err = strconv.ParseInt(quotaText, 10, 64); err != nil || c.tenantQuota < 0 {
 		return nil, fmt.Errorf("TENANT_QUOTA %q must be a number of documents per organization (0 for no limit)", quotaText)
 	}
@@ -238,25 +243,6 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer) erro
 	}
 	log := slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: cfg.logLevel}))
 
-	uri := cfg.mongoURI
-	var storeOpts []mongostore.Option
-	if uri == "" {
-		// FerretDB over SQLite counts exactly from its pages; its plain
-		// count reads every document.
-		storeOpts = append(storeOpts, mongostore.WithCollStatsCount())
-		dbDir, err := filepath.Abs(filepath.Join(cfg.dataDir, "db"))
-		if err != nil {
-			return err
-		}
-		var stopDB func()
-		uri, stopDB, err = embeddb.Start(dbDir)
-		if err != nil {
-			return err
-		}
-		defer stopDB()
-		log.Info("no MONGO_URI set: using embedded FerretDB", "data", dbDir)
-	}
-
 	if cfg.algorithm == "EdDSA" && cfg.edSeed == nil {
 		path := filepath.Join(cfg.dataDir, "ed25519_seed")
 		s, err := loadOrCreateSecret(path)
@@ -276,29 +262,11 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer) erro
 		log.Warn("SECRET_KEY is not set: signing tokens with a secret generated and kept in "+path+"; production should set SECRET_KEY", "path", path)
 	}
 
-	// A request finds the database down within DB_TIMEOUT and answers
-	// 503, instead of waiting the driver's default 30 s; options in
-	// MONGO_URI win.
-	client, err := mongo.Connect(options.Client().
-		SetServerSelectionTimeout(cfg.dbTimeout).SetConnectTimeout(cfg.dbTimeout).ApplyURI(uri))
+	store, closeDB, err := openStore(ctx, cfg, log)
 	if err != nil {
-		return fmt.Errorf("MONGO_URI: %w", err)
-	}
-	defer func() { _ = client.Disconnect(context.Background()) }()
-	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	err = client.Ping(pingCtx, nil)
-	cancel()
-	if err != nil {
-		return fmt.Errorf("cannot reach the database at %s: %v", redact(uri), err)
-	}
-
-	if cfg.renameByCopy {
-		storeOpts = append(storeOpts, mongostore.WithoutRenameCollection())
-	}
-	store := mongostore.New(client.Database(cfg.database), storeOpts...)
-	if err := store.EnsureIndexes(ctx); err != nil {
 		return err
 	}
+	defer closeDB()
 	opts := []tenancy.Option{
 		tenancy.WithAlgorithm(cfg.algorithm),
 		tenancy.WithPreviousSigningSecrets(cfg.previous...),
@@ -367,6 +335,83 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer) erro
 	}
 	log.Info("shutdown complete")
 	return nil
+}
+
+// openStore opens the store of cfg: on MONGO_URI, or on an embedded
+// FerretDB under DATA_DIR started here. Where the embedded database keeps
+// its tenants in a database of their own (TENANT_DB), it first moves
+// there the tenant collections an earlier version kept in PRIMARY_DB. The
+// function it returns closes what it opened.
+func openStore(ctx context.Context, cfg *config, log *slog.Logger) (_ *mongostore.Store, _ func(), err error) {
+	var closers []func()
+	closeAll := func() {
+		for i := len(closers) - 1; i >= 0; i-- {
+			closers[i]()
+		}
+	}
+	defer func() {
+		if err != nil {
+			closeAll()
+		}
+	}()
+	uri := cfg.mongoURI
+	var storeOpts []mongostore.Option
+	if uri == "" {
+		dbDir, err := filepath.Abs(filepath.Join(cfg.dataDir, "db"))
+		if err != nil {
+			return nil, nil, err
+		}
+		var stopDB func()
+		if uri, stopDB, err = embeddb.Start(dbDir); err != nil {
+			return nil, nil, err
+		}
+		closers = append(closers, stopDB)
+		ids, err := embeddb.NewIDOrder(dbDir)
+		if err != nil {
+			return nil, nil, err
+		}
+		closers = append(closers, func() { _ = ids.Close() })
+		// FerretDB over SQLite counts exactly from its pages (its plain
+		// count reads every document), and pages tenant documents by
+		// the ids' index read beside it.
+		storeOpts = append(storeOpts, mongostore.WithCollStatsCount(), mongostore.WithIDOrder(ids))
+		log.Info("no MONGO_URI set: using embedded FerretDB", "data", dbDir)
+	}
+	// A request finds the database down within DB_TIMEOUT and answers
+	// 503, instead of waiting the driver's default 30 s; options in
+	// MONGO_URI win.
+	client, err := mongo.Connect(options.Client().
+		SetServerSelectionTimeout(cfg.dbTimeout).SetConnectTimeout(cfg.dbTimeout).ApplyURI(uri))
+	if err != nil {
+		return nil, nil, fmt.Errorf("MONGO_URI: %w", err)
+	}
+	closers = append(closers, func() { _ = client.Disconnect(context.Background()) })
+	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	err = client.Ping(pingCtx, nil)
+	cancel()
+	if err != nil {
+		return nil, nil, fmt.Errorf("cannot reach the database at %s: %v", redact(uri), err)
+	}
+	if cfg.renameByCopy {
+		storeOpts = append(storeOpts, mongostore.WithoutRenameCollection())
+	}
+	storeOpts = append(storeOpts, mongostore.WithTenantDatabase(client.Database(cfg.tenantDB)))
+	store := mongostore.New(client.Database(cfg.database), storeOpts...)
+	if err := store.EnsureIndexes(ctx); err != nil {
+		return nil, nil, err
+	}
+	if cfg.mongoURI == "" {
+		// The embedded database has this one process (its directory is
+		// locked), so nothing writes to the collections while they move.
+		moved, err := store.MoveTenantCollections(ctx, client.Database(cfg.database))
+		if err != nil {
+			return nil, nil, fmt.Errorf("move tenant collections from %s to %s: %w", cfg.database, cfg.tenantDB, err)
+		}
+		if moved > 0 {
+			log.Info("moved tenant collections to their own database", "collections", moved, "from", cfg.database, "to", cfg.tenantDB)
+		}
+	}
+	return store, closeAll, nil
 }
 
 // loadOrCreateSecret reads the signing secret kept at path, creating a

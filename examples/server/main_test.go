@@ -96,7 +96,7 @@ func cleanEnv(extra ...string) []string {
 		name, _, _ := strings.Cut(kv, "=")
 		switch name {
 		case "MONGO_URI", "PRIMARY_DB", "SECRET_KEY", "ALGORITHM", "TOKEN_LIFETIME", "LOG_LEVEL", "PORT", "ADDR", "DATA_DIR", "BCRYPT_COST",
-			"PREVIOUS_SECRET_KEYS", "ED25519_PRIVATE_KEY", "LOGIN_RATE_LIMIT", "TRUSTED_PROXIES", "RENAME_BY_COPY", "TENANT_QUOTA", "DB_TIMEOUT", "MAX_CONNECTIONS":
+			"PREVIOUS_SECRET_KEYS", "ED25519_PRIVATE_KEY", "LOGIN_RATE_LIMIT", "TRUSTED_PROXIES", "RENAME_BY_COPY", "TENANT_QUOTA", "TENANT_DB", "DB_TIMEOUT", "MAX_CONNECTIONS":
 			continue
 		}
 		env = append(env, kv)
@@ -508,9 +508,10 @@ func TestEdDSAServer(t *testing.T) {
 	assert.NoError(t, err, "the generated key is kept")
 }
 
-// TestTenantQuotaConfig checks TENANT_QUOTA: 10,000 documents by default
-// on the embedded database, none with MONGO_URI, and a refusal of what is
-// not a count.
+// TestTenantQuotaConfig checks TENANT_QUOTA: none by default (a page
+// costs its own documents on both databases), and a refusal of what is
+// not a count; and TENANT_DB: its own database on the embedded database,
+// PRIMARY_DB with MONGO_URI.
 func TestTenantQuotaConfig(t *testing.T) {
 	env := func(kv ...string) func(string) string {
 		return func(k string) string {
@@ -524,10 +525,24 @@ func TestTenantQuotaConfig(t *testing.T) {
 	}
 	c, err := loadConfig(env())
 	require.NoError(t, err)
-	assert.Equal(t, int64(10_000), c.tenantQuota, "embedded default")
+	assert.Zero(t, c.tenantQuota, "embedded default")
+	assert.Equal(t, "enterprise_db_tenants", c.tenantDB, "the embedded database's tenants in a database of their own")
 	c, err = loadConfig(env("MONGO_URI", "mongodb://localhost:27017"))
 	require.NoError(t, err)
 	assert.Zero(t, c.tenantQuota, "MongoDB pages by index")
+	assert.Equal(t, "enterprise_db", c.tenantDB, "MongoDB keeps the spec's layout")
+	c, err = loadConfig(env("PRIMARY_DB", "acme", "TENANT_DB", "acme_data"))
+	require.NoError(t, err)
+	assert.Equal(t, "acme_data", c.tenantDB)
+	for _, bad := range []string{"a.b", "x/y", strings.Repeat("d", 64)} {
+		_, err := loadConfig(env("TENANT_DB", bad))
+		require.ErrorContains(t, err, "TENANT_DB", bad)
+	}
+	_, err = loadConfig(env("PRIMARY_DB", strings.Repeat("p", 60)))
+	require.ErrorContains(t, err, "TENANT_DB", "a PRIMARY_DB too long for the embedded default")
+	c, err = loadConfig(env("TENANT_QUOTA", "500"))
+	require.NoError(t, err)
+	assert.Equal(t, int64(500), c.tenantQuota)
 	c, err = loadConfig(env("TENANT_QUOTA", "0"))
 	require.NoError(t, err)
 	assert.Zero(t, c.tenantQuota, "0 switches it off")
