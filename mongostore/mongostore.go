@@ -14,7 +14,8 @@
 //	admin_emails     each admin's email, _id = email, pointing at the admin
 //	login_attempts   failed logins of addresses without an admin
 //	revoked_tokens   tokens revoked by logout, until they expire
-//	tenant_*         one per organization, holding its data
+//	tenant_*         one per organization, holding its data (in the
+//	                 database given to WithTenantDatabase, if any)
 package mongostore
 
 import (
