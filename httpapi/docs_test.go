@@ -1,6 +1,7 @@
 package httpapi_test
 
 import (
+	"encoding/json"
 	"io/fs"
 	"net/http"
 	"net/http/httptest"
@@ -232,4 +233,65 @@ func checkDocsPolicy(t *testing.T, target, policy string) {
 			}
 		}
 	}
+}
+
+// TestOpenAPIOperationsTaggedAndSecured reads the served document: every
+// operation has a tag the document declares and states its security,
+// [] for the public ones, so that linters and generated clients do not
+// guess; and the ones that state none are served without a token.
+func TestOpenAPIOperationsTaggedAndSecured(t *testing.T) {
+	e := newEnv(t)
+	rec := httptest.NewRecorder()
+	e.h.ServeHTTP(rec, httptest.NewRequest("GET", "/openapi.json", nil))
+	require.Equal(t, http.StatusOK, rec.Code)
+	var doc struct {
+		Tags []struct {
+			Name string `json:"name"`
+		} `json:"tags"`
+		Paths      map[string]map[string]json.RawMessage `json:"paths"`
+		Components struct {
+			SecuritySchemes map[string]json.RawMessage `json:"securitySchemes"`
+		} `json:"components"`
+	}
+	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &doc))
+	declared := map[string]bool{}
+	for _, tag := range doc.Tags {
+		declared[tag.Name] = true
+	}
+	operations := 0
+	for p, item := range doc.Paths {
+		for method, raw := range item {
+			if !slices.Contains([]string{"get", "put", "post", "delete", "patch"}, method) {
+				continue
+			}
+			operations++
+			var op struct {
+				Tags     []string            `json:"tags"`
+				Security *[]map[string][]any `json:"security"`
+			}
+			require.NoError(t, json.Unmarshal(raw, &op), "%s %s", method, p)
+			name := strings.ToUpper(method) + " " + p
+			if assert.NotEmpty(t, op.Tags, "%s has no tag", name) {
+				for _, tag := range op.Tags {
+					assert.True(t, declared[tag], "%s: tag %q is not declared", name, tag)
+				}
+			}
+			if !assert.NotNil(t, op.Security, "%s does not state its security", name) {
+				continue
+			}
+			for _, req := range *op.Security {
+				for scheme := range req {
+					assert.Contains(t, doc.Components.SecuritySchemes, scheme, "%s", name)
+				}
+			}
+			if len(*op.Security) == 0 && !strings.Contains(p, "{") {
+				r := httptest.NewRequest(strings.ToUpper(method), p, strings.NewReader("{}"))
+				r.Header.Set("Content-Type", "application/json")
+				rec := httptest.NewRecorder()
+				e.h.ServeHTTP(rec, r)
+				assert.NotEqual(t, http.StatusUnauthorized, rec.Code, "%s is public in the document but asks for a token", name)
+			}
+		}
+	}
+	assert.Equal(t, 14, operations, "every operation was read")
 }
