@@ -22,6 +22,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -351,12 +352,21 @@ func translate(err error, format string, args ...any) error {
 	case errors.As(err, &se) && se.HasErrorCode(codeBadValue):
 		// A value the server cannot store, such as FerretDB's nested arrays.
 		kind = tenancy.ErrInvalid
-	case unreachable(err):
+	case unreachable(err) || busy(err):
 		kind = tenancy.ErrUnavailable
 	default:
 		return fmt.Errorf("mongostore: %s: %w", what, err)
 	}
 	return fmt.Errorf("mongostore: %s: %w: %w", what, kind, err)
+}
+
+// busy reports an error of FerretDB over SQLite that found its database
+// file locked by another writer past its busy timeout: the request may
+// succeed if tried again. FerretDB gives it no code of its own (it is an
+// InternalError), so its text is all there is to go by.
+func busy(err error) bool {
+	var se mongo.ServerError
+	return errors.As(err, &se) && (strings.Contains(se.Error(), "SQLITE_BUSY") || strings.Contains(se.Error(), "database is locked"))
 }
 
 // unreachable reports an error that says no server answered: a network
