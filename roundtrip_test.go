@@ -341,19 +341,6 @@ func TestDatabaseRoundTrips(t *testing.T) {
 	), names(renameCmds), "RenameOrg")
 	checkByID("RenameOrg", renameCmds)
 
-	// A login try at the back-off threshold claims it by the last
-	// failure it read.
-	for _, c := range []struct {
-		email string
-		known bool
-	}{{"admin@globex.com", true}, {"nobody@globex.com", false}} {
-		claim := log.commandsDuring(func() {
-			_, err := store.ClaimLoginAttempt(ctx, c.email, c.known, time.Time{}, time.Now().UTC())
-			require.NoError(t, err)
-		})
-		checkByID("ClaimLoginAttempt of "+c.email, claim)
-	}
-
 	// The account's own calls: each write by _id.
 	claims, err := m.VerifyToken(tok.AccessToken)
 	require.NoError(t, err)

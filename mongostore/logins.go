@@ -48,40 +48,19 @@ func failureUpdate(at time.Time) bson.D {
 	}
 }
 
-// ClaimLoginAttempt implements tenancy.Store with one conditional update
-// on MongoDB. On FerretDB, which reads a whole collection for a filter on
-// more than _id, and whose conditional updates read and then write anyway,
-// it reads the record by _id, compares in Go and updates by _id.
+// ClaimLoginAttempt implements tenancy.Store with one conditional update.
 func (s *Store) ClaimLoginAttempt(ctx context.Context, email string, known bool, last, at time.Time) (bool, error) {
 	email = strings.ToLower(email)
-	coll, filter := s.attempts, bson.D{{Key: "_id", Value: email}}
-	if known {
-		var err error
-		if filter, err = s.adminByEmailFilter(ctx, email); err != nil || filter == nil {
-			return false, err
-		}
-		coll = s.admins
+	var lastFilter any = last
+	if last.IsZero() {
+		lastFilter = bson.D{{Key: "$exists", Value: false}}
 	}
-	if s.byIDOnly.Load() {
-		var d struct {
-			Last *time.Time `bson:"last_failed_login"`
-		}
-		err := coll.FindOne(ctx, filter, options.FindOne().SetProjection(bson.D{{Key: "last_failed_login", Value: 1}})).Decode(&d)
-		if errors.Is(err, mongo.ErrNoDocuments) {
-			return false, nil
-		}
-		if err != nil {
-			return false, translate(err, "claim login attempt")
-		}
-		if (d.Last == nil) != last.IsZero() || (d.Last != nil && !d.Last.Equal(last)) {
-			return false, nil
-		}
-	} else {
-		var lastFilter any = last
-		if last.IsZero() {
-			lastFilter = bson.D{{Key: "$exists", Value: false}}
-		}
-		filter = append(filter, bson.E{Key: "last_failed_login", Value: lastFilter})
+	// One conditional update, so that the server decides between parallel
+	// claims. On FerretDB a filter on more than _id reads the whole
+	// collection: that cost falls only on tries at the back-off threshold.
+	coll, filter := s.attempts, bson.D{{Key: "_id", Value: email}, {Key: "last_failed_login", Value: lastFilter}}
+	if known {
+		coll, filter = s.admins, bson.D{{Key: "email", Value: email}, {Key: "last_failed_login", Value: lastFilter}}
 	}
 	res, err := coll.UpdateOne(ctx, filter, failureUpdate(at))
 	if err != nil {
