@@ -3,8 +3,6 @@ package tenancy_test
 import (
 	"context"
 	"errors"
-	"runtime"
-	"runtime/debug"
 	"strings"
 	"testing"
 	"time"
@@ -62,42 +60,6 @@ func TestTenantPagesInIDOrder(t *testing.T) {
 		after = docs[len(docs)-1].ID
 	}
 	assert.Equal(t, ids, got)
-}
-
-// TestTenantPageMemoryIsBounded reads a page of 20 from a tenant of 3,000
-// documents of 4 KB (12 MB) and samples the process's heap meanwhile (the
-// embedded database runs in this process): the page must not hold the
-// collection, as a server-side sort would.
-func TestTenantPageMemoryIsBounded(t *testing.T) {
-	if mongotest.Backend() != "ferretdb" {
-		t.Skip("measures the embedded database's memory, which runs in this process only on the default backend")
-	}
-	store := mongostore.New(mongotest.NewDatabase(t))
-	require.NoError(t, store.EnsureIndexes(t.Context()))
-	m := newManager(t, store)
-	org := createAcme(t, m)
-	ids := putDocuments(t, store, org, 3000, 4096)
-
-	// Collect often, so that the peak is what the page holds, not the
-	// garbage the collector has yet to reach.
-	defer debug.SetGCPercent(debug.SetGCPercent(10))
-	peak := func(fn func()) uint64 {
-		runtime.GC()
-		stop := sampleHeap()
-		fn()
-		return stop()
-	}
-	for _, after := range []string{"", ids[1499]} {
-		var docs []*tenancy.Document
-		grew := peak(func() {
-			var err error
-			docs, err = m.Tenant(org.ID).List(t.Context(), after, 20)
-			require.NoError(t, err)
-		})
-		require.Len(t, docs, 20)
-		t.Logf("page after %q: heap grew by at most %.1f MiB", after, float64(grew)/(1<<20))
-		assert.Less(t, grew, uint64(6<<20), "a page of 20 from 12 MB of documents")
-	}
 }
 
 // TestTenantQuota fills a tenant to its quota: the next insert is refused

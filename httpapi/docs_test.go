@@ -15,8 +15,22 @@ import (
 	"github.com/stretchr/testify/require"
 	swaggerui "github.com/swaggest/swgui/v5/static"
 
+	"github.com/tenancy/tenancy"
 	"github.com/tenancy/tenancy/httpapi"
+	"github.com/tenancy/tenancy/memstore"
 )
+
+// docsEnv is the API over an in-memory store: what the docs tests read
+// needs no database.
+type docsEnv struct{ h http.Handler }
+
+func newEnv(t *testing.T) *docsEnv {
+	t.Helper()
+	m, err := tenancy.New(memstore.New(), tenancy.WithSigningSecret([]byte("docs-test-secret-of-at-least-32-bytes")),
+		tenancy.WithBcryptCost(tenancy.MinBcryptCost))
+	require.NoError(t, err)
+	return &docsEnv{h: httpapi.New(m)}
+}
 
 // outsideURLs lists every http:// and https:// string the docs pages and
 // their assets may contain, each with why it makes the browser load

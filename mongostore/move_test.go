@@ -2,20 +2,16 @@ package mongostore_test
 
 import (
 	"context"
-	"math/rand/v2"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/event"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/tenancy/tenancy"
-	"github.com/tenancy/tenancy/internal/embeddb"
 	"github.com/tenancy/tenancy/mongostore"
 	"github.com/tenancy/tenancy/mongotest"
 	"github.com/tenancy/tenancy/storetest"
@@ -149,84 +145,4 @@ func TestMoveTenantCollections(t *testing.T) {
 		_, err = tdb.Collection("tenant_a").InsertOne(ctx, bson.D{{Key: "sku", Value: "tenant_aA"}})
 		assert.True(t, mongo.IsDuplicateKeyError(err), "the unique index moved with the collection: %v", err)
 	}
-}
-
-// embeddedStore returns a store configured as the reference server
-// configures it on its embedded database: tenants in their own database,
-// counts from collection statistics, pages by the ids' index; on an
-// embedded FerretDB of its own, whatever server the other tests use.
-func embeddedStore(t *testing.T, opts ...*options.ClientOptions) *mongostore.Store {
-	t.Helper()
-	dir := t.TempDir()
-	uri, stop, err := embeddb.Start(dir)
-	require.NoError(t, err)
-	t.Cleanup(stop)
-	ids, err := embeddb.NewIDOrder(dir)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = ids.Close() })
-	c, err := mongo.Connect(append([]*options.ClientOptions{options.Client().ApplyURI(uri)}, opts...)...)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = c.Disconnect(context.Background()) })
-	s := mongostore.New(c.Database("primary"), mongostore.WithTenantDatabase(c.Database("tenants")),
-		mongostore.WithCollStatsCount(), mongostore.WithIDOrder(ids))
-	require.NoError(t, s.EnsureIndexes(t.Context()))
-	return s
-}
-
-// TestConformanceEmbedded runs the suite on the reference server's
-// embedded configuration.
-func TestConformanceEmbedded(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) tenancy.Store { return embeddedStore(t) })
-}
-
-// TestEmbeddedPageReadsItsDocuments pages a tenant of 600 documents on
-// the embedded configuration: a page of 20 sends 20 finds, each by _id
-// alone, and nothing that reads the collection; every document is listed
-// once, in id order, whatever the order of insertion.
-func TestEmbeddedPageReadsItsDocuments(t *testing.T) {
-	var mu sync.Mutex
-	var cmds []bson.Raw
-	monitor := &event.CommandMonitor{Started: func(_ context.Context, e *event.CommandStartedEvent) {
-		mu.Lock()
-		defer mu.Unlock()
-		cmds = append(cmds, append(bson.Raw(nil), e.Command...))
-	}}
-	s := embeddedStore(t, options.Client().SetMonitor(monitor))
-	ctx := t.Context()
-	require.NoError(t, s.CreateTenantCollection(ctx, "tenant_p", "507f1f77bcf86cd799439011", time.Now()))
-	want := make([]string, 600)
-	for i := range want {
-		want[i] = bson.NewObjectID().Hex()
-	}
-	for _, i := range rand.Perm(len(want)) {
-		require.NoError(t, s.AddTenantDocument(ctx, "tenant_p", &tenancy.Document{ID: want[i], Data: map[string]any{"i": int64(i)}}))
-	}
-	var got []string
-	after := ""
-	for {
-		mu.Lock()
-		cmds = nil
-		mu.Unlock()
-		page, err := s.TenantDocuments(ctx, "tenant_p", after, 20)
-		require.NoError(t, err)
-		mu.Lock()
-		sent := cmds
-		mu.Unlock()
-		assert.Len(t, sent, max(len(page), 0), "one command per document")
-		for _, c := range sent {
-			assert.Equal(t, "find", c.Index(0).Key(), "%v", c)
-			filter, ok := c.Lookup("filter").DocumentOK()
-			require.True(t, ok, "%v", c)
-			elems, _ := filter.Elements()
-			assert.True(t, len(elems) == 1 && elems[0].Key() == "_id" && elems[0].Value().Type == bson.TypeObjectID, "by _id alone: %v", filter)
-		}
-		if len(page) == 0 {
-			break
-		}
-		for _, d := range page {
-			got = append(got, d.ID)
-		}
-		after = page[len(page)-1].ID
-	}
-	assert.Equal(t, want, got)
 }

@@ -6,9 +6,15 @@
 //   - MONGODB_URI set: that server (a real mongod, a replica set, Atlas).
 //   - TENANCY_TEST_MONGO=docker: a MongoDB container started through
 //     testcontainers-go, which needs a reachable Docker engine.
-//   - otherwise: FerretDB embedded in the test binary, on SQLite files in a
-//     temporary directory, started on first use and shared by the tests of
-//     the binary.
+//   - otherwise: FerretDB on SQLite files in a temporary directory.
+//
+// The container and FerretDB run in a helper process, the command
+// github.com/tenancy/tenancy/internal/embeddb/serve, started on first use
+// and shared by the tests of the binary. It is a module of its own, so
+// that a module whose tests import mongotest does not get FerretDB,
+// SQLite or the Docker client in its module graph; inside this
+// repository's workspace the helper is built from the checkout, and
+// elsewhere from the module proxy (go install ...@latest).
 //
 // Each call to NewDatabase gets its own uniquely named database, dropped
 // when the test ends, so tests may run in parallel. Call Main from TestMain
@@ -18,22 +24,24 @@
 package mongotest
 
 import (
+	"bufio"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/testcontainers/testcontainers-go/modules/mongodb"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
-
-	"github.com/tenancy/tenancy/internal/embeddb"
 )
 
 // Environment variables that choose the server.
@@ -78,15 +86,15 @@ func Backend() string {
 }
 
 func start() (uri string, stop func(), err error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	switch Backend() {
 	case "uri":
 		uri, stop = os.Getenv(EnvURI), func() {}
 	case "docker":
-		uri, stop, err = startDocker(ctx)
+		uri, stop, err = startHelper(ctx, "-docker", "-image", DockerImage)
 	default:
-		uri, stop, err = startFerretDB()
+		uri, stop, err = startHelper(ctx)
 	}
 	if err != nil {
 		return "", nil, err
@@ -98,30 +106,87 @@ func start() (uri string, stop func(), err error) {
 	return uri, stop, nil
 }
 
-func startFerretDB() (string, func(), error) {
+// helperPackage is the command that runs the server for the tests.
+const helperPackage = "github.com/tenancy/tenancy/internal/embeddb/serve"
+
+// startHelper builds and runs the helper with args, and returns the
+// connection string it prints; stop closes its standard input, which ends
+// it, and waits for it.
+func startHelper(ctx context.Context, args ...string) (uri string, stop func(), err error) {
 	dir, err := os.MkdirTemp("", "tenancy-mongotest-")
 	if err != nil {
 		return "", nil, err
 	}
-	uri, stop, err := embeddb.Start(dir)
+	defer func() {
+		if err != nil {
+			_ = os.RemoveAll(dir)
+		}
+	}()
+	bin, err := buildHelper(ctx, dir)
 	if err != nil {
-		_ = os.RemoveAll(dir)
 		return "", nil, err
 	}
-	return uri, func() { stop(); _ = os.RemoveAll(dir) }, nil
+	cmd := exec.Command(bin, args...)
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return "", nil, err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return "", nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return "", nil, fmt.Errorf("start the test database: %w", err)
+	}
+	stop = func() {
+		_ = stdin.Close()
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+		_ = os.RemoveAll(dir)
+	}
+	lines := make(chan string, 1)
+	go func() {
+		line, _ := bufio.NewReader(stdout).ReadString('\n')
+		lines <- strings.TrimSpace(line)
+		_, _ = io.Copy(io.Discard, stdout)
+	}()
+	select {
+	case uri = <-lines:
+	case <-ctx.Done():
+	}
+	if uri == "" {
+		stop()
+		return "", nil, errors.New("the test database printed no connection string (its errors are above)")
+	}
+	return uri, stop, nil
 }
 
-func startDocker(ctx context.Context) (string, func(), error) {
-	c, err := mongodb.Run(ctx, DockerImage)
-	if err != nil {
-		return "", nil, fmt.Errorf("start MongoDB container (%s=docker needs a Docker engine): %w", EnvBackend, err)
+// buildHelper builds the helper into dir: from this repository's
+// workspace where the tests run in it, otherwise from the module proxy.
+func buildHelper(ctx context.Context, dir string) (string, error) {
+	goCmd := filepath.Join(runtime.GOROOT(), "bin", "go")
+	if _, err := os.Stat(goCmd); err != nil {
+		goCmd = "go"
 	}
-	uri, err := c.ConnectionString(ctx)
-	if err != nil {
-		_ = c.Terminate(context.Background())
-		return "", nil, fmt.Errorf("MongoDB container address: %w", err)
+	bin := filepath.Join(dir, "serve")
+	out, err := exec.CommandContext(ctx, goCmd, "build", "-o", bin, helperPackage).CombinedOutput()
+	if err == nil {
+		return bin, nil
 	}
-	return uri, func() { _ = c.Terminate(context.Background()) }, nil
+	install := exec.CommandContext(ctx, goCmd, "install", helperPackage+"@latest")
+	install.Env = append(os.Environ(), "GOBIN="+dir, "GOWORK=off")
+	out2, err2 := install.CombinedOutput()
+	if err2 != nil {
+		return "", fmt.Errorf("build the test database (%s), or set %s: %s\n%s", helperPackage, EnvURI, out, out2)
+	}
+	return bin, nil
 }
 
 func waitPing(ctx context.Context, uri string) error {

@@ -1,4 +1,4 @@
-package httpapi_test
+package apitest_test
 
 import (
 	"bytes"
