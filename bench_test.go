@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"runtime"
 	"runtime/debug"
-	"runtime/metrics"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -20,6 +19,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/tenancy/tenancy"
+	"github.com/tenancy/tenancy/internal/heapsample"
 	"github.com/tenancy/tenancy/memstore"
 	"github.com/tenancy/tenancy/mongostore"
 	"github.com/tenancy/tenancy/mongotest"
@@ -101,7 +101,7 @@ func BenchmarkRenameTenant(b *testing.B) {
 			for b.Loop() {
 				i++
 				runtime.GC()
-				stop := sampleHeap()
+				stop := heapsample.Start()
 				res, err := m.RenameOrg(ctx, org.ID, fmt.Sprintf("Bench %d", i))
 				peak = max(peak, stop())
 				if err != nil {
@@ -135,38 +135,6 @@ func fillTenant(b *testing.B, c *mongo.Collection, n int) {
 			}
 			batch = batch[:0]
 		}
-	}
-}
-
-// sampleHeap samples the bytes of live and unswept heap objects every
-// half millisecond until the returned function is called, which returns
-// the peak growth over the first sample.
-func sampleHeap() (stop func() uint64) {
-	s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
-	read := func() uint64 { metrics.Read(s); return s[0].Value.Uint64() }
-	base := read()
-	var peak atomic.Uint64
-	done := make(chan struct{})
-	finished := make(chan struct{})
-	go func() {
-		defer close(finished)
-		t := time.NewTicker(500 * time.Microsecond)
-		defer t.Stop()
-		for {
-			if v := read(); v > base && v-base > peak.Load() {
-				peak.Store(v - base)
-			}
-			select {
-			case <-done:
-				return
-			case <-t.C:
-			}
-		}
-	}()
-	return func() uint64 {
-		close(done)
-		<-finished
-		return peak.Load()
 	}
 }
 

@@ -5,10 +5,8 @@ import (
 	"math/rand/v2"
 	"runtime"
 	"runtime/debug"
-	"runtime/metrics"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -21,6 +19,7 @@ import (
 
 	"github.com/tenancy/tenancy"
 	"github.com/tenancy/tenancy/internal/embeddb"
+	"github.com/tenancy/tenancy/internal/heapsample"
 	"github.com/tenancy/tenancy/mongostore"
 	"github.com/tenancy/tenancy/storetest"
 )
@@ -137,7 +136,7 @@ func TestTenantPageMemoryIsBounded(t *testing.T) {
 	defer debug.SetGCPercent(debug.SetGCPercent(10))
 	for _, after := range []string{"", ids[1499]} {
 		runtime.GC()
-		stop := sampleHeap()
+		stop := heapsample.Start()
 		docs, err := m.Tenant(org.ID).List(ctx, after, 20)
 		grew := stop()
 		require.NoError(t, err)
@@ -149,36 +148,5 @@ func TestTenantPageMemoryIsBounded(t *testing.T) {
 		assert.Equal(t, ids[from], docs[0].ID, "the page starts after %q", after)
 		t.Logf("page after %q: heap grew by at most %.1f MiB", after, float64(grew)/(1<<20))
 		assert.Less(t, grew, uint64(6<<20), "a page of 20 from 12 MB of documents")
-	}
-}
-
-// sampleHeap samples the bytes of live and unswept heap objects every
-// 500 µs until the returned function is called, which returns the
-// largest growth seen.
-func sampleHeap() (stop func() uint64) {
-	s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
-	read := func() uint64 { metrics.Read(s); return s[0].Value.Uint64() }
-	base := read()
-	var peak atomic.Uint64
-	done, finished := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(finished)
-		t := time.NewTicker(500 * time.Microsecond)
-		defer t.Stop()
-		for {
-			if v := read(); v > base && v-base > peak.Load() {
-				peak.Store(v - base)
-			}
-			select {
-			case <-done:
-				return
-			case <-t.C:
-			}
-		}
-	}()
-	return func() uint64 {
-		close(done)
-		<-finished
-		return peak.Load()
 	}
 }
