@@ -15,28 +15,6 @@ import (
 	"golang.org/x/crypto/bcrypt"
 )
 
-// AdminID identifies an admin account: 24 lower-case hex digits, the text
-// form of a MongoDB ObjectID.
-type AdminID string
-
-// Admin is an organization's admin account.
-type Admin struct {
-	ID AdminID
-	// Email is lower-cased and unique.
-	Email string
-	// PasswordHash is the bcrypt hash of the password.
-	PasswordHash []byte
-	OrgID        OrgID
-	CreatedAt    time.Time
-	// FailedLogins counts failed logins in a row; LastFailedLogin is the
-	// last one. A successful login resets them.
-	FailedLogins    int
-	LastFailedLogin time.Time
-	// TokenGeneration is written into every token issued; a password
-	// change increments it, so that earlier tokens are rejected.
-	TokenGeneration int64
-}
-
 // Password limits, in bytes. bcrypt ignores bytes past 72, so longer
 // passwords are refused instead of silently truncated.
 const (

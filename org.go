@@ -5,54 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"time"
 )
-
-// OrgID identifies an organization: 24 lower-case hex digits, the text form
-// of a MongoDB ObjectID.
-type OrgID string
-
-// OrgState is where an organization is in its lifecycle.
-type OrgState string
-
-// Organization states. Only an active organization is visible to GetOrg;
-// the others mark an operation in progress, which Manager methods refuse to
-// start another operation over.
-const (
-	OrgCreating OrgState = "creating"
-	OrgActive   OrgState = "active"
-	OrgRenaming OrgState = "renaming"
-	OrgDeleting OrgState = "deleting"
-)
-
-// Org is an organization record.
-type Org struct {
-	ID OrgID
-	// Name is the display name as the admin typed it (trimmed).
-	Name string
-	// Identifier is derived from Name by Identifier and is unique.
-	Identifier string
-	// TenantCollection is the collection holding the org's data.
-	TenantCollection string
-	AdminID          AdminID
-	// AdminEmail is a copy of the admin's email, so that reading an org
-	// takes one database round trip.
-	AdminEmail string
-	State      OrgState
-	// PendingName, PendingIdentifier and PendingCollection are the target
-	// of a rename in progress (State == OrgRenaming); empty otherwise.
-	PendingName       string
-	PendingIdentifier string
-	PendingCollection string
-	// PendingCopy says the rename in progress copies the documents
-	// (CopyTenantDocuments) because the store refused to rename the
-	// collection; such a rename is only ever completed, never undone.
-	PendingCopy bool
-	CreatedAt   time.Time
-	ModifiedAt  time.Time
-	// Version counts updates; Store.UpdateOrg uses it to refuse stale writes.
-	Version int64
-}
 
 // Naming limits.
 const (

@@ -8,18 +8,6 @@ import (
 	"time"
 )
 
-// Document is one document of an organization's tenant data.
-type Document struct {
-	// ID is assigned on insert: 24 lower-case hex digits, the text form of
-	// the document's ObjectID.
-	ID string
-	// Data holds the document's fields. Values are nil, bool, string,
-	// int64, float64, time.Time, []any and map[string]any (other integer
-	// types are accepted on insert and read back as int64 or int32). The
-	// order of the fields is not kept.
-	Data map[string]any
-}
-
 // Limits of tenant documents.
 const (
 	// MaxListLimit is the most documents one List call returns.

@@ -2,127 +2,8 @@ package tenancy
 
 import (
 	"context"
-	"crypto/ed25519"
-	"errors"
-	"fmt"
-	"log/slog"
-	"runtime"
-	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
-
-	"github.com/golang-jwt/jwt/v5"
 )
-
-// Sentinel errors. Every error returned by a Manager or a Store that callers
-// are expected to act on matches one of these under errors.Is; the wrapped
-// message says what happened, the sentinel says what kind of thing it was.
-var (
-	// ErrNotFound reports that an organization, admin or collection does not exist.
-	ErrNotFound = errors.New("not found")
-	// ErrConflict reports that a name, email or record is already taken or
-	// was changed by someone else since it was read.
-	ErrConflict = errors.New("conflict")
-	// ErrInvalid reports input that breaks a rule; see ValidationError.
-	ErrInvalid = errors.New("invalid input")
-	// ErrUnauthenticated reports wrong credentials or a token that does not verify.
-	ErrUnauthenticated = errors.New("unauthenticated")
-	// ErrForbidden reports an authenticated admin acting on an organization
-	// that is not theirs.
-	ErrForbidden = errors.New("forbidden")
-	// ErrThrottled reports an account with too many failed logins in a
-	// row: it may try again after the back-off (see RetryError).
-	ErrThrottled = errors.New("too many failed attempts")
-	// ErrOverloaded reports that the password-hashing capacity is taken
-	// and the request waited for it too long (see RetryError).
-	ErrOverloaded = errors.New("overloaded")
-	// ErrLeaseLost reports an operation stopped because its process could
-	// not renew the lease on its organization's lock in time: from then
-	// on another process may settle the operation, so this one does
-	// nothing more, not even its rollback.
-	ErrLeaseLost = errors.New("operation lease lost")
-	// ErrUnavailable reports a store that could not reach its database:
-	// the request may be tried again once the database is back.
-	ErrUnavailable = errors.New("database unavailable")
-)
-
-// RetryError reports a request refused for now: Kind is ErrThrottled or
-// ErrOverloaded, After how long to wait before trying again. It matches
-// Kind under errors.Is.
-type RetryError struct {
-	Kind  error
-	After time.Duration
-}
-
-func (e *RetryError) Error() string {
-	return fmt.Sprintf("%v: retry after %v", e.Kind, e.After.Round(time.Second))
-}
-
-// Is reports whether target is e.Kind.
-func (e *RetryError) Is(target error) bool { return target == e.Kind }
-
-// FieldError is one broken rule of one input field. Field is the name the
-// field has on the wire ("organization_name", "email", "password").
-type FieldError struct {
-	Field   string
-	Message string
-}
-
-// ValidationError lists every invalid field of one request. It matches
-// ErrInvalid under errors.Is.
-type ValidationError struct {
-	Fields []FieldError
-}
-
-func (e *ValidationError) Error() string {
-	var b strings.Builder
-	b.WriteString("invalid input: ")
-	for i, f := range e.Fields {
-		if i > 0 {
-			b.WriteString("; ")
-		}
-		b.WriteString(f.Field)
-		b.WriteString(" ")
-		b.WriteString(f.Message)
-	}
-	return b.String()
-}
-
-// Is reports whether target is ErrInvalid.
-func (e *ValidationError) Is(target error) bool { return target == ErrInvalid }
-
-// add records a broken rule; it is a no-op for an empty message.
-func (e *ValidationError) add(field, message string) {
-	if message != "" {
-		e.Fields = append(e.Fields, FieldError{Field: field, Message: message})
-	}
-}
-
-// err returns e as an error, or nil when no rule was broken.
-func (e *ValidationError) err() error {
-	if len(e.Fields) == 0 {
-		return nil
-	}
-	return e
-}
-
-// ConflictError reports that a unique value is taken. Field is the input
-// field holding it ("organization_name" or "email"). It matches ErrConflict
-// under errors.Is and unwraps to the store's error.
-type ConflictError struct {
-	Field   string
-	Message string
-	Err     error
-}
-
-func (e *ConflictError) Error() string { return e.Field + " " + e.Message }
-
-// Is reports whether target is ErrConflict.
-func (e *ConflictError) Is(target error) bool { return target == ErrConflict }
-
-// Unwrap returns the store's error.
-func (e *ConflictError) Unwrap() error { return e.Err }
 
 // Store persists organizations, admin accounts, name reservations and tenant
 // collections. It holds no policy: validation, ids, hashing, clocks and the
@@ -135,6 +16,19 @@ func (e *ConflictError) Unwrap() error { return e.Err }
 // (id, identifier, email) or a stale version gives ErrConflict; other errors
 // are failures of the backend and keep their cause.
 type Store interface {
+	OrgStore
+	JournalStore
+	AdminStore
+	LoginFailureStore
+	RevocationStore
+	CollectionStore
+	DocumentStore
+}
+
+// OrgStore keeps the organization records and the reservations of their
+// names, the one place uniqueness of identifiers is decided.
+// Store's rules on concurrency, contexts and errors apply.
+type OrgStore interface {
 	// ReserveName claims identifier for org, stamped with at. It is the
 	// only way uniqueness of identifiers is decided, so it must be an
 	// atomic insert. Reserving a name the same org already holds succeeds;
@@ -146,7 +40,6 @@ type Store interface {
 	// ReleaseName gives up org's claim on identifier. Releasing a name that
 	// is not held, or is held by another org, changes nothing and succeeds.
 	ReleaseName(ctx context.Context, identifier string, org OrgID) error
-
 	// CreateOrg inserts org. It gives ErrConflict if the id or the
 	// identifier is already in use.
 	CreateOrg(ctx context.Context, org *Org) error
@@ -173,7 +66,12 @@ type Store interface {
 	// UnfinishedOrgs returns the orgs whose State is not OrgActive and
 	// whose ModifiedAt is before before: operations that may have died.
 	UnfinishedOrgs(ctx context.Context, before time.Time) ([]*Org, error)
+}
 
+// JournalStore keeps the locks of organizations under a multi-step
+// operation and the journal of operations in flight, which recovery reads.
+// Store's rules on concurrency, contexts and errors apply.
+type JournalStore interface {
 	// LockOrg claims org for owner until expires, so that one multi-step
 	// operation at a time changes it. It must be an atomic insert: of
 	// concurrent calls exactly one succeeds and the others get ErrConflict.
@@ -186,7 +84,6 @@ type Store interface {
 	// UnlockOrg releases owner's lock on org. Releasing a lock that is not
 	// held, or is held by another owner, changes nothing and succeeds.
 	UnlockOrg(ctx context.Context, org OrgID, owner string) error
-
 	// PutOperation records op in the journal of operations in flight,
 	// replacing the entry of the same organization. Only the holder of
 	// the organization's lock writes its entry.
@@ -199,13 +96,11 @@ type Store interface {
 	// reading it must cost no more than its entries (on FerretDB: a
 	// collection of its own).
 	Operations(ctx context.Context) ([]*Operation, error)
+}
 
-	// DeleteExpired removes the revocations that expired before now and
-	// the login failures of addresses without an admin account whose last
-	// failure is before failuresBefore, and returns how many records it
-	// removed.
-	DeleteExpired(ctx context.Context, now, failuresBefore time.Time) (int64, error)
-
+// AdminStore keeps the admin accounts.
+// Store's rules on concurrency, contexts and errors apply.
+type AdminStore interface {
 	// CreateAdmin inserts admin. It gives ErrConflict if the id or the email
 	// (compared lower-cased) is already in use.
 	CreateAdmin(ctx context.Context, admin *Admin) error
@@ -220,7 +115,12 @@ type Store interface {
 	// before, and returns the new generation. It gives ErrNotFound if there
 	// is no such admin.
 	SetAdminPassword(ctx context.Context, id AdminID, hash []byte) (int64, error)
+}
 
+// LoginFailureStore counts failed logins, on an admin's account or on a
+// record of the address alone, for the back-off.
+// Store's rules on concurrency, contexts and errors apply.
+type LoginFailureStore interface {
 	// RecordLoginFailure counts a failed login for the lower-cased email,
 	// at at: on its admin account (FailedLogins, LastFailedLogin) if known
 	// says there is one, otherwise on a record of the address alone, so
@@ -239,13 +139,28 @@ type Store interface {
 	// LoginFailures returns the count and the last failure of an email
 	// that has no admin account (zero if none was recorded).
 	LoginFailures(ctx context.Context, email string) (int, time.Time, error)
+}
 
+// RevocationStore keeps the ids of revoked tokens until they expire, and
+// forgets what has expired.
+// Store's rules on concurrency, contexts and errors apply.
+type RevocationStore interface {
 	// RevokeToken records the token id jti as revoked; it may be forgotten
 	// after expires, when the token expires. Revoking twice succeeds.
 	RevokeToken(ctx context.Context, jti string, expires time.Time) error
 	// TokenRevoked reports whether jti was revoked.
 	TokenRevoked(ctx context.Context, jti string) (bool, error)
+	// DeleteExpired removes the revocations that expired before now and
+	// the login failures of addresses without an admin account whose last
+	// failure is before failuresBefore, and returns how many records it
+	// removed.
+	DeleteExpired(ctx context.Context, now, failuresBefore time.Time) (int64, error)
+}
 
+// CollectionStore creates, renames, copies and drops the tenant
+// collections.
+// Store's rules on concurrency, contexts and errors apply.
+type CollectionStore interface {
 	// CreateTenantCollection creates the collection name holding one
 	// metadata document stamped with createdAt and owner, the org it is
 	// created for. It gives ErrConflict if the collection exists.
@@ -276,7 +191,11 @@ type Store interface {
 	// nil, after each batch with the number of documents read so far, and
 	// returns the number of documents read.
 	CopyTenantDocuments(ctx context.Context, from, to string, progress func(read int64)) (int64, error)
+}
 
+// DocumentStore reads and writes the documents of a tenant collection.
+// Store's rules on concurrency, contexts and errors apply.
+type DocumentStore interface {
 	// AddTenantDocument inserts doc into the collection, creating the
 	// collection if it does not exist, as MongoDB does. It gives
 	// ErrConflict if the collection has a document with doc.ID.
@@ -292,6 +211,86 @@ type Store interface {
 	// DeleteTenantDocument removes the document id of the collection, or
 	// gives ErrNotFound.
 	DeleteTenantDocument(ctx context.Context, collection, id string) error
+}
+
+// OrgID identifies an organization: 24 lower-case hex digits, the text form
+// of a MongoDB ObjectID.
+type OrgID string
+
+// OrgState is where an organization is in its lifecycle.
+type OrgState string
+
+// Organization states. Only an active organization is visible to GetOrg;
+// the others mark an operation in progress, which Manager methods refuse to
+// start another operation over.
+const (
+	OrgCreating OrgState = "creating"
+	OrgActive   OrgState = "active"
+	OrgRenaming OrgState = "renaming"
+	OrgDeleting OrgState = "deleting"
+)
+
+// Org is an organization record.
+type Org struct {
+	ID OrgID
+	// Name is the display name as the admin typed it (trimmed).
+	Name string
+	// Identifier is derived from Name by Identifier and is unique.
+	Identifier string
+	// TenantCollection is the collection holding the org's data.
+	TenantCollection string
+	AdminID          AdminID
+	// AdminEmail is a copy of the admin's email, so that reading an org
+	// takes one database round trip.
+	AdminEmail string
+	State      OrgState
+	// PendingName, PendingIdentifier and PendingCollection are the target
+	// of a rename in progress (State == OrgRenaming); empty otherwise.
+	PendingName       string
+	PendingIdentifier string
+	PendingCollection string
+	// PendingCopy says the rename in progress copies the documents
+	// (CopyTenantDocuments) because the store refused to rename the
+	// collection; such a rename is only ever completed, never undone.
+	PendingCopy bool
+	CreatedAt   time.Time
+	ModifiedAt  time.Time
+	// Version counts updates; Store.UpdateOrg uses it to refuse stale writes.
+	Version int64
+}
+
+// AdminID identifies an admin account: 24 lower-case hex digits, the text
+// form of a MongoDB ObjectID.
+type AdminID string
+
+// Admin is an organization's admin account.
+type Admin struct {
+	ID AdminID
+	// Email is lower-cased and unique.
+	Email string
+	// PasswordHash is the bcrypt hash of the password.
+	PasswordHash []byte
+	OrgID        OrgID
+	CreatedAt    time.Time
+	// FailedLogins counts failed logins in a row; LastFailedLogin is the
+	// last one. A successful login resets them.
+	FailedLogins    int
+	LastFailedLogin time.Time
+	// TokenGeneration is written into every token issued; a password
+	// change increments it, so that earlier tokens are rejected.
+	TokenGeneration int64
+}
+
+// Document is one document of an organization's tenant data.
+type Document struct {
+	// ID is assigned on insert: 24 lower-case hex digits, the text form of
+	// the document's ObjectID.
+	ID string
+	// Data holds the document's fields. Values are nil, bool, string,
+	// int64, float64, time.Time, []any and map[string]any (other integer
+	// types are accepted on insert and read back as int64 or int32). The
+	// order of the fields is not kept.
+	Data map[string]any
 }
 
 // Operation is an entry of the journal of operations in flight: an
@@ -326,203 +325,4 @@ type Reservation struct {
 // Pinger is implemented by stores that can check their database answers.
 type Pinger interface {
 	Ping(ctx context.Context) error
-}
-
-// Manager runs the organization lifecycle and admin authentication over a
-// Store. It is safe for concurrent use.
-type Manager struct {
-	store    Store
-	now      func() time.Time
-	log      *slog.Logger
-	cost     int
-	lifetime time.Duration
-	issuer   string
-	method   jwt.SigningMethod
-	current  key
-	keys     map[string]any // kid → verification key, current and previous
-	jwks     []byte         // the public keys, encoded once (see JWKS)
-	lease    time.Duration
-	parser   *jwt.Parser
-
-	hashSlots    chan struct{}
-	hashWait     time.Duration
-	hashQueue    int          // waiters for a slot, at most
-	hashWaiting  atomic.Int64 // waiters now
-	backoffAfter int
-	backoffBase  time.Duration
-	backoffMax   time.Duration
-	accountAfter int
-
-	// unsettleable holds the orgs whose journal entry recovery cannot
-	// settle without an operator (errCollectionsLost): RecoverPending
-	// skips them until the next full pass, instead of every tick.
-	unsettleable sync.Map
-
-	limits tenantLimits
-
-	// dummyHash is what a login for an unknown email is compared with;
-	// see newDummyHash.
-	dummyHash []byte
-}
-
-// Defaults and limits of the Manager's options.
-const (
-	DefaultBcryptCost = 12
-	MinBcryptCost     = 10
-	// MaxBcryptCost is the highest bcrypt cost accepted: one hash at 14
-	// takes about a second on a current server core (0.95 s measured on
-	// the project's 2-core Xeon machine; 12 takes 0.24 s), and each step up doubles
-	// it: at 31 one hash would take a day and a half.
-	MaxBcryptCost        = 14
-	DefaultTokenLifetime = 60 * time.Minute
-	DefaultIssuer        = "tenancy"
-	// DefaultOperationLease is how long the lock a create, rename or
-	// delete holds on its organization lasts without renewal. A live
-	// operation renews it every third of the lease, however long it runs;
-	// the operation of a process that dies is settled by recovery (see
-	// RunRecovery) once the lease has run out.
-	DefaultOperationLease = 15 * time.Second
-	// MinOperationLease is the shortest lease WithOperationLease accepts.
-	MinOperationLease = 500 * time.Millisecond
-	DefaultAlgorithm  = "HS256"
-	// MinSecretLength is the shortest signing secret accepted, in bytes:
-	// 256 bits, the strength HS256 offers (RFC 7518, section 3.2).
-	MinSecretLength = 32
-	// MaxLeeway is the most clock skew WithLeeway allows for exp and iat.
-	MaxLeeway = time.Minute
-	// DefaultHashWait is the longest a request queued for a bcrypt slot
-	// waits (see WithHashQueue).
-	DefaultHashWait = 10 * time.Second
-	// DefaultHashQueue is how many requests may wait for each bcrypt slot.
-	DefaultHashQueue = 8
-	// DefaultBackoffAfter, DefaultBackoffBase and DefaultBackoffMax are
-	// WithLoginBackoff's defaults: after 10 failed logins in a row an
-	// address waits 1 s, doubling with each further failure, up to 15 min.
-	DefaultBackoffAfter = 10
-	DefaultBackoffBase  = time.Second
-	DefaultBackoffMax   = 15 * time.Minute
-)
-
-// Option configures a Manager.
-type Option func(*config) error
-
-type config struct {
-	now          func() time.Time
-	log          *slog.Logger
-	cost         int
-	lifetime     time.Duration
-	issuer       string
-	algorithm    string
-	secret       []byte
-	previous     [][]byte
-	edKey        ed25519.PrivateKey
-	edPrevious   []ed25519.PublicKey
-	leeway       time.Duration
-	lease        time.Duration
-	hashSlots    int
-	hashWait     time.Duration
-	hashQueue    int // per slot
-	backoffAfter int
-	backoffBase  time.Duration
-	backoffMax   time.Duration
-	quota        int64
-	pageReads    int
-	accountAfter int
-}
-
-// Ping checks that the store's database answers, when the store can tell
-// (see Pinger); otherwise it returns nil.
-func (m *Manager) Ping(ctx context.Context) error {
-	if p, ok := m.store.(Pinger); ok {
-		return p.Ping(ctx)
-	}
-	return nil
-}
-
-// New returns a Manager over store. It does no I/O. It returns an error if
-// no signing key is given (WithSigningSecret for the HS algorithms,
-// WithEd25519Key for EdDSA) or an option is invalid.
-func New(store Store, opts ...Option) (*Manager, error) {
-	if store == nil {
-		return nil, errors.New("tenancy: store must not be nil")
-	}
-	c := config{
-		now:          time.Now,
-		log:          slog.New(slog.DiscardHandler),
-		cost:         DefaultBcryptCost,
-		lifetime:     DefaultTokenLifetime,
-		issuer:       DefaultIssuer,
-		algorithm:    DefaultAlgorithm,
-		lease:        DefaultOperationLease,
-		hashSlots:    min(runtime.GOMAXPROCS(0), runtime.NumCPU()),
-		hashWait:     DefaultHashWait,
-		hashQueue:    DefaultHashQueue,
-		backoffAfter: DefaultBackoffAfter,
-		backoffBase:  DefaultBackoffBase,
-		backoffMax:   DefaultBackoffMax,
-		pageReads:    DefaultTenantPageReads,
-		accountAfter: DefaultAccountBackoffAfter,
-	}
-	for _, opt := range opts {
-		if err := opt(&c); err != nil {
-			return nil, err
-		}
-	}
-	m := &Manager{
-		store:        store,
-		now:          c.now,
-		log:          c.log,
-		cost:         c.cost,
-		lifetime:     c.lifetime,
-		issuer:       c.issuer,
-		method:       jwt.GetSigningMethod(c.algorithm),
-		keys:         map[string]any{},
-		lease:        c.lease,
-		hashSlots:    make(chan struct{}, c.hashSlots),
-		hashWait:     c.hashWait,
-		hashQueue:    c.hashQueue * c.hashSlots,
-		backoffAfter: c.backoffAfter,
-		backoffBase:  c.backoffBase,
-		backoffMax:   c.backoffMax,
-		accountAfter: c.accountAfter,
-		limits:       tenantLimits{quota: c.quota, pageReads: c.pageReads},
-		dummyHash:    newDummyHash(c.cost),
-	}
-	var kids []string
-	addKey := func(k key) {
-		if _, ok := m.keys[k.kid]; !ok {
-			m.keys[k.kid] = k.verify
-			kids = append(kids, k.kid)
-		}
-	}
-	if c.algorithm == "EdDSA" {
-		if c.edKey == nil {
-			return nil, errors.New("tenancy: EdDSA needs a key (WithEd25519Key)")
-		}
-		pub := c.edKey.Public().(ed25519.PublicKey)
-		m.current = key{kid: ed25519KID(pub), sign: c.edKey, verify: pub}
-		addKey(m.current)
-		for _, p := range c.edPrevious {
-			addKey(key{kid: ed25519KID(p), verify: p})
-		}
-	} else {
-		if c.secret == nil {
-			return nil, errors.New("tenancy: a signing secret is required (WithSigningSecret)")
-		}
-		m.current = key{kid: hmacKID(c.secret), sign: c.secret, verify: c.secret}
-		addKey(m.current)
-		for _, p := range c.previous {
-			addKey(key{kid: hmacKID(p), verify: p})
-		}
-	}
-	m.jwks = jwksOf(kids, m.keys)
-	m.parser = jwt.NewParser(
-		jwt.WithValidMethods([]string{m.method.Alg()}),
-		jwt.WithExpirationRequired(),
-		jwt.WithIssuedAt(),
-		jwt.WithIssuer(c.issuer),
-		jwt.WithLeeway(c.leeway),
-		jwt.WithTimeFunc(c.now),
-	)
-	return m, nil
 }
