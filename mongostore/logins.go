@@ -11,6 +11,13 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
+// attemptDoc counts the failed logins of an address without an admin.
+type attemptDoc struct {
+	Email           string    `bson:"_id"`
+	FailedLogins    int       `bson:"failed_logins"`
+	LastFailedLogin time.Time `bson:"last_failed_login"`
+}
+
 // RecordLoginFailure implements tenancy.Store. Each count is one update;
 // on FerretDB, whose updates read and then write, failures of one address
 // at the same instant may count once.
