@@ -1,0 +1,184 @@
+package main
+
+import (
+	"crypto/ed25519"
+	"encoding/base64"
+	"fmt"
+	"log/slog"
+	"math"
+	"net"
+	"net/netip"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tenancy/tenancy"
+	"github.com/tenancy/tenancy/httpapi"
+)
+
+// embeddedTenantSuffix follows PRIMARY_DB in TENANT_DB's default on the
+// embedded database.
+const embeddedTenantSuffix = "_tenants"
+
+// config is the server's configuration, read by loadConfig.
+type config struct {
+	mongoURI      string
+	database      string
+	tenantDB      string
+	secret        []byte
+	secretFromEnv bool
+	previous      [][]byte
+	edSeed        []byte // EdDSA: from ED25519_PRIVATE_KEY, or generated under DATA_DIR
+	algorithm     string
+	loginRate     float64
+	proxies       []netip.Prefix
+	tokenLifetime time.Duration
+	bcryptCost    int
+	logLevel      slog.Level
+	addr          string
+	dataDir       string
+	renameByCopy  bool
+	tenantQuota   int64
+	dbTimeout     time.Duration
+	maxConns      int
+}
+
+func loadConfig(getenv func(string) string) (*config, error) {
+	c := &config{
+		mongoURI:  getenv("MONGO_URI"),
+		database:  or(getenv("PRIMARY_DB"), "enterprise_db"),
+		algorithm: or(getenv("ALGORITHM"), tenancy.DefaultAlgorithm),
+		dataDir:   or(getenv("DATA_DIR"), "data"),
+		addr:      getenv("ADDR"),
+	}
+	if c.addr == "" {
+		c.addr = ":" + or(getenv("PORT"), "8000")
+	}
+	if _, port, err := net.SplitHostPort(c.addr); err != nil {
+		return nil, fmt.Errorf("ADDR %q must be host:port", c.addr)
+	} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return nil, fmt.Errorf("PORT %q must be a number from 0 to 65535", port)
+	}
+	if !databaseName.MatchString(c.database) {
+		return nil, fmt.Errorf("PRIMARY_DB %q must be 1 to 63 letters, digits, _ or -", c.database)
+	}
+	// On the embedded database every find costs in proportion to the
+	// collections of its database, so the tenants get one of their own;
+	// MongoDB keeps them beside the organizations, as the spec's data
+	// model does.
+	tenantDB := c.database
+	if c.mongoURI == "" {
+		tenantDB = c.database + embeddedTenantSuffix
+	}
+	c.tenantDB = or(getenv("TENANT_DB"), tenantDB)
+	if !databaseName.MatchString(c.tenantDB) {
+		return nil, fmt.Errorf("TENANT_DB %q must be 1 to 63 letters, digits, _ or - (it defaults to PRIMARY_DB, followed by %s on the embedded database)", c.tenantDB, embeddedTenantSuffix)
+	}
+	if s := getenv("SECRET_KEY"); s != "" {
+		if err := tenancy.CheckSigningSecret([]byte(s)); err != nil {
+			return nil, fmt.Errorf("SECRET_KEY: %w (or leave it unset to have one generated into DATA_DIR)", err)
+		}
+		c.secret, c.secretFromEnv = []byte(s), true
+	}
+	switch c.algorithm {
+	case "HS256", "HS384", "HS512", "EdDSA":
+	default:
+		return nil, fmt.Errorf("ALGORITHM %q is not supported; use HS256, HS384, HS512 or EdDSA", c.algorithm)
+	}
+	if s := getenv("PREVIOUS_SECRET_KEYS"); s != "" {
+		for i, p := range strings.Split(s, ",") {
+			p = strings.TrimSpace(p)
+			if err := tenancy.CheckSigningSecret([]byte(p)); err != nil {
+				return nil, fmt.Errorf("PREVIOUS_SECRET_KEYS: key %d: %w", i+1, err)
+			}
+			c.previous = append(c.previous, []byte(p))
+		}
+	}
+	if s := getenv("ED25519_PRIVATE_KEY"); s != "" {
+		seed, err := base64.StdEncoding.DecodeString(strings.TrimSpace(s))
+		if err != nil || (len(seed) != ed25519.SeedSize && len(seed) != ed25519.PrivateKeySize) {
+			return nil, fmt.Errorf("ED25519_PRIVATE_KEY must be the base64 of a 32-byte Ed25519 seed (try: openssl rand -base64 32)")
+		}
+		c.edSeed = seed[:ed25519.SeedSize]
+	}
+	rateText := or(getenv("LOGIN_RATE_LIMIT"), strconv.Itoa(httpapi.DefaultLoginRate))
+	var err error
+	// NaN passes every comparison as false: it is refused by name, or
+	// it would switch the limit off.
+	if c.loginRate, err = strconv.ParseFloat(rateText, 64); err != nil || math.IsNaN(c.loginRate) || math.IsInf(c.loginRate, 0) || c.loginRate < 0 {
+		return nil, fmt.Errorf("LOGIN_RATE_LIMIT %q must be a number of logins per second per client address, 0 or more (0 switches the limit off)", rateText)
+	}
+	if s := getenv("TRUSTED_PROXIES"); s != "" {
+		for _, p := range strings.Split(s, ",") {
+			prefix, err := netip.ParsePrefix(strings.TrimSpace(p))
+			if err != nil {
+				addr, aerr := netip.ParseAddr(strings.TrimSpace(p))
+				if aerr != nil {
+					return nil, fmt.Errorf("TRUSTED_PROXIES: %q is not an address or a CIDR prefix", p)
+				}
+				prefix = netip.PrefixFrom(addr, addr.BitLen())
+			}
+			c.proxies = append(c.proxies, prefix)
+		}
+	}
+	minutes, err := strconv.Atoi(or(getenv("TOKEN_LIFETIME"), "60"))
+	if err != nil || minutes <= 0 || minutes > maxTokenMinutes {
+		return nil, fmt.Errorf("TOKEN_LIFETIME %q must be a number of minutes from 1 to %d", getenv("TOKEN_LIFETIME"), maxTokenMinutes)
+	}
+	c.tokenLifetime = time.Duration(minutes) * time.Minute
+	c.bcryptCost, err = strconv.Atoi(or(getenv("BCRYPT_COST"), strconv.Itoa(tenancy.DefaultBcryptCost)))
+	if err != nil || c.bcryptCost < tenancy.MinBcryptCost || c.bcryptCost > tenancy.MaxBcryptCost {
+		return nil, fmt.Errorf("BCRYPT_COST %q must be a number from %d to %d (each step doubles the time of a login; %d takes about a second)",
+			getenv("BCRYPT_COST"), tenancy.MinBcryptCost, tenancy.MaxBcryptCost, tenancy.MaxBcryptCost)
+	}
+	quotaText := or(getenv("TENANT_QUOTA"), "0")
+	if c.tenantQuota, err = strconv.ParseInt(quotaText, 10, 64); err != nil || c.tenantQuota < 0 {
+		return nil, fmt.Errorf("TENANT_QUOTA %q must be a number of documents per organization (0 for no limit)", quotaText)
+	}
+	connText := or(getenv("MAX_CONNECTIONS"), strconv.Itoa(defaultMaxConnections))
+	if c.maxConns, err = strconv.Atoi(connText); err != nil || c.maxConns < 16 || c.maxConns > 1_000_000 {
+		return nil, fmt.Errorf("MAX_CONNECTIONS %q must be a number of client connections from 16 to 1000000", connText)
+	}
+	dbText := or(getenv("DB_TIMEOUT"), "2")
+	secs, err := strconv.Atoi(dbText)
+	if err != nil || secs < 1 || secs > 60 {
+		return nil, fmt.Errorf("DB_TIMEOUT %q must be a number of seconds from 1 to 60", dbText)
+	}
+	c.dbTimeout = time.Duration(secs) * time.Second
+	switch v := strings.ToLower(getenv("RENAME_BY_COPY")); v {
+	case "", "false", "0":
+	case "true", "1":
+		c.renameByCopy = true
+	default:
+		return nil, fmt.Errorf("RENAME_BY_COPY %q must be true or false", getenv("RENAME_BY_COPY"))
+	}
+	level := strings.ToUpper(or(getenv("LOG_LEVEL"), "INFO"))
+	switch level { // Python's names, as the services this replaces use them
+	case "WARNING":
+		level = "WARN"
+	case "CRITICAL", "FATAL":
+		level = "ERROR"
+	}
+	if err := c.logLevel.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("LOG_LEVEL %q must be DEBUG, INFO, WARNING or ERROR", getenv("LOG_LEVEL"))
+	}
+	return c, nil
+}
+
+// recoveryInterval is how often the server settles the operations whose
+// process died: one is settled within the operation lease and this.
+const recoveryInterval = time.Second
+
+// maxTokenMinutes bounds TOKEN_LIFETIME at one year.
+const maxTokenMinutes = 366 * 24 * 60
+
+// databaseName is the database names every supported server accepts.
+var databaseName = regexp.MustCompile(`^[a-zA-Z0-9_-]{1,63}$`)
+
+func or(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
