@@ -57,8 +57,8 @@ func (e *RetryError) Is(target error) bool { return target == e.Kind }
 // FieldError is one broken rule of one input field. Field is the name the
 // field has on the wire ("organization_name", "email", "password").
 type FieldError struct {
-	Field   string
-	Message string
+	Field   string `json:"field"`
+	Message string `json:"message"`
 }
 
 // ValidationError lists every invalid field of one request. It matches

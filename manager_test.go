@@ -13,6 +13,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/event"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
@@ -22,7 +23,6 @@ import (
 	"github.com/tenancy/tenancy/memstore"
 	"github.com/tenancy/tenancy/mongostore"
 	"github.com/tenancy/tenancy/mongotest"
-	"github.com/tenancy/tenancy/storetest"
 )
 
 var testSecret = []byte("test-secret-of-at-least-32-bytes!!")
@@ -40,10 +40,13 @@ func newManager(t *testing.T, store tenancy.Store, opts ...tenancy.Option) *tena
 	return m
 }
 
-// testStore is a Store that tests can also put tenant documents into.
-type testStore interface {
-	tenancy.Store
-	storetest.TenantWriter
+// testStore is the Store the lifecycle tests run on.
+type testStore = tenancy.Store
+
+// putDoc adds a document of data to collection directly, as an
+// application writing to its tenant collection would.
+func putDoc(ctx context.Context, s tenancy.Store, collection string, data map[string]any) error {
+	return s.AddTenantDocument(ctx, collection, &tenancy.Document{ID: bson.NewObjectID().Hex(), Data: data})
 }
 
 // eachStore marks t parallel and runs fn on memstore and on mongostore over
@@ -301,7 +304,7 @@ func TestRenameOrg(t *testing.T) {
 		m := newManager(t, store)
 		org := createAcme(t, m)
 		for i := range 41 {
-			require.NoError(t, store.InsertTenantDocument(t.Context(), org.TenantCollection, map[string]any{"i": i}))
+			require.NoError(t, putDoc(t.Context(), store, org.TenantCollection, map[string]any{"i": i}))
 		}
 
 		res, err := m.RenameOrg(t.Context(), org.ID, "Acme Global Inc")
@@ -683,7 +686,7 @@ func TestRenameOrgUndoesPartialWork(t *testing.T) {
 		m := newManager(t, store)
 		org := createAcme(t, m)
 		for i := range 41 {
-			require.NoError(t, store.InsertTenantDocument(t.Context(), org.TenantCollection, map[string]any{"i": i}))
+			require.NoError(t, putDoc(t.Context(), store, org.TenantCollection, map[string]any{"i": i}))
 		}
 		_, err := m.RenameOrg(t.Context(), org.ID, "Acme Global Inc")
 		require.ErrorIs(t, err, errInjected)
@@ -734,7 +737,7 @@ func TestConcurrentRenames(t *testing.T) {
 		m := newManager(t, store)
 		org := createAcme(t, m)
 		for i := range 9 {
-			require.NoError(t, store.InsertTenantDocument(t.Context(), org.TenantCollection, map[string]any{"i": i}))
+			require.NoError(t, putDoc(t.Context(), store, org.TenantCollection, map[string]any{"i": i}))
 		}
 		const n = 6
 		errs := make([]error, n)
@@ -825,7 +828,7 @@ func TestInterruptedRenameIsSettled(t *testing.T) {
 				m := newManager(t, store)
 				org := createAcme(t, m)
 				for i := range 4 {
-					require.NoError(t, store.InsertTenantDocument(ctx, org.TenantCollection, map[string]any{"i": i}))
+					require.NoError(t, putDoc(ctx, store, org.TenantCollection, map[string]any{"i": i}))
 				}
 				// The steps of RenameOrg up to the crash.
 				require.NoError(t, store.ReserveName(ctx, "acme-global-inc", org.ID, time.Now()))
@@ -961,7 +964,7 @@ func recoverRenameCase(t *testing.T, store testStore, f fault, after bool) {
 	crashAndRecover(t, store, f, after, func(m *tenancy.Manager) {
 		org = createAcme(t, m)
 		for i := range 41 {
-			require.NoError(t, store.InsertTenantDocument(t.Context(), org.TenantCollection, map[string]any{"i": i}))
+			require.NoError(t, putDoc(t.Context(), store, org.TenantCollection, map[string]any{"i": i}))
 		}
 	}, func(m *tenancy.Manager) error {
 		_, err := m.RenameOrg(t.Context(), org.ID, "Acme Global Inc")
@@ -1057,7 +1060,7 @@ func TestRenameOntoForeignCollection(t *testing.T) {
 		ctx := t.Context()
 		m := newManager(t, store)
 		org := createAcme(t, m)
-		require.NoError(t, store.InsertTenantDocument(ctx, "tenant_foreign_corp", map[string]any{"theirs": true}))
+		require.NoError(t, putDoc(ctx, store, "tenant_foreign_corp", map[string]any{"theirs": true}))
 
 		_, err := m.RenameOrg(ctx, org.ID, "Foreign Corp")
 		var cerr *tenancy.ConflictError
@@ -1087,7 +1090,7 @@ func TestRenameOntoForeignCollection(t *testing.T) {
 func TestRecoverKeepsForeignCollection(t *testing.T) {
 	eachCrash(t, []fault{{"DeleteOrg", 1}}, func(t *testing.T, store testStore, f fault, after bool) {
 		ctx := t.Context()
-		require.NoError(t, store.InsertTenantDocument(ctx, "tenant_acme_corporation", map[string]any{"theirs": 1}))
+		require.NoError(t, putDoc(ctx, store, "tenant_acme_corporation", map[string]any{"theirs": 1}))
 		crashAndRecover(t, store, f, after, func(*tenancy.Manager) {}, func(m *tenancy.Manager) error {
 			_, err := m.CreateOrg(ctx, tenancy.CreateOrgParams{Name: "Acme Corporation", AdminEmail: "admin@acme.com", AdminPassword: "MySecurePassword123"})
 			return err
@@ -1131,7 +1134,7 @@ func TestStalledHolderLosesLease(t *testing.T) {
 	m := newManager(t, store, tenancy.WithOperationLease(lease))
 	org := createAcme(t, m)
 	for i := range 41 {
-		require.NoError(t, store.InsertTenantDocument(t.Context(), org.TenantCollection, map[string]any{"i": i}))
+		require.NoError(t, putDoc(t.Context(), store, org.TenantCollection, map[string]any{"i": i}))
 	}
 
 	stalled := newManager(t, mongostore.New(stalledClient.Database(db.Name())), tenancy.WithOperationLease(lease))

@@ -10,8 +10,9 @@ import (
 
 // Limits of tenant documents.
 const (
-	// MaxListLimit is the most documents one List call returns.
-	MaxListLimit = 1000
+	// MaxListLimit is the most documents one List call (and one GET
+	// /tenant/documents) returns.
+	MaxListLimit = 100
 	// MaxDocumentDepth is the deepest nesting of objects and arrays in a
 	// document's Data.
 	MaxDocumentDepth = 64

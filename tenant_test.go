@@ -203,7 +203,7 @@ func TestRenameByCopyUndoesPartialWork(t *testing.T) {
 		store.testStore = base
 		org := createAcme(t, newManager(t, base))
 		for i := range 9 {
-			require.NoError(t, base.InsertTenantDocument(ctx, org.TenantCollection, map[string]any{"i": i}))
+			require.NoError(t, putDoc(ctx, base, org.TenantCollection, map[string]any{"i": i}))
 		}
 		store.calls = nil
 		m := newManager(t, store)
@@ -454,12 +454,12 @@ func TestSettleRenameOfUnstampedCollection(t *testing.T) {
 		org := createAcme(t, m)
 		require.NoError(t, store.DropTenantCollection(ctx, org.TenantCollection))
 		for i := range 5 {
-			require.NoError(t, store.InsertTenantDocument(ctx, org.TenantCollection, map[string]any{"i": i}))
+			require.NoError(t, putDoc(ctx, store, org.TenantCollection, map[string]any{"i": i}))
 		}
 		dying := &failingStore{testStore: store, method: "UpdateOrg", nth: 2, crash: true}
 		_, err := newManager(t, dying).RenameOrg(ctx, org.ID, "Acme Global Inc")
 		require.Error(t, err)
-		require.NoError(t, store.InsertTenantDocument(ctx, "tenant_acme_corporation", map[string]any{"stray": true}))
+		require.NoError(t, putDoc(ctx, store, "tenant_acme_corporation", map[string]any{"stray": true}))
 
 		later := func() time.Time { return time.Now().Add(tenancy.DefaultOperationLease + time.Minute) }
 		rep, err := newManager(t, store, tenancy.WithClock(later)).Recover(ctx)

@@ -32,20 +32,20 @@ func (a *api) decode(w http.ResponseWriter, r *http.Request, fields map[string]*
 	var obj map[string]json.RawMessage
 	err := a.readJSON(w, r, &obj)
 	if err == nil {
-		var bad []FieldIssue
+		var bad []tenancy.FieldError
 		for name, dst := range fields {
 			raw, ok := obj[name]
 			if !ok || string(raw) == "null" {
 				continue
 			}
 			if err := json.Unmarshal(raw, dst); err != nil {
-				bad = append(bad, FieldIssue{Field: name, Message: "must be a string"})
+				bad = append(bad, tenancy.FieldError{Field: name, Message: "must be a string"})
 			}
 		}
 		if len(bad) == 0 {
 			return true
 		}
-		slices.SortFunc(bad, func(a, b FieldIssue) int { return strings.Compare(a.Field, b.Field) })
+		slices.SortFunc(bad, func(a, b tenancy.FieldError) int { return strings.Compare(a.Field, b.Field) })
 		msgs := make([]string, len(bad))
 		for i, f := range bad {
 			msgs[i] = f.Field + " " + f.Message

@@ -235,7 +235,7 @@ func missingName(w http.ResponseWriter, r *http.Request, detail string) {
 	writeProblem(w, r, Problem{
 		Status: http.StatusBadRequest,
 		Detail: detail,
-		Errors: []FieldIssue{{Field: "organization_name", Message: "is required"}},
+		Errors: []tenancy.FieldError{{Field: "organization_name", Message: "is required"}},
 	})
 }
 

@@ -21,10 +21,6 @@ const (
 	requestIDKey
 )
 
-// MaxTokenBytes bounds the Authorization header's token: anything longer
-// is refused before it is parsed.
-const MaxTokenBytes = 4 << 10
-
 // ClaimsFrom returns the verified token claims RequireAuth put in ctx, or
 // nil outside a protected route.
 func ClaimsFrom(ctx context.Context) *tenancy.Claims {
@@ -83,7 +79,7 @@ func (a *api) requireAuth(next http.Handler) http.Handler {
 // bearerToken extracts the token of a Bearer Authorization header.
 func bearerToken(h string) (string, bool) {
 	const prefix = "bearer "
-	if len(h) <= len(prefix) || len(h) > len(prefix)+MaxTokenBytes || !strings.EqualFold(h[:len(prefix)], prefix) {
+	if len(h) <= len(prefix) || len(h) > len(prefix)+tenancy.MaxTokenLength || !strings.EqualFold(h[:len(prefix)], prefix) {
 		return "", false
 	}
 	t := strings.TrimSpace(h[len(prefix):])

@@ -14,19 +14,13 @@ import (
 // Problem is an RFC 9457 problem details body. Detail is always set, so
 // clients that read FastAPI's "detail" keep working.
 type Problem struct {
-	Type      string       `json:"type"`
-	Title     string       `json:"title"`
-	Status    int          `json:"status"`
-	Detail    string       `json:"detail"`
-	Instance  string       `json:"instance,omitempty"`
-	RequestID string       `json:"request_id,omitempty"`
-	Errors    []FieldIssue `json:"errors,omitempty"`
-}
-
-// FieldIssue names one offending request field.
-type FieldIssue struct {
-	Field   string `json:"field"`
-	Message string `json:"message"`
+	Type      string               `json:"type"`
+	Title     string               `json:"title"`
+	Status    int                  `json:"status"`
+	Detail    string               `json:"detail"`
+	Instance  string               `json:"instance,omitempty"`
+	RequestID string               `json:"request_id,omitempty"`
+	Errors    []tenancy.FieldError `json:"errors,omitempty"`
 }
 
 // writeProblem sends p as application/problem+json.
@@ -104,12 +98,12 @@ func (a *api) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.As(err, &verr):
 		msgs := make([]string, 0, len(verr.Fields))
 		for _, f := range verr.Fields {
-			p.Errors = append(p.Errors, FieldIssue{Field: f.Field, Message: f.Message})
+			p.Errors = append(p.Errors, f)
 			msgs = append(msgs, f.Field+" "+f.Message)
 		}
 		p.Detail = strings.Join(msgs, "; ")
 	case errors.As(err, &cerr):
-		p.Errors = []FieldIssue{{Field: cerr.Field, Message: cerr.Message}}
+		p.Errors = []tenancy.FieldError{{Field: cerr.Field, Message: cerr.Message}}
 		p.Detail = cerr.Field + " " + cerr.Message
 	case status == http.StatusInternalServerError && r.Context().Err() != nil:
 		// The client went away (or the server is shutting down): the

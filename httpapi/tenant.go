@@ -14,9 +14,6 @@ import (
 // through tenancy.Tenant, so an admin reaches only their organization's
 // documents, and a write acknowledged here survives a concurrent rename.
 
-// MaxPageSize is the most documents one GET /tenant/documents returns.
-const MaxPageSize = 100
-
 // documentBody is the wire form of a tenant document.
 type documentBody struct {
 	ID   string         `json:"id"`
@@ -51,9 +48,9 @@ func (a *api) listDocuments(w http.ResponseWriter, r *http.Request) {
 	limit := 20
 	if s := q.Get("limit"); s != "" {
 		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 || n > MaxPageSize {
-			writeProblem(w, r, Problem{Status: http.StatusBadRequest, Detail: "limit must be an integer from 1 to " + strconv.Itoa(MaxPageSize),
-				Errors: []FieldIssue{{Field: "limit", Message: "must be an integer from 1 to " + strconv.Itoa(MaxPageSize)}}})
+		if err != nil || n < 1 || n > tenancy.MaxListLimit {
+			writeProblem(w, r, Problem{Status: http.StatusBadRequest, Detail: "limit must be an integer from 1 to " + strconv.Itoa(tenancy.MaxListLimit),
+				Errors: []tenancy.FieldError{{Field: "limit", Message: "must be an integer from 1 to " + strconv.Itoa(tenancy.MaxListLimit)}}})
 			return
 		}
 		limit = n

@@ -196,24 +196,6 @@ func (s *Store) DeleteTenantDocument(ctx context.Context, collection, id string)
 	return nil
 }
 
-// InsertTenantDocument adds doc to the collection name under a new id,
-// creating the collection if needed. It lets tests put data in a tenant
-// collection the way an application writing to it directly would.
-func (s *Store) InsertTenantDocument(ctx context.Context, name string, doc map[string]any) error {
-	if err := s.lock(ctx); err != nil {
-		return err
-	}
-	defer s.mu.Unlock()
-	if s.tenants[name] == nil {
-		s.tenants[name] = make(map[string]map[string]any)
-	}
-	id := s.newID()
-	stored := cloneMap(doc)
-	stored["_id"] = id
-	s.tenants[name][id] = stored
-	return nil
-}
-
 func toDocument(id string, stored map[string]any) *tenancy.Document {
 	data := cloneMap(stored)
 	delete(data, "_id")

@@ -135,13 +135,6 @@ func (s *Store) DropTenantCollection(ctx context.Context, name string) error {
 	return translate(s.tenants.Collection(name).Drop(ctx), "drop collection %s", name)
 }
 
-// InsertTenantDocument adds doc to the collection name. It lets tests and
-// tools put data in a tenant collection.
-func (s *Store) InsertTenantDocument(ctx context.Context, name string, doc map[string]any) error {
-	_, err := s.tenants.Collection(name).InsertOne(ctx, doc)
-	return translate(err, "insert into %s", name)
-}
-
 // CopyTenantDocuments implements tenancy.Store. It first creates to with
 // the indexes of from (renameCollection keeps them too), then reads from
 // in natural order through one cursor and inserts unordered batches of

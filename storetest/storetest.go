@@ -7,7 +7,6 @@
 package storetest
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"sync"
@@ -19,13 +18,6 @@ import (
 
 	"github.com/tenancy/tenancy"
 )
-
-// TenantWriter is implemented by stores that can add a document to a
-// tenant collection. When the store under test implements it, the suite
-// also checks that renaming a collection keeps every document.
-type TenantWriter interface {
-	InsertTenantDocument(ctx context.Context, collection string, doc map[string]any) error
-}
 
 // test is one test of the suite, on a fresh store.
 type test struct {

@@ -41,12 +41,10 @@ func testTenantCollections(t *testing.T, s tenancy.Store) {
 	assert.ErrorIs(t, err, tenancy.ErrNotFound, "no collection, no owner")
 
 	want := int64(1)
-	if w, ok := s.(TenantWriter); ok {
-		for i := range 25 {
-			require.NoError(t, w.InsertTenantDocument(ctx, a, map[string]any{"n": i}))
-		}
-		want += 25
+	for i := range 25 {
+		require.NoError(t, s.AddTenantDocument(ctx, a, &tenancy.Document{ID: newID(), Data: map[string]any{"n": int64(i)}}))
 	}
+	want += 25
 
 	require.NoError(t, s.RenameTenantCollection(ctx, a, b))
 	n, err = s.CountTenantDocuments(ctx, b)

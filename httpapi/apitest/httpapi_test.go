@@ -22,6 +22,7 @@ import (
 	validator "github.com/pb33f/libopenapi-validator"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
@@ -409,7 +410,7 @@ func TestUpdateOrg(t *testing.T) {
 	create(t, e.h, "Beta Labs", "admin@beta.com", "BetaPassword123")
 	token := login(t, e.h, "admin@acme.com", "MySecurePassword123")
 	for i := range 41 {
-		require.NoError(t, e.store.InsertTenantDocument(t.Context(), "tenant_acme_corporation", map[string]any{"n": i}))
+		require.NoError(t, e.store.AddTenantDocument(t.Context(), "tenant_acme_corporation", &tenancy.Document{ID: bson.NewObjectID().Hex(), Data: map[string]any{"n": int64(i)}}))
 	}
 	body := func(name, email, password string) map[string]string {
 		return map[string]string{"organization_name": name, "email": email, "password": password}
