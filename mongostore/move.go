@@ -8,6 +8,7 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/tenancy/tenancy"
 )
@@ -44,10 +45,34 @@ func (s *Store) MoveTenantCollections(ctx context.Context, from *mongo.Database)
 }
 
 // moveCollection moves src to the collection of its name in the tenant
-// database.
+// database. A collection of that name there already is taken for a move
+// cut short only if its metadata names the same organization; anything
+// else there is left for an operator, and the move refused.
 func (s *Store) moveCollection(ctx context.Context, src *mongo.Collection) error {
 	dst := s.tenants.Collection(src.Name())
-	if !s.noRename {
+	exists, err := s.TenantCollectionExists(ctx, dst.Name())
+	if err != nil {
+		return err
+	}
+	if exists {
+		from, err := collectionOwner(ctx, src)
+		if err != nil {
+			return fmt.Errorf("mongostore: move collection %s: %w", src.Name(), err)
+		}
+		to, err := collectionOwner(ctx, dst)
+		if errors.Is(err, tenancy.ErrNotFound) {
+			// A copy cut short before its first batch left it empty.
+			n, cerr := dst.CountDocuments(ctx, bson.D{}, options.Count().SetLimit(1))
+			if cerr == nil && n == 0 {
+				err, to = nil, from
+			}
+		}
+		if err != nil || to != from {
+			return fmt.Errorf("mongostore: move collection %s: %s.%s exists and is not an earlier copy of it (its owner: %q, %v): %w",
+				src.Name(), dst.Database().Name(), dst.Name(), to, err, tenancy.ErrConflict)
+		}
+	}
+	if !s.noRename && !exists {
 		err := s.db.Client().Database("admin").RunCommand(ctx, bson.D{
 			{Key: "renameCollection", Value: src.Database().Name() + "." + src.Name()},
 			{Key: "to", Value: dst.Database().Name() + "." + dst.Name()},

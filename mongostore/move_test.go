@@ -87,62 +87,109 @@ func org2host(copying bool) string {
 	return "rename.example.com"
 }
 
-// TestMoveTenantCollections moves the tenant collections of a database
-// written without WithTenantDatabase into the tenant database, with their
-// documents and indexes, leaving everything else; a move cut short (part
-// of a collection already copied) completes, and a second move finds
-// nothing to do.
-func TestMoveTenantCollections(t *testing.T) {
-	db := mongotest.NewDatabase(t)
+// fillTenant creates the tenant collection name of owner in db with 30
+// documents and a unique index of the application's.
+func fillTenant(t *testing.T, db *mongo.Database, name string, owner tenancy.OrgID) {
+	t.Helper()
 	ctx := t.Context()
-	old := mongostore.New(db)
-	require.NoError(t, old.EnsureIndexes(ctx))
-	owner := tenancy.OrgID("507f1f77bcf86cd799439011")
-	for _, name := range []string{"tenant_a", "tenant_b"} {
-		require.NoError(t, old.CreateTenantCollection(ctx, name, owner, time.Now()))
-		for i := range 30 {
-			_, err := db.Collection(name).InsertOne(ctx, bson.D{{Key: "_id", Value: i}, {Key: "sku", Value: name + string(rune('A'+i))}})
-			require.NoError(t, err)
-		}
+	require.NoError(t, mongostore.New(db).CreateTenantCollection(ctx, name, owner, time.Now()))
+	for i := range 30 {
+		_, err := db.Collection(name).InsertOne(ctx, bson.D{{Key: "_id", Value: i}, {Key: "sku", Value: name + string(rune('A'+i))}})
+		require.NoError(t, err)
 	}
-	_, err := db.Collection("tenant_a").Indexes().CreateOne(ctx, mongo.IndexModel{
+	_, err := db.Collection(name).Indexes().CreateOne(ctx, mongo.IndexModel{
 		Keys: bson.D{{Key: "sku", Value: 1}}, Options: options.Index().SetUnique(true).SetName("sku_unique"),
 	})
 	require.NoError(t, err)
-	_, err = db.Collection("unrelated").InsertOne(ctx, bson.D{{Key: "x", Value: 1}})
+}
+
+// checkMoved checks that name is gone from db and whole in tdb: 30
+// documents and the metadata, each once, the owner, the unique index.
+func checkMoved(t *testing.T, s *mongostore.Store, db, tdb *mongo.Database, name string, owner tenancy.OrgID) {
+	t.Helper()
+	ctx := t.Context()
+	left, err := db.ListCollectionNames(ctx, bson.D{})
 	require.NoError(t, err)
+	assert.NotContains(t, left, name)
+	n, err := tdb.Collection(name).CountDocuments(ctx, bson.D{})
+	require.NoError(t, err)
+	assert.Equal(t, int64(31), n, "%s: 30 documents and the metadata, each once", name)
+	got, err := s.TenantCollectionOwner(ctx, name)
+	require.NoError(t, err)
+	assert.Equal(t, owner, got)
+	_, err = tdb.Collection(name).InsertOne(ctx, bson.D{{Key: "sku", Value: name + "A"}})
+	assert.True(t, mongo.IsDuplicateKeyError(err), "the unique index moved with the collection: %v", err)
+}
 
-	tdb := tenantDatabase(t, db)
-	// An earlier move was cut short after copying part of tenant_b.
-	for i := range 10 {
-		_, err := tdb.Collection("tenant_b").InsertOne(ctx, bson.D{{Key: "_id", Value: i}, {Key: "sku", Value: "tenant_b" + string(rune('A'+i))}})
-		require.NoError(t, err)
-	}
-
-	for _, opts := range [][]mongostore.Option{{mongostore.WithoutRenameCollection()}, nil} {
-		s := mongostore.New(db, append(opts, mongostore.WithTenantDatabase(tdb))...)
-		require.NoError(t, s.EnsureIndexes(ctx))
-		moved, err := s.MoveTenantCollections(ctx, db)
-		require.NoError(t, err)
-		if opts != nil {
+// TestMoveTenantCollections moves the tenant collections of a database
+// written without WithTenantDatabase into the tenant database, with their
+// documents and indexes, leaving everything else: with the store's
+// defaults (renameCollection on MongoDB, a copy on FerretDB, which does
+// not rename across databases), and by copying, including a copy cut
+// short. A second move finds nothing to do.
+func TestMoveTenantCollections(t *testing.T) {
+	owner := tenancy.OrgID("507f1f77bcf86cd799439011")
+	for _, tc := range []struct {
+		name string
+		opts []mongostore.Option
+	}{{"defaults", nil}, {"copying", []mongostore.Option{mongostore.WithoutRenameCollection()}}} {
+		t.Run(tc.name, func(t *testing.T) {
+			db := mongotest.NewDatabase(t)
+			ctx := t.Context()
+			fillTenant(t, db, "tenant_a", owner)
+			fillTenant(t, db, "tenant_b", owner)
+			_, err := db.Collection("unrelated").InsertOne(ctx, bson.D{{Key: "x", Value: 1}})
+			require.NoError(t, err)
+			tdb := tenantDatabase(t, db)
+			if tc.opts != nil {
+				// An earlier move was cut short after copying the first 11
+				// documents of tenant_b, in natural order: the metadata
+				// document first.
+				cur, err := db.Collection("tenant_b").Find(ctx, bson.D{}, options.Find().SetLimit(11))
+				require.NoError(t, err)
+				var first []bson.Raw
+				require.NoError(t, cur.All(ctx, &first))
+				for _, d := range first {
+					_, err := tdb.Collection("tenant_b").InsertOne(ctx, d)
+					require.NoError(t, err)
+				}
+			}
+			s := mongostore.New(db, append(tc.opts, mongostore.WithTenantDatabase(tdb))...)
+			require.NoError(t, s.EnsureIndexes(ctx))
+			moved, err := s.MoveTenantCollections(ctx, db)
+			require.NoError(t, err)
 			assert.Equal(t, 2, moved)
-		} else {
+			checkMoved(t, s, db, tdb, "tenant_a", owner)
+			checkMoved(t, s, db, tdb, "tenant_b", owner)
+			left, err := db.ListCollectionNames(ctx, bson.D{})
+			require.NoError(t, err)
+			assert.Contains(t, left, "unrelated")
+			moved, err = s.MoveTenantCollections(ctx, db)
+			require.NoError(t, err)
 			assert.Zero(t, moved, "the second move finds nothing left")
-		}
-		left, err := db.ListCollectionNames(ctx, bson.D{})
-		require.NoError(t, err)
-		assert.NotContains(t, left, "tenant_a")
-		assert.NotContains(t, left, "tenant_b")
-		assert.Contains(t, left, "unrelated")
-		for _, name := range []string{"tenant_a", "tenant_b"} {
-			n, err := tdb.Collection(name).CountDocuments(ctx, bson.D{})
-			require.NoError(t, err)
-			assert.Equal(t, int64(31), n, "%s: 30 documents and the metadata, each once", name)
-			got, err := s.TenantCollectionOwner(ctx, name)
-			require.NoError(t, err)
-			assert.Equal(t, owner, got)
-		}
-		_, err = tdb.Collection("tenant_a").InsertOne(ctx, bson.D{{Key: "sku", Value: "tenant_aA"}})
-		assert.True(t, mongo.IsDuplicateKeyError(err), "the unique index moved with the collection: %v", err)
+		})
 	}
+}
+
+// TestMoveRefusesAnotherOrganizationsCollection leaves a tenant
+// collection in place when the tenant database holds one of the same
+// name that another organization owns (a collection left there by an
+// earlier layout): nothing is merged, and the move says why.
+func TestMoveRefusesAnotherOrganizationsCollection(t *testing.T) {
+	db := mongotest.NewDatabase(t)
+	ctx := t.Context()
+	tdb := tenantDatabase(t, db)
+	fillTenant(t, db, "tenant_a", "507f1f77bcf86cd799439011")
+	require.NoError(t, mongostore.New(tdb).CreateTenantCollection(ctx, "tenant_a", "507f1f77bcf86cd799439022", time.Now()))
+	s := mongostore.New(db, mongostore.WithTenantDatabase(tdb))
+	require.NoError(t, s.EnsureIndexes(ctx))
+	_, err := s.MoveTenantCollections(ctx, db)
+	require.ErrorIs(t, err, tenancy.ErrConflict)
+	assert.ErrorContains(t, err, "not an earlier copy")
+	n, err := db.Collection("tenant_a").CountDocuments(ctx, bson.D{})
+	require.NoError(t, err)
+	assert.Equal(t, int64(31), n, "the source is kept whole")
+	n, err = tdb.Collection("tenant_a").CountDocuments(ctx, bson.D{})
+	require.NoError(t, err)
+	assert.Equal(t, int64(1), n, "the other organization's collection is untouched")
 }

@@ -41,12 +41,18 @@ func (s *Store) CreateTenantCollection(ctx context.Context, name string, owner t
 
 // TenantCollectionOwner implements tenancy.Store.
 func (s *Store) TenantCollectionOwner(ctx context.Context, name string) (tenancy.OrgID, error) {
+	return collectionOwner(ctx, s.tenants.Collection(name))
+}
+
+// collectionOwner is TenantCollectionOwner of coll, in any database.
+func collectionOwner(ctx context.Context, coll *mongo.Collection) (tenancy.OrgID, error) {
+	name := coll.Name()
 	var doc struct {
 		Metadata struct {
 			OrgID *bson.ObjectID `bson:"org_id"`
 		} `bson:"metadata"`
 	}
-	err := s.tenants.Collection(name).FindOne(ctx, bson.D{{Key: "metadata.org_id", Value: bson.D{{Key: "$exists", Value: true}}}}).Decode(&doc)
+	err := coll.FindOne(ctx, bson.D{{Key: "metadata.org_id", Value: bson.D{{Key: "$exists", Value: true}}}}).Decode(&doc)
 	if err != nil {
 		return "", translate(err, "owner of collection %s", name)
 	}
