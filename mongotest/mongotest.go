@@ -9,12 +9,11 @@
 //   - otherwise: FerretDB on SQLite files in a temporary directory.
 //
 // The container and FerretDB run in a helper process, the command
-// github.com/tenancy/tenancy/internal/embeddb/serve, started on first use
-// and shared by the tests of the binary. It is a module of its own, so
-// that a module whose tests import mongotest does not get FerretDB,
-// SQLite or the Docker client in its module graph; inside this
-// repository's workspace the helper is built from the checkout, and
-// elsewhere from the module proxy (go install ...@latest).
+// github.com/tenancy/tenancy/internal/embeddb/serve, built from this
+// repository's workspace, started on first use and shared by the tests of
+// the binary. It is a module of its own, so that a module whose tests
+// import mongotest does not get FerretDB, SQLite or the Docker client in
+// its module graph. Outside the workspace, set MONGODB_URI.
 //
 // Each call to NewDatabase gets its own uniquely named database, dropped
 // when the test ends, so tests may run in parallel. Call Main from TestMain
@@ -139,6 +138,11 @@ func startHelper(ctx context.Context, args ...string) (uri string, stop func(), 
 	if err := cmd.Start(); err != nil {
 		return "", nil, fmt.Errorf("start the test database: %w", err)
 	}
+	// The running helper needs its file no more: nothing is left behind
+	// if this process dies without stop. The helper removes its own data
+	// when its standard input closes, which the death of this process
+	// does too.
+	_ = os.RemoveAll(dir)
 	stop = func() {
 		_ = stdin.Close()
 		done := make(chan struct{})
@@ -149,7 +153,6 @@ func startHelper(ctx context.Context, args ...string) (uri string, stop func(), 
 			_ = cmd.Process.Kill()
 			<-done
 		}
-		_ = os.RemoveAll(dir)
 	}
 	lines := make(chan string, 1)
 	go func() {
@@ -168,8 +171,8 @@ func startHelper(ctx context.Context, args ...string) (uri string, stop func(), 
 	return uri, stop, nil
 }
 
-// buildHelper builds the helper into dir: from this repository's
-// workspace where the tests run in it, otherwise from the module proxy.
+// buildHelper builds the helper into dir, from this repository's
+// workspace: outside it, set MONGODB_URI.
 func buildHelper(ctx context.Context, dir string) (string, error) {
 	goCmd := filepath.Join(runtime.GOROOT(), "bin", "go")
 	if _, err := os.Stat(goCmd); err != nil {
@@ -177,14 +180,9 @@ func buildHelper(ctx context.Context, dir string) (string, error) {
 	}
 	bin := filepath.Join(dir, "serve")
 	out, err := exec.CommandContext(ctx, goCmd, "build", "-o", bin, helperPackage).CombinedOutput()
-	if err == nil {
-		return bin, nil
-	}
-	install := exec.CommandContext(ctx, goCmd, "install", helperPackage+"@latest")
-	install.Env = append(os.Environ(), "GOBIN="+dir, "GOWORK=off")
-	out2, err2 := install.CombinedOutput()
-	if err2 != nil {
-		return "", fmt.Errorf("build the test database (%s), or set %s: %s\n%s", helperPackage, EnvURI, out, out2)
+	if err != nil {
+		return "", fmt.Errorf("build the test database %s (it builds inside this repository's workspace; elsewhere set %s): %v\n%s",
+			helperPackage, EnvURI, err, out)
 	}
 	return bin, nil
 }

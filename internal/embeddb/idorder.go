@@ -27,7 +27,14 @@ type IDOrder struct {
 	dir string
 
 	mu  sync.Mutex
-	dbs map[string]*sql.DB
+	dbs map[string]*idFile
+}
+
+// idFile is the connections to one database file, and the file they
+// opened.
+type idFile struct {
+	db   *sql.DB
+	info os.FileInfo
 }
 
 // NewIDOrder returns an IDOrder over the database files in dir, the
@@ -37,7 +44,7 @@ func NewIDOrder(dir string) (*IDOrder, error) {
 	if err != nil {
 		return nil, fmt.Errorf("embedded database directory: %w", err)
 	}
-	return &IDOrder{dir: dir, dbs: make(map[string]*sql.DB)}, nil
+	return &IDOrder{dir: dir, dbs: make(map[string]*idFile)}, nil
 }
 
 // Close closes the connections IDOrder opened.
@@ -45,8 +52,8 @@ func (x *IDOrder) Close() error {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	var errs []error
-	for name, db := range x.dbs {
-		errs = append(errs, db.Close())
+	for name, f := range x.dbs {
+		errs = append(errs, f.db.Close())
 		delete(x.dbs, name)
 	}
 	return errors.Join(errs...)
@@ -103,29 +110,40 @@ func (x *IDOrder) IDsAfter(ctx context.Context, db, coll string, after bson.Obje
 }
 
 // open returns the connections to the file of database db, or nil if it
-// does not exist.
+// does not exist. A file that was removed and made again (the database
+// dropped and created anew) gets new connections.
 func (x *IDOrder) open(db string) (*sql.DB, error) {
 	if db == "" || strings.ContainsAny(db, `/\.`) || strings.ContainsRune(db, 0) {
 		return nil, fmt.Errorf("embedded database: invalid database name %q", db)
 	}
+	file := filepath.Join(x.dir, db+".sqlite")
+	info, err := os.Stat(file)
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	if sdb := x.dbs[db]; sdb != nil {
-		return sdb, nil
+	old := x.dbs[db]
+	if old != nil && err == nil && os.SameFile(old.info, info) {
+		return old.db, nil
 	}
-	file := filepath.Join(x.dir, db+".sqlite")
-	if _, err := os.Stat(file); errors.Is(err, os.ErrNotExist) {
+	if old != nil {
+		_ = old.db.Close()
+		delete(x.dbs, db)
+	}
+	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
 	}
+	if err != nil {
+		return nil, fmt.Errorf("embedded database: %w", err)
+	}
 	// query_only: these connections never write; the busy timeout is
-	// FerretDB's own.
+	// FerretDB's own. Few connections: each parses the whole schema
+	// again after every create or drop of a collection.
 	sdb, err := sql.Open("sqlite", "file:"+file+"?_pragma=busy_timeout(10000)&_pragma=query_only(1)")
 	if err != nil {
 		return nil, fmt.Errorf("embedded database: open %s: %w", file, err)
 	}
-	sdb.SetMaxOpenConns(4)
-	sdb.SetMaxIdleConns(4)
-	x.dbs[db] = sdb
+	sdb.SetMaxOpenConns(2)
+	sdb.SetMaxIdleConns(1)
+	x.dbs[db] = &idFile{db: sdb, info: info}
 	return sdb, nil
 }
 

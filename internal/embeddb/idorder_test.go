@@ -113,6 +113,45 @@ func TestIDsAfter(t *testing.T) {
 	}
 }
 
+// TestIDsAfterDatabaseMadeAgain drops a database IDOrder has read and
+// makes it again: the ids listed are the new file's, not the removed
+// one's.
+func TestIDsAfterDatabaseMadeAgain(t *testing.T) {
+	dir := t.TempDir()
+	uri, stop, err := Start(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	ctx := t.Context()
+	c, err := mongo.Connect(options.Client().ApplyURI(uri))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Disconnect(ctx) //nolint:errcheck
+	x, err := NewIDOrder(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer x.Close()
+	for round := range 2 {
+		id := bson.NewObjectID()
+		if _, err := c.Database("app").Collection("tenant_x").InsertOne(ctx, bson.D{{Key: "_id", Value: id}}); err != nil {
+			t.Fatal(err)
+		}
+		got, err := x.IDsAfter(ctx, "app", "tenant_x", bson.ObjectID{}, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(got, []bson.ObjectID{id}) {
+			t.Fatalf("round %d: listed %v, want only %v", round, got, id)
+		}
+		if err := c.Database("app").Drop(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // queryPlan returns SQLite's plan for q, its steps joined by "; ".
 func queryPlan(db *sql.DB, q string, args ...any) (string, error) {
 	rows, err := db.Query("EXPLAIN QUERY PLAN "+q, args...)

@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"time"
 
 	"github.com/testcontainers/testcontainers-go/modules/mongodb"
@@ -28,6 +29,10 @@ func main() {
 	docker := flag.Bool("docker", false, "run a MongoDB container instead of FerretDB")
 	image := flag.String("image", "mongo:8", "the container's image, with -docker")
 	flag.Parse()
+	// An interrupt at the terminal reaches the whole process group: this
+	// process ends when its parent closes its standard input, which the
+	// parent's end does too, and cleans up then.
+	signal.Ignore(os.Interrupt)
 	if flag.NArg() > 1 || (*docker && flag.NArg() > 0) {
 		fmt.Fprintln(os.Stderr, "usage: serve [DIR] | serve -docker [-image IMG]")
 		os.Exit(2)
