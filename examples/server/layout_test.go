@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -83,4 +84,29 @@ func TestEmbeddedTenantDatabase(t *testing.T) {
 	assert.ElementsMatch(t, []string{"tenant_layout_three", "tenant_layout_two"}, tenants)
 	assert.Contains(t, primary, "org_registry")
 	assert.NotContains(t, fmt.Sprint(primary), "tenant_", "no tenant collection is left beside the organizations")
+}
+
+// TestTenantDatabaseRefusedOverStrandedTenants starts the server binary on
+// a MongoDB-wire server (MONGO_URI) whose PRIMARY_DB holds a tenant
+// collection, with TENANT_DB naming another database: the server must
+// refuse to start, saying what to do, rather than serve organizations
+// without their data.
+func TestTenantDatabaseRefusedOverStrandedTenants(t *testing.T) {
+	bin := buildServer(t)
+	uri := startDatabase(t)
+	c, err := mongo.Connect(options.Client().ApplyURI(uri))
+	require.NoError(t, err)
+	defer c.Disconnect(context.Background()) //nolint:errcheck
+	_, err = c.Database("stranded").Collection("tenant_acme").InsertOne(t.Context(), bson.D{{Key: "n", Value: 1}})
+	require.NoError(t, err)
+
+	cmd := exec.Command(bin)
+	cmd.Dir = t.TempDir()
+	cmd.Env = cleanEnv("ADDR=127.0.0.1:0", "DATA_DIR="+t.TempDir(), "MONGO_URI="+uri, "PRIMARY_DB=stranded", "TENANT_DB=stranded_data")
+	out, err := cmd.CombinedOutput()
+	require.Error(t, err, "the server must refuse to start: %s", out)
+	assert.Contains(t, string(out), "PRIMARY_DB stranded holds 1 tenant collections (tenant_acme, ...) but TENANT_DB is stranded_data")
+	n, err := c.Database("stranded").Collection("tenant_acme").CountDocuments(t.Context(), bson.D{})
+	require.NoError(t, err)
+	assert.Equal(t, int64(1), n, "nothing was moved or dropped")
 }

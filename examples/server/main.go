@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"github.com/joho/godotenv"
+	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
@@ -229,6 +230,11 @@ func openStore(ctx context.Context, cfg *config, log *slog.Logger) (_ *mongostor
 	if err := store.EnsureIndexes(ctx); err != nil {
 		return nil, nil, err
 	}
+	if cfg.mongoURI != "" && cfg.tenantDB != cfg.database {
+		if err := checkNoTenantsIn(ctx, client.Database(cfg.database), cfg.tenantDB); err != nil {
+			return nil, nil, err
+		}
+	}
 	if cfg.mongoURI == "" {
 		// The embedded database has this one process (its directory is
 		// locked), so nothing writes to the collections while they move.
@@ -241,6 +247,22 @@ func openStore(ctx context.Context, cfg *config, log *slog.Logger) (_ *mongostor
 		}
 	}
 	return store, closeAll, nil
+}
+
+// checkNoTenantsIn refuses a TENANT_DB other than PRIMARY_DB (db) while
+// PRIMARY_DB still holds tenant collections: their organizations would
+// find no data. On MongoDB other servers may be writing to them, so the
+// move is the operator's to make, not this process's.
+func checkNoTenantsIn(ctx context.Context, db *mongo.Database, tenantDB string) error {
+	names, err := db.ListCollectionNames(ctx, bson.D{{Key: "name", Value: bson.D{{Key: "$regex", Value: "^" + tenancy.TenantCollectionPrefix}}}})
+	if err != nil {
+		return fmt.Errorf("list the collections of PRIMARY_DB %s: %w", db.Name(), err)
+	}
+	if len(names) > 0 {
+		return fmt.Errorf("PRIMARY_DB %s holds %d tenant collections (%s, ...) but TENANT_DB is %s: move them there first "+
+			"(mongostore.MoveTenantCollections, with no server running), or unset TENANT_DB", db.Name(), len(names), names[0], tenantDB)
+	}
+	return nil
 }
 
 // loadOrCreateSecret reads the signing secret kept at path, creating a
