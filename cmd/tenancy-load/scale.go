@@ -198,6 +198,11 @@ func (s *server) stop() {
 		<-done
 	}
 	s.logs.Close()
+	// The server logs errors only (LOG_LEVEL=ERROR): show them before its
+	// directory goes, so that a failed request can be traced by its id.
+	if out, err := os.ReadFile(s.logs.Name()); err == nil && len(bytes.TrimSpace(out)) > 0 {
+		log.Printf("the server logged:\n%s", out)
+	}
 }
 
 // rss returns the server's resident set size from /proc.
