@@ -167,14 +167,6 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer) erro
 	return nil
 }
 
-// embeddedPoolSize bounds the commands in flight to the embedded
-// database. FerretDB gives each concurrent statement on a database an
-// SQLite connection of its own and keeps it, and each connection holds
-// its own parse of the database's schema: about 25 MB beside 10,000
-// tenant collections (measured: RSS 99 MB with one connection, 499 MB
-// after 16 concurrent finds). Four keep both cores busy.
-const embeddedPoolSize = 4
-
 // openStore opens the store of cfg: on MONGO_URI, or on an embedded
 // FerretDB under DATA_DIR started here. Where the embedded database keeps
 // its tenants in a database of their own (TENANT_DB), it first moves
@@ -218,11 +210,8 @@ func openStore(ctx context.Context, cfg *config, log *slog.Logger) (_ *mongostor
 	// A request finds the database down within DB_TIMEOUT and answers
 	// 503, instead of waiting the driver's default 30 s; options in
 	// MONGO_URI win.
-	clientOpts := options.Client().SetServerSelectionTimeout(cfg.dbTimeout).SetConnectTimeout(cfg.dbTimeout)
-	if cfg.mongoURI == "" {
-		clientOpts.SetMaxPoolSize(embeddedPoolSize)
-	}
-	client, err := mongo.Connect(clientOpts.ApplyURI(uri))
+	client, err := mongo.Connect(options.Client().
+		SetServerSelectionTimeout(cfg.dbTimeout).SetConnectTimeout(cfg.dbTimeout).ApplyURI(uri))
 	if err != nil {
 		return nil, nil, fmt.Errorf("MONGO_URI: %w", err)
 	}
