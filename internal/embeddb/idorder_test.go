@@ -1,6 +1,7 @@
 package embeddb
 
 import (
+	"context"
 	"database/sql"
 	"math/rand/v2"
 	"path/filepath"
@@ -14,22 +15,30 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
-// TestIDsAfter lists a collection's ObjectID ids in order whatever the
-// order they were inserted in, page by page, leaving out the metadata
-// document and ids of other types, and reads an index, not the table.
-func TestIDsAfter(t *testing.T) {
+// serveForTest starts the server in a new directory, stopped when the
+// test ends, and returns the directory and a client of it.
+func serveForTest(t *testing.T) (string, *mongo.Client) {
+	t.Helper()
 	dir := t.TempDir()
 	uri, stop, err := Start(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer stop()
-	ctx := t.Context()
+	t.Cleanup(stop)
 	c, err := mongo.Connect(options.Client().ApplyURI(uri))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Disconnect(ctx) //nolint:errcheck
+	t.Cleanup(func() { _ = c.Disconnect(context.Background()) })
+	return dir, c
+}
+
+// TestIDsAfter lists a collection's ObjectID ids in order whatever the
+// order they were inserted in, page by page, leaving out the metadata
+// document and ids of other types, and reads an index, not the table.
+func TestIDsAfter(t *testing.T) {
+	dir, c := serveForTest(t)
+	ctx := t.Context()
 	coll := c.Database("app").Collection("tenant_x")
 	if _, err := coll.InsertOne(ctx, bson.D{{Key: "metadata", Value: bson.D{{Key: "org_id", Value: bson.NewObjectID()}}}}); err != nil {
 		t.Fatal(err)
@@ -117,18 +126,8 @@ func TestIDsAfter(t *testing.T) {
 // makes it again: the ids listed are the new file's, not the removed
 // one's.
 func TestIDsAfterDatabaseMadeAgain(t *testing.T) {
-	dir := t.TempDir()
-	uri, stop, err := Start(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stop()
+	dir, c := serveForTest(t)
 	ctx := t.Context()
-	c, err := mongo.Connect(options.Client().ApplyURI(uri))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Disconnect(ctx) //nolint:errcheck
 	x, err := NewIDOrder(dir)
 	if err != nil {
 		t.Fatal(err)
