@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -100,11 +101,15 @@ func TestTenantDatabaseRefusedOverStrandedTenants(t *testing.T) {
 	_, err = c.Database("stranded").Collection("tenant_acme").InsertOne(t.Context(), bson.D{{Key: "n", Value: 1}})
 	require.NoError(t, err)
 
-	cmd := exec.Command(bin)
+	// A server that starts instead of refusing is killed after a minute.
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin)
 	cmd.Dir = t.TempDir()
 	cmd.Env = cleanEnv("ADDR=127.0.0.1:0", "DATA_DIR="+t.TempDir(), "MONGO_URI="+uri, "PRIMARY_DB=stranded", "TENANT_DB=stranded_data")
 	out, err := cmd.CombinedOutput()
 	require.Error(t, err, "the server must refuse to start: %s", out)
+	require.NoError(t, ctx.Err(), "the server started instead of refusing: %s", out)
 	assert.Contains(t, string(out), "PRIMARY_DB stranded holds 1 tenant collections (tenant_acme, ...) but TENANT_DB is stranded_data")
 	n, err := c.Database("stranded").Collection("tenant_acme").CountDocuments(t.Context(), bson.D{})
 	require.NoError(t, err)
