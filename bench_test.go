@@ -77,7 +77,7 @@ func BenchmarkRenameTenant(b *testing.B) {
 					countTime.Add(int64(e.Duration))
 				}
 			}}
-			store := mongostore.New(mongotest.NewDatabase(b, options.Client().SetMonitor(monitor)), opts...)
+			store := newStore(b, mongotest.NewDatabase(b, options.Client().SetMonitor(monitor)), opts...)
 			if err := store.EnsureIndexes(ctx); err != nil {
 				b.Fatal(err)
 			}
@@ -196,7 +196,7 @@ func BenchmarkLogin(b *testing.B) {
 
 func benchManager(b *testing.B) *tenancy.Manager {
 	b.Helper()
-	store := mongostore.New(mongotest.NewDatabase(b))
+	store := newStore(b, mongotest.NewDatabase(b))
 	if err := store.EnsureIndexes(b.Context()); err != nil {
 		b.Fatal(err)
 	}
@@ -224,7 +224,7 @@ func benchManager(b *testing.B) *tenancy.Manager {
 //	go test -run '^$' -bench Scale -benchtime 1x .
 func BenchmarkScale(b *testing.B) {
 	ctx := b.Context()
-	store := mongostore.New(mongotest.NewDatabase(b))
+	store := newStore(b, mongotest.NewDatabase(b))
 	if err := store.EnsureIndexes(ctx); err != nil {
 		b.Fatal(err)
 	}

@@ -10,7 +10,8 @@
 //
 //	client, err := mongo.Connect(options.Client().ApplyURI("mongodb://localhost:27017"))
 //	...
-//	store := mongostore.New(client.Database("enterprise_db"))
+//	store, err := mongostore.New(client.Database("enterprise_db"))
+//	...
 //	if err := store.EnsureIndexes(ctx); err != nil { ... }
 //	m, err := tenancy.New(store, tenancy.WithSigningSecret(secret))
 //	...

@@ -17,7 +17,6 @@ import (
 
 	"github.com/tenancy/tenancy"
 	"github.com/tenancy/tenancy/memstore"
-	"github.com/tenancy/tenancy/mongostore"
 	"github.com/tenancy/tenancy/mongotest"
 )
 
@@ -25,7 +24,7 @@ import (
 // active one holds: the 409 comes before any bcrypt work, since names are
 // public anyway (GET /org/get).
 func TestCreateTakenNameNeedsNoHash(t *testing.T) {
-	store := mongostore.New(mongotest.NewDatabase(t))
+	store := newStore(t, mongotest.NewDatabase(t))
 	require.NoError(t, store.EnsureIndexes(t.Context()))
 	m := newManager(t, store)
 	createAcme(t, m)
@@ -44,7 +43,7 @@ func TestCreateTakenNameNeedsNoHash(t *testing.T) {
 // instead of being shed, so exactly one creates the organization and the
 // others get their conflict, none ErrOverloaded.
 func TestSignUpBurstQueues(t *testing.T) {
-	store := mongostore.New(mongotest.NewDatabase(t))
+	store := newStore(t, mongotest.NewDatabase(t))
 	require.NoError(t, store.EnsureIndexes(t.Context()))
 	m, err := tenancy.New(store, tenancy.WithSigningSecret(testSecret), tenancy.WithHashConcurrency(1))
 	require.NoError(t, err)

@@ -41,7 +41,7 @@ func putDocuments(t testing.TB, store *mongostore.Store, org *tenancy.Org, n, si
 // is not its id order: every document is listed once, in id order.
 func TestTenantPagesInIDOrder(t *testing.T) {
 	t.Parallel()
-	store := mongostore.New(mongotest.NewDatabase(t))
+	store := newStore(t, mongotest.NewDatabase(t))
 	require.NoError(t, store.EnsureIndexes(t.Context()))
 	m := newManager(t, store)
 	org := createAcme(t, m)

@@ -1,6 +1,7 @@
 package tenancy
 
 import (
+	"cmp"
 	"context"
 	"crypto/ed25519"
 	"errors"
@@ -92,27 +93,27 @@ const (
 type Option func(*config) error
 
 type config struct {
-	now          func() time.Time
-	log          *slog.Logger
-	cost         int
-	lifetime     time.Duration
-	issuer       string
-	algorithm    string
-	secret       []byte
-	previous     [][]byte
-	edKey        ed25519.PrivateKey
-	edPrevious   []ed25519.PublicKey
-	leeway       time.Duration
-	lease        time.Duration
-	hashSlots    int
-	hashWait     time.Duration
-	hashQueue    int // per slot
-	backoffAfter int
-	backoffBase  time.Duration
-	backoffMax   time.Duration
-	quota        int64
-	pageReads    int
-	accountAfter int
+	now           func() time.Time
+	log           *slog.Logger
+	cost          int
+	lifetime      time.Duration
+	issuer        string
+	hmacAlgorithm string
+	secret        []byte
+	previous      [][]byte
+	edKey         ed25519.PrivateKey
+	edPrevious    []ed25519.PublicKey
+	leeway        time.Duration
+	lease         time.Duration
+	hashSlots     int
+	hashWait      time.Duration
+	hashQueue     int // per slot
+	backoffAfter  int
+	backoffBase   time.Duration
+	backoffMax    time.Duration
+	quota         int64
+	pageReads     int
+	accountAfter  int
 }
 
 // Ping checks that the store's database answers, when the store can tell
@@ -124,9 +125,9 @@ func (m *Manager) Ping(ctx context.Context) error {
 	return nil
 }
 
-// New returns a Manager over store. It does no I/O. It returns an error if
-// no signing key is given (WithSigningSecret for the HS algorithms,
-// WithEd25519Key for EdDSA) or an option is invalid.
+// New returns a Manager over store. It does no I/O. It returns the first
+// invalid option's error, or an error if the signing options do not name
+// exactly one key: WithSigningSecret (HMAC) or WithEd25519Key (EdDSA).
 func New(store Store, opts ...Option) (*Manager, error) {
 	if store == nil {
 		return nil, errors.New("tenancy: store must not be nil")
@@ -137,7 +138,6 @@ func New(store Store, opts ...Option) (*Manager, error) {
 		cost:         DefaultBcryptCost,
 		lifetime:     DefaultTokenLifetime,
 		issuer:       DefaultIssuer,
-		algorithm:    DefaultAlgorithm,
 		lease:        DefaultOperationLease,
 		hashSlots:    min(runtime.GOMAXPROCS(0), runtime.NumCPU()),
 		hashWait:     DefaultHashWait,
@@ -160,7 +160,6 @@ func New(store Store, opts ...Option) (*Manager, error) {
 		cost:         c.cost,
 		lifetime:     c.lifetime,
 		issuer:       c.issuer,
-		method:       jwt.GetSigningMethod(c.algorithm),
 		keys:         map[string]any{},
 		lease:        c.lease,
 		hashSlots:    make(chan struct{}, c.hashSlots),
@@ -180,25 +179,8 @@ func New(store Store, opts ...Option) (*Manager, error) {
 			kids = append(kids, k.kid)
 		}
 	}
-	if c.algorithm == "EdDSA" {
-		if c.edKey == nil {
-			return nil, errors.New("tenancy: EdDSA needs a key (WithEd25519Key)")
-		}
-		pub := c.edKey.Public().(ed25519.PublicKey)
-		m.current = key{kid: ed25519KID(pub), sign: c.edKey, verify: pub}
-		addKey(m.current)
-		for _, p := range c.edPrevious {
-			addKey(key{kid: ed25519KID(p), verify: p})
-		}
-	} else {
-		if c.secret == nil {
-			return nil, errors.New("tenancy: a signing secret is required (WithSigningSecret)")
-		}
-		m.current = key{kid: hmacKID(c.secret), sign: c.secret, verify: c.secret}
-		addKey(m.current)
-		for _, p := range c.previous {
-			addKey(key{kid: hmacKID(p), verify: p})
-		}
+	if err := c.signingKeys(m, addKey); err != nil {
+		return nil, err
 	}
 	m.jwks = jwksOf(kids, m.keys)
 	m.parser = jwt.NewParser(
@@ -210,4 +192,35 @@ func New(store Store, opts ...Option) (*Manager, error) {
 		jwt.WithTimeFunc(c.now),
 	)
 	return m, nil
+}
+
+// signingKeys sets m's signing method and current key, and adds every
+// verification key, from the signing options whatever their order. They
+// cannot contradict each other: options for the kind of key not chosen
+// are refused.
+func (c *config) signingKeys(m *Manager, addKey func(key)) error {
+	switch {
+	case c.edKey != nil && (c.secret != nil || len(c.previous) > 0 || c.hmacAlgorithm != ""):
+		return errors.New("tenancy: WithEd25519Key signs with EdDSA; it cannot be combined with WithSigningSecret, WithPreviousSigningSecrets or WithHMACAlgorithm")
+	case c.edKey != nil:
+		pub := c.edKey.Public().(ed25519.PublicKey)
+		m.method = jwt.SigningMethodEdDSA
+		m.current = key{kid: ed25519KID(pub), sign: c.edKey, verify: pub}
+		addKey(m.current)
+		for _, p := range c.edPrevious {
+			addKey(key{kid: ed25519KID(p), verify: p})
+		}
+		return nil
+	case len(c.edPrevious) > 0:
+		return errors.New("tenancy: WithPreviousEd25519Keys needs WithEd25519Key")
+	case c.secret == nil:
+		return errors.New("tenancy: a signing key is required: WithSigningSecret (HMAC) or WithEd25519Key (EdDSA)")
+	}
+	m.method = jwt.GetSigningMethod(cmp.Or(c.hmacAlgorithm, DefaultAlgorithm))
+	m.current = key{kid: hmacKID(c.secret), sign: c.secret, verify: c.secret}
+	addKey(m.current)
+	for _, p := range c.previous {
+		addKey(key{kid: hmacKID(p), verify: p})
+	}
+	return nil
 }

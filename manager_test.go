@@ -2,8 +2,10 @@ package tenancy_test
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -56,7 +58,7 @@ func eachStore(t *testing.T, fn func(t *testing.T, store testStore)) {
 	t.Parallel()
 	t.Run("memstore", func(t *testing.T) { fn(t, memstore.New()) })
 	t.Run("mongostore", func(t *testing.T) {
-		s := mongostore.New(mongotest.NewDatabase(t))
+		s := newStore(t, mongotest.NewDatabase(t))
 		require.NoError(t, s.EnsureIndexes(t.Context()))
 		fn(t, s)
 	})
@@ -91,8 +93,9 @@ func TestNewRefusesBadOptions(t *testing.T) {
 		"low bcrypt cost":   {tenancy.WithSigningSecret(testSecret), tenancy.WithBcryptCost(9)},
 		"high bcrypt cost":  {tenancy.WithSigningSecret(testSecret), tenancy.WithBcryptCost(15)},
 		"bcrypt cost 31":    {tenancy.WithSigningSecret(testSecret), tenancy.WithBcryptCost(31)},
-		"bad algorithm":     {tenancy.WithSigningSecret(testSecret), tenancy.WithAlgorithm("none")},
-		"RS256":             {tenancy.WithSigningSecret(testSecret), tenancy.WithAlgorithm("RS256")},
+		"bad algorithm":     {tenancy.WithSigningSecret(testSecret), tenancy.WithHMACAlgorithm("none")},
+		"RS256":             {tenancy.WithSigningSecret(testSecret), tenancy.WithHMACAlgorithm("RS256")},
+		"EdDSA as HMAC":     {tenancy.WithSigningSecret(testSecret), tenancy.WithHMACAlgorithm("EdDSA")},
 		"zero lifetime":     {tenancy.WithSigningSecret(testSecret), tenancy.WithTokenLifetime(0)},
 		"empty issuer":      {tenancy.WithSigningSecret(testSecret), tenancy.WithIssuer("")},
 		"nil clock":         {tenancy.WithSigningSecret(testSecret), tenancy.WithClock(nil)},
@@ -108,6 +111,57 @@ func TestNewRefusesBadOptions(t *testing.T) {
 	}
 	_, err := tenancy.New(nil, tenancy.WithSigningSecret(testSecret))
 	assert.Error(t, err, "nil store")
+}
+
+// TestSigningOptionsCannotContradict checks that the signing options mean
+// the same in any order: a Manager signs with one key, and options for the
+// other kind of key are refused rather than silently overridden.
+func TestSigningOptionsCannotContradict(t *testing.T) {
+	store := memstore.New()
+	_, edKey, err := ed25519.GenerateKey(nil)
+	require.NoError(t, err)
+	edPub := edKey.Public().(ed25519.PublicKey)
+	refused := map[string][]tenancy.Option{
+		"secret and Ed25519 key":            {tenancy.WithSigningSecret(testSecret), tenancy.WithEd25519Key(edKey)},
+		"HMAC algorithm and Ed25519 key":    {tenancy.WithEd25519Key(edKey), tenancy.WithHMACAlgorithm("HS512")},
+		"previous secrets and Ed25519 key":  {tenancy.WithEd25519Key(edKey), tenancy.WithPreviousSigningSecrets(testSecret)},
+		"previous Ed25519 keys without one": {tenancy.WithSigningSecret(testSecret), tenancy.WithPreviousEd25519Keys(edPub)},
+		"previous secrets alone":            {tenancy.WithPreviousSigningSecrets(testSecret)},
+	}
+	for name, opts := range refused {
+		t.Run(name, func(t *testing.T) {
+			for _, order := range bothOrders(opts) {
+				m, err := tenancy.New(store, order...)
+				assert.Error(t, err)
+				assert.Nil(t, m)
+			}
+		})
+	}
+	algs := map[string][]tenancy.Option{
+		"HS256": {tenancy.WithSigningSecret(testSecret)},
+		"HS512": {tenancy.WithHMACAlgorithm("HS512"), tenancy.WithSigningSecret(testSecret)},
+		"EdDSA": {tenancy.WithPreviousEd25519Keys(edPub), tenancy.WithEd25519Key(edKey)},
+	}
+	for want, opts := range algs {
+		t.Run(want, func(t *testing.T) {
+			for _, order := range bothOrders(opts) {
+				m, err := tenancy.New(store, order...)
+				require.NoError(t, err)
+				tok, err := m.IssueToken(&tenancy.Admin{ID: "a", OrgID: "o", Email: "a@example.com"})
+				require.NoError(t, err)
+				parsed, _, err := jwt.NewParser().ParseUnverified(tok.AccessToken, jwt.MapClaims{})
+				require.NoError(t, err)
+				assert.Equal(t, want, parsed.Method.Alg())
+			}
+		})
+	}
+}
+
+// bothOrders returns opts as given and reversed.
+func bothOrders(opts []tenancy.Option) [][]tenancy.Option {
+	r := slices.Clone(opts)
+	slices.Reverse(r)
+	return [][]tenancy.Option{opts, r}
 }
 
 func TestCreateOrg(t *testing.T) {
@@ -904,7 +958,7 @@ func assertJournalEmpty(t *testing.T, store tenancy.Store) {
 func eachCrash(t *testing.T, faults []fault, fn func(t *testing.T, store testStore, f fault, after bool), opts ...mongostore.Option) {
 	forEachFault(t, faults, func(t *testing.T, f fault, after bool) {
 		t.Parallel()
-		s := mongostore.New(mongotest.NewDatabase(t), opts...)
+		s := newStore(t, mongotest.NewDatabase(t), opts...)
 		require.NoError(t, s.EnsureIndexes(t.Context()))
 		fn(t, s, f, after)
 	})
@@ -1129,7 +1183,7 @@ func TestStalledHolderLosesLease(t *testing.T) {
 	var once sync.Once
 	thawOnce := func() { once.Do(func() { close(thaw) }) }
 	t.Cleanup(func() { thawOnce(); _ = stalledClient.Disconnect(context.Background()) })
-	store := mongostore.New(db)
+	store := newStore(t, db)
 	require.NoError(t, store.EnsureIndexes(t.Context()))
 	m := newManager(t, store, tenancy.WithOperationLease(lease))
 	org := createAcme(t, m)
@@ -1137,7 +1191,7 @@ func TestStalledHolderLosesLease(t *testing.T) {
 		require.NoError(t, putDoc(t.Context(), store, org.TenantCollection, map[string]any{"i": i}))
 	}
 
-	stalled := newManager(t, mongostore.New(stalledClient.Database(db.Name())), tenancy.WithOperationLease(lease))
+	stalled := newManager(t, newStore(t, stalledClient.Database(db.Name())), tenancy.WithOperationLease(lease))
 	renamed := make(chan error, 1)
 	go func() {
 		_, err := stalled.RenameOrg(t.Context(), org.ID, "Acme Global Inc")
@@ -1214,8 +1268,6 @@ func TestKeyRotation(t *testing.T) {
 
 	_, err = tenancy.New(store, tenancy.WithSigningSecret(testSecret), tenancy.WithPreviousSigningSecrets([]byte("short")))
 	assert.Error(t, err, "previous secrets obey the length rule too")
-	_, err = tenancy.New(store, tenancy.WithAlgorithm("EdDSA"), tenancy.WithSigningSecret(testSecret))
-	assert.Error(t, err, "EdDSA needs an Ed25519 key")
 	_, err = tenancy.New(store, tenancy.WithSigningSecret(testSecret), tenancy.WithLeeway(2*time.Minute))
 	assert.Error(t, err, "leeway over a minute")
 }
@@ -1400,4 +1452,12 @@ func TestUnsettleableRenameIsNotRetriedEveryTick(t *testing.T) {
 		_, err = skipping.Recover(ctx)
 		assert.ErrorContains(t, err, "both missing", "the full pass tries again")
 	})
+}
+
+// newStore is mongostore.New that fails the test on an error.
+func newStore(t testing.TB, db *mongo.Database, opts ...mongostore.Option) *mongostore.Store {
+	t.Helper()
+	s, err := mongostore.New(db, opts...)
+	require.NoError(t, err)
+	return s
 }

@@ -8,10 +8,10 @@ import (
 	"time"
 )
 
-// WithSigningSecret sets the HMAC secret tokens are signed and verified
-// with. It is required for the HS algorithms and must pass
+// WithSigningSecret makes tokens HMAC-signed with secret (HS256 unless
+// WithHMACAlgorithm says otherwise). The secret must pass
 // CheckSigningSecret: at least MinSecretLength bytes, random-looking, not
-// a placeholder.
+// a placeholder. A Manager needs either it or WithEd25519Key, not both.
 func WithSigningSecret(secret []byte) Option {
 	return func(c *config) error {
 		if err := CheckSigningSecret(secret); err != nil {
@@ -25,7 +25,7 @@ func WithSigningSecret(secret []byte) Option {
 // WithPreviousSigningSecrets sets HMAC secrets that still verify tokens
 // but sign none: rotate a secret by making it previous and setting a new
 // one, and drop it once the tokens it signed have expired. Tokens name
-// their key in the kid header.
+// their key in the kid header. It needs WithSigningSecret.
 func WithPreviousSigningSecrets(secrets ...[]byte) Option {
 	return func(c *config) error {
 		for _, s := range secrets {
@@ -41,20 +41,20 @@ func WithPreviousSigningSecrets(secrets ...[]byte) Option {
 // WithEd25519Key makes tokens EdDSA-signed with key (RFC 8037), so that
 // other services can verify them with the public keys of Manager.JWKS
 // (httpapi serves them at /.well-known/jwks.json) without sharing a
-// secret. It sets the algorithm to EdDSA.
+// secret. A Manager signs with one key: New refuses it together with
+// WithSigningSecret, WithPreviousSigningSecrets or WithHMACAlgorithm.
 func WithEd25519Key(key ed25519.PrivateKey) Option {
 	return func(c *config) error {
 		if len(key) != ed25519.PrivateKeySize {
 			return fmt.Errorf("tenancy: Ed25519 private key is %d bytes, want %d", len(key), ed25519.PrivateKeySize)
 		}
 		c.edKey = append(ed25519.PrivateKey(nil), key...)
-		c.algorithm = "EdDSA"
 		return nil
 	}
 }
 
 // WithPreviousEd25519Keys sets public keys that still verify EdDSA tokens
-// after a key rotation.
+// after a key rotation. It needs WithEd25519Key.
 func WithPreviousEd25519Keys(keys ...ed25519.PublicKey) Option {
 	return func(c *config) error {
 		for _, k := range keys {
@@ -67,17 +67,18 @@ func WithPreviousEd25519Keys(keys ...ed25519.PublicKey) Option {
 	}
 }
 
-// WithAlgorithm sets the token signing algorithm: HS256 (the default),
-// HS384, HS512, or EdDSA (which needs WithEd25519Key). Tokens signed with
-// any other algorithm are rejected.
-func WithAlgorithm(name string) Option {
+// WithHMACAlgorithm sets the algorithm tokens are signed with by the
+// secret of WithSigningSecret: HS256 (the default), HS384 or HS512. Tokens
+// signed with any other algorithm are rejected. For EdDSA, give
+// WithEd25519Key instead.
+func WithHMACAlgorithm(name string) Option {
 	return func(c *config) error {
 		switch name {
-		case "HS256", "HS384", "HS512", "EdDSA":
-			c.algorithm = name
+		case "HS256", "HS384", "HS512":
+			c.hmacAlgorithm = name
 			return nil
 		}
-		return fmt.Errorf("tenancy: unsupported signing algorithm %q (want HS256, HS384, HS512 or EdDSA)", name)
+		return fmt.Errorf("tenancy: unsupported HMAC algorithm %q (want HS256, HS384 or HS512; for EdDSA give WithEd25519Key)", name)
 	}
 }
 

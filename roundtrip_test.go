@@ -163,7 +163,7 @@ func byIDEverywhere(cmds []command) string {
 func TestDatabaseRoundTrips(t *testing.T) {
 	var log commandLog
 	db := mongotest.NewDatabase(t, options.Client().SetMonitor(log.monitor()))
-	store := mongostore.New(db)
+	store := newStore(t, db)
 	require.NoError(t, store.EnsureIndexes(t.Context()))
 	m := newManager(t, store)
 	org := createAcme(t, m)
@@ -415,7 +415,7 @@ func TestRecoveryTickAtScale(t *testing.T) {
 	t.Parallel()
 	var log commandLog
 	db := mongotest.NewDatabase(t, options.Client().SetMonitor(log.monitor()))
-	store := mongostore.New(db)
+	store := newStore(t, db)
 	require.NoError(t, store.EnsureIndexes(t.Context()))
 	const orgs = 10_000
 	at := time.Now().Add(-time.Hour).UTC()

@@ -147,7 +147,7 @@ func eachCopyStore(t *testing.T, fn func(t *testing.T, store testStore)) {
 	t.Parallel()
 	t.Run("memstore", func(t *testing.T) { fn(t, noRenameStore{memstore.New()}) })
 	t.Run("mongostore", func(t *testing.T) {
-		s := mongostore.New(mongotest.NewDatabase(t), mongostore.WithoutRenameCollection(), mongostore.WithCopyBatchSize(10))
+		s := newStore(t, mongotest.NewDatabase(t), mongostore.WithoutRenameCollection(), mongostore.WithCopyBatchSize(10))
 		require.NoError(t, s.EnsureIndexes(t.Context()))
 		fn(t, s)
 	})
@@ -333,9 +333,9 @@ func TestTenantWritesDuringRenames(t *testing.T) {
 			if mode == "copy" {
 				opts = append(opts, mongostore.WithoutRenameCollection(), mongostore.WithCopyBatchSize(50))
 			}
-			storeA := mongostore.New(db, opts...)
+			storeA := newStore(t, db, opts...)
 			require.NoError(t, storeA.EnsureIndexes(t.Context()))
-			storeB := mongostore.New(db, opts...)
+			storeB := newStore(t, db, opts...)
 			a, b := newManager(t, storeA), newManager(t, storeB)
 			org := createAcme(t, a)
 

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"fmt"
 	"math"
 	"net"
 	"net/http"
@@ -29,15 +30,19 @@ const (
 // that check or hash passwords (POST /admin/login, POST /org/create, PUT
 // /org/update, PUT /admin/password): perSecond requests per second with
 // bursts of burst; excess requests get 429 with Retry-After. A perSecond
-// of 0 or less switches the limit off. A perSecond that is not a finite
-// number (NaN, +Inf) is ignored and the default limit stays: it would
-// otherwise switch the limit off without saying so.
+// of 0 switches the limit off. A perSecond that is negative or not a
+// finite number, or a burst under 1 with the limit on, is refused: it
+// would switch the limit off or block every request without saying so.
 func WithLoginRateLimit(perSecond float64, burst int) Option {
-	return func(a *api) {
-		if math.IsNaN(perSecond) || math.IsInf(perSecond, 1) {
-			return
+	return func(a *api) error {
+		switch {
+		case math.IsNaN(perSecond) || math.IsInf(perSecond, 0) || perSecond < 0:
+			return fmt.Errorf("httpapi: login rate %v must be a finite number of requests per second, 0 or more (0 switches the limit off)", perSecond)
+		case perSecond > 0 && burst < 1:
+			return fmt.Errorf("httpapi: login burst %d must be at least 1", burst)
 		}
 		a.loginRate, a.loginBurst = rate.Limit(perSecond), max(burst, 1)
+		return nil
 	}
 }
 
@@ -46,7 +51,15 @@ func WithLoginRateLimit(perSecond float64, burst int) Option {
 // the header that is not itself a trusted proxy. Without it the header is
 // ignored, since any client can send it.
 func WithTrustedProxies(proxies ...netip.Prefix) Option {
-	return func(a *api) { a.trusted = append(a.trusted, proxies...) }
+	return func(a *api) error {
+		for _, p := range proxies {
+			if !p.IsValid() {
+				return fmt.Errorf("httpapi: trusted proxy %v is not a valid prefix", p)
+			}
+		}
+		a.trusted = append(a.trusted, proxies...)
+		return nil
+	}
 }
 
 // maxClients bounds the clients an ipLimiter remembers. When it is full

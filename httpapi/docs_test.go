@@ -29,7 +29,9 @@ func newEnv(t *testing.T) *docsEnv {
 	m, err := tenancy.New(memstore.New(), tenancy.WithSigningSecret([]byte("docs-test-secret-of-at-least-32-bytes")),
 		tenancy.WithBcryptCost(tenancy.MinBcryptCost))
 	require.NoError(t, err)
-	return &docsEnv{h: httpapi.New(m)}
+	h, err := httpapi.New(m)
+	require.NoError(t, err)
+	return &docsEnv{h: h}
 }
 
 // outsideURLs lists every http:// and https:// string the docs pages and

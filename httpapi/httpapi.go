@@ -31,6 +31,7 @@ package httpapi
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -47,24 +48,30 @@ import (
 // this API fits in a few hundred bytes.
 const DefaultMaxBodyBytes = 64 << 10
 
-// Option configures the handler.
-type Option func(*api)
+// Option configures the handler. New returns the error of the first
+// option given a value it cannot use.
+type Option func(*api) error
 
 // WithLogger sets the logger for unexpected errors (default: discard).
 func WithLogger(l *slog.Logger) Option {
-	return func(a *api) {
-		if l != nil {
-			a.log = l
+	return func(a *api) error {
+		if l == nil {
+			return errors.New("httpapi: logger must not be nil")
 		}
+		a.log = l
+		return nil
 	}
 }
 
-// WithMaxBodyBytes sets the request body limit; larger bodies get 413.
+// WithMaxBodyBytes sets the request body limit (default
+// DefaultMaxBodyBytes); larger bodies get 413.
 func WithMaxBodyBytes(n int64) Option {
-	return func(a *api) {
-		if n > 0 {
-			a.maxBody = n
+	return func(a *api) error {
+		if n <= 0 {
+			return fmt.Errorf("httpapi: body limit %d must be positive", n)
 		}
+		a.maxBody = n
+		return nil
 	}
 }
 
@@ -73,19 +80,23 @@ func WithMaxBodyBytes(n int64) Option {
 // Retry-After (default 10 s). A rename by renameCollection takes
 // milliseconds; one that copies documents takes as long as the copy.
 func WithTenantWait(d time.Duration) Option {
-	return func(a *api) {
-		if d > 0 {
-			a.tenantWait = d
+	return func(a *api) error {
+		if d <= 0 {
+			return fmt.Errorf("httpapi: tenant wait %v must be positive", d)
 		}
+		a.tenantWait = d
+		return nil
 	}
 }
 
 // WithReadyTimeout bounds the database ping of GET /ready (default 2 s).
 func WithReadyTimeout(d time.Duration) Option {
-	return func(a *api) {
-		if d > 0 {
-			a.readyTimeout = d
+	return func(a *api) error {
+		if d <= 0 {
+			return fmt.Errorf("httpapi: ready timeout %v must be positive", d)
 		}
+		a.readyTimeout = d
+		return nil
 	}
 }
 
@@ -102,8 +113,12 @@ type api struct {
 	tenantWait   time.Duration
 }
 
-// New returns the API's http.Handler over m.
-func New(m *tenancy.Manager, opts ...Option) http.Handler {
+// New returns the API's http.Handler over m, or the error of the first
+// invalid option.
+func New(m *tenancy.Manager, opts ...Option) (http.Handler, error) {
+	if m == nil {
+		return nil, errors.New("httpapi: manager must not be nil")
+	}
 	a := &api{
 		m:            m,
 		log:          slog.New(slog.DiscardHandler),
@@ -114,7 +129,9 @@ func New(m *tenancy.Manager, opts ...Option) http.Handler {
 		loginBurst:   DefaultLoginBurst,
 	}
 	for _, opt := range opts {
-		opt(a)
+		if err := opt(a); err != nil {
+			return nil, err
+		}
 	}
 	a.limiter = newIPLimiter(a.loginRate, a.loginBurst, a.trusted)
 	mux := http.NewServeMux()
@@ -162,7 +179,7 @@ func New(m *tenancy.Manager, opts ...Option) http.Handler {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, Problem{Status: http.StatusNotFound, Detail: "No such endpoint: " + r.URL.Path})
 	})
-	return noSniff(withRequestID(mux))
+	return noSniff(withRequestID(mux)), nil
 }
 
 // redirectSlash sends a browser from /docs to docs/ relative to where the

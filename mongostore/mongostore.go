@@ -68,8 +68,12 @@ const (
 )
 
 // DefaultCopyBatchSize is how many documents a copying rename moves per
-// round trip by default.
-const DefaultCopyBatchSize = 1000
+// round trip by default, and MaxCopyBatchSize the most WithCopyBatchSize
+// accepts.
+const (
+	DefaultCopyBatchSize = 1000
+	MaxCopyBatchSize     = 100_000
+)
 
 // Store is a tenancy.Store over one MongoDB database. It is safe for
 // concurrent use.
@@ -95,8 +99,9 @@ type Store struct {
 	revoked  *mongo.Collection
 }
 
-// Option configures a Store.
-type Option func(*Store)
+// Option configures a Store. New returns the error of the first option
+// given a value it cannot use.
+type Option func(*Store) error
 
 // WithoutRenameCollection makes renames of organizations copy their
 // documents in batches (then drop the old collection) instead of running
@@ -105,7 +110,10 @@ type Option func(*Store)
 // servers that refuse to rename the collection (the store also falls back
 // to copying when a server answers that it cannot rename).
 func WithoutRenameCollection() Option {
-	return func(s *Store) { s.noRename = true }
+	return func(s *Store) error {
+		s.noRename = true
+		return nil
+	}
 }
 
 // WithTenantDatabase keeps the tenant collections in db, a database of
@@ -119,10 +127,12 @@ func WithoutRenameCollection() Option {
 // organizations are added. MoveTenantCollections moves the tenant
 // collections of a database written without it.
 func WithTenantDatabase(db *mongo.Database) Option {
-	return func(s *Store) {
-		if db != nil {
-			s.tenants = db
+	return func(s *Store) error {
+		if db == nil {
+			return errors.New("mongostore: tenant database must not be nil")
 		}
+		s.tenants = db
+		return nil
 	}
 }
 
@@ -143,7 +153,13 @@ type IDOrder interface {
 // streams every id of the collection to choose a page's, and on MongoDB
 // the _id index serves the page.
 func WithIDOrder(x IDOrder) Option {
-	return func(s *Store) { s.idOrder = x }
+	return func(s *Store) error {
+		if x == nil {
+			return errors.New("mongostore: IDOrder must not be nil")
+		}
+		s.idOrder = x
+		return nil
+	}
 }
 
 // WithCollStatsCount makes the store count a tenant collection's documents
@@ -155,23 +171,31 @@ func WithIDOrder(x IDOrder) Option {
 // unclean shutdown, or on FerretDB over PostgreSQL, where it is an
 // estimate.
 func WithCollStatsCount() Option {
-	return func(s *Store) { s.statsCount = true }
+	return func(s *Store) error {
+		s.statsCount = true
+		return nil
+	}
 }
 
 // WithCopyBatchSize sets how many documents a copying rename reads and
 // inserts per round trip (default DefaultCopyBatchSize). Memory use grows
 // with the batch, not with the collection.
 func WithCopyBatchSize(n int) Option {
-	return func(s *Store) {
-		if n > 0 {
-			s.batchSize = int32(min(n, 100_000))
+	return func(s *Store) error {
+		if n < 1 || n > MaxCopyBatchSize {
+			return fmt.Errorf("mongostore: copy batch size %d outside 1..%d", n, MaxCopyBatchSize)
 		}
+		s.batchSize = int32(n)
+		return nil
 	}
 }
 
-// New returns a Store over db. It does no I/O: call EnsureIndexes once
-// before serving.
-func New(db *mongo.Database, opts ...Option) *Store {
+// New returns a Store over db, or the error of the first invalid option.
+// It does no I/O: call EnsureIndexes once before serving.
+func New(db *mongo.Database, opts ...Option) (*Store, error) {
+	if db == nil {
+		return nil, errors.New("mongostore: database must not be nil")
+	}
 	s := &Store{
 		batchSize: DefaultCopyBatchSize,
 		db:        db,
@@ -186,9 +210,16 @@ func New(db *mongo.Database, opts ...Option) *Store {
 		revoked:   db.Collection(RevokedCollection),
 	}
 	for _, opt := range opts {
-		opt(s)
+		if err := opt(s); err != nil {
+			return nil, err
+		}
 	}
-	return s
+	if s.tenants.Client() != db.Client() {
+		// Renames run renameCollection, and moves between the two
+		// databases, on one connection pool.
+		return nil, errors.New("mongostore: the tenant database must belong to the client of the store's database")
+	}
+	return s, nil
 }
 
 // Collection returns the tenant collection name, in the store's tenant

@@ -23,7 +23,7 @@ func TestMain(m *testing.M) { mongotest.Main(m) }
 
 func newStore(t *testing.T) *mongostore.Store {
 	t.Helper()
-	s := mongostore.New(mongotest.NewDatabase(t))
+	s := openStore(t, mongotest.NewDatabase(t))
 	if err := s.EnsureIndexes(t.Context()); err != nil {
 		t.Fatalf("EnsureIndexes: %v", err)
 	}
@@ -47,12 +47,12 @@ func TestLockTakeoverInterleaving(t *testing.T) {
 		}
 	}}
 	slowDB := mongotest.NewDatabase(t, options.Client().SetMonitor(monitor))
-	slow := mongostore.New(slowDB)
+	slow := openStore(t, slowDB)
 	require.NoError(t, slow.EnsureIndexes(t.Context()))
 	client, err := mongo.Connect(options.Client().ApplyURI(mongotest.URI(t)))
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = client.Disconnect(context.Background()) })
-	fast := mongostore.New(client.Database(slowDB.Name()))
+	fast := openStore(t, client.Database(slowDB.Name()))
 
 	ctx := t.Context()
 	org := tenancy.OrgID("507f1f77bcf86cd799439011")
@@ -81,7 +81,7 @@ func TestConformanceCollStatsCount(t *testing.T) {
 		t.Skip("WithCollStatsCount is for FerretDB over SQLite; the tests run on", mongotest.Backend())
 	}
 	storetest.Run(t, func(t *testing.T) tenancy.Store {
-		s := mongostore.New(mongotest.NewDatabase(t), mongostore.WithCollStatsCount())
+		s := openStore(t, mongotest.NewDatabase(t), mongostore.WithCollStatsCount())
 		require.NoError(t, s.EnsureIndexes(t.Context()))
 		return s
 	})
@@ -137,4 +137,42 @@ func TestLeftOverLockClaim(t *testing.T) {
 	require.NoError(t, s.LockOrg(ctx, org, "late", later.Add(time.Minute), later), "a claim past its expiry is removed")
 	assert.ErrorIs(t, s.LockOrg(ctx, org, "other", later.Add(time.Minute), later), tenancy.ErrConflict, "and the lock is held")
 	require.NoError(t, s.RenewLock(ctx, org, "late", later.Add(2*time.Minute)))
+}
+
+// openStore is mongostore.New that fails the test on an error.
+func openStore(t testing.TB, db *mongo.Database, opts ...mongostore.Option) *mongostore.Store {
+	t.Helper()
+	s, err := mongostore.New(db, opts...)
+	require.NoError(t, err)
+	return s
+}
+
+// TestNewRefusesBadOptions checks that a value an option cannot use is an
+// error from New instead of being dropped for the default.
+func TestNewRefusesBadOptions(t *testing.T) {
+	db := mongotest.NewDatabase(t)
+	other, err := mongo.Connect(options.Client().ApplyURI("mongodb://127.0.0.1:1"))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = other.Disconnect(context.Background()) })
+	tests := map[string]struct {
+		opt  mongostore.Option
+		want string
+	}{
+		"nil tenant database":         {mongostore.WithTenantDatabase(nil), "tenant database"},
+		"tenant database elsewhere":   {mongostore.WithTenantDatabase(other.Database("tenants")), "client"},
+		"nil IDOrder":                 {mongostore.WithIDOrder(nil), "IDOrder"},
+		"copy batch 0":                {mongostore.WithCopyBatchSize(0), "copy batch size"},
+		"copy batch over the maximum": {mongostore.WithCopyBatchSize(mongostore.MaxCopyBatchSize + 1), "copy batch size"},
+	}
+	for name, tt := range tests {
+		t.Run(name, func(t *testing.T) {
+			s, err := mongostore.New(db, mongostore.WithCollStatsCount(), tt.opt)
+			assert.ErrorContains(t, err, tt.want)
+			assert.Nil(t, s)
+		})
+	}
+	_, err = mongostore.New(nil)
+	assert.ErrorContains(t, err, "database")
+	_, err = mongostore.New(db, mongostore.WithCopyBatchSize(mongostore.MaxCopyBatchSize), mongostore.WithTenantDatabase(db.Client().Database("tenants")))
+	assert.NoError(t, err)
 }

@@ -36,7 +36,7 @@ func tenantDatabase(t *testing.T, db *mongo.Database) *mongo.Database {
 func TestConformanceTenantDatabase(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) tenancy.Store {
 		db := mongotest.NewDatabase(t)
-		s := mongostore.New(db, mongostore.WithTenantDatabase(tenantDatabase(t, db)))
+		s := openStore(t, db, mongostore.WithTenantDatabase(tenantDatabase(t, db)))
 		require.NoError(t, s.EnsureIndexes(t.Context()))
 		return s
 	})
@@ -53,7 +53,7 @@ func TestTenantDatabaseHoldsTenants(t *testing.T) {
 		if copying {
 			opts = append(opts, mongostore.WithoutRenameCollection())
 		}
-		s := mongostore.New(db, opts...)
+		s := openStore(t, db, opts...)
 		require.NoError(t, s.EnsureIndexes(t.Context()))
 		m, err := tenancy.New(s, tenancy.WithBcryptCost(tenancy.MinBcryptCost), tenancy.WithSigningSecret([]byte("q8Zr3vN1xK7pL2mW9tY4bH6cJ0dF5gS8aE1uI3oP7nM=")))
 		require.NoError(t, err)
@@ -92,7 +92,7 @@ func org2host(copying bool) string {
 func fillTenant(t *testing.T, db *mongo.Database, name string, owner tenancy.OrgID) {
 	t.Helper()
 	ctx := t.Context()
-	require.NoError(t, mongostore.New(db).CreateTenantCollection(ctx, name, owner, time.Now()))
+	require.NoError(t, openStore(t, db).CreateTenantCollection(ctx, name, owner, time.Now()))
 	for i := range 30 {
 		_, err := db.Collection(name).InsertOne(ctx, bson.D{{Key: "_id", Value: i}, {Key: "sku", Value: name + string(rune('A'+i))}})
 		require.NoError(t, err)
@@ -154,7 +154,7 @@ func TestMoveTenantCollections(t *testing.T) {
 					require.NoError(t, err)
 				}
 			}
-			s := mongostore.New(db, append(tc.opts, mongostore.WithTenantDatabase(tdb))...)
+			s := openStore(t, db, append(tc.opts, mongostore.WithTenantDatabase(tdb))...)
 			require.NoError(t, s.EnsureIndexes(ctx))
 			moved, err := s.MoveTenantCollections(ctx, db)
 			require.NoError(t, err)
@@ -180,8 +180,8 @@ func TestMoveRefusesAnotherOrganizationsCollection(t *testing.T) {
 	ctx := t.Context()
 	tdb := tenantDatabase(t, db)
 	fillTenant(t, db, "tenant_a", "507f1f77bcf86cd799439011")
-	require.NoError(t, mongostore.New(tdb).CreateTenantCollection(ctx, "tenant_a", "507f1f77bcf86cd799439022", time.Now()))
-	s := mongostore.New(db, mongostore.WithTenantDatabase(tdb))
+	require.NoError(t, openStore(t, tdb).CreateTenantCollection(ctx, "tenant_a", "507f1f77bcf86cd799439022", time.Now()))
+	s := openStore(t, db, mongostore.WithTenantDatabase(tdb))
 	require.NoError(t, s.EnsureIndexes(ctx))
 	_, err := s.MoveTenantCollections(ctx, db)
 	require.ErrorIs(t, err, tenancy.ErrConflict)

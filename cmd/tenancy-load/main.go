@@ -135,7 +135,10 @@ func run(uri string, conc int, round time.Duration, rounds, cost, slots int) err
 	defer func() { _ = client.Disconnect(ctx) }()
 	db := client.Database(fmt.Sprintf("tenancy_load_%d", time.Now().UnixNano()))
 	defer func() { _ = db.Drop(context.Background()) }()
-	store := mongostore.New(db)
+	store, err := mongostore.New(db)
+	if err != nil {
+		return err
+	}
 	if err := store.EnsureIndexes(ctx); err != nil {
 		return err
 	}
@@ -153,7 +156,11 @@ func run(uri string, conc int, round time.Duration, rounds, cost, slots int) err
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: httpapi.New(m, httpapi.WithLoginRateLimit(0, 0)), ReadHeaderTimeout: 5 * time.Second}
+	api, err := httpapi.New(m, httpapi.WithLoginRateLimit(0, 0))
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: api, ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
 	defer srv.Close()
 	base := "http://" + ln.Addr().String()

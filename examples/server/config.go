@@ -3,6 +3,7 @@ package main
 import (
 	"crypto/ed25519"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math"
@@ -94,6 +95,9 @@ func loadConfig(getenv func(string) string) (*config, error) {
 			}
 			c.previous = append(c.previous, []byte(p))
 		}
+	}
+	if len(c.previous) > 0 && c.algorithm == "EdDSA" {
+		return nil, errors.New("PREVIOUS_SECRET_KEYS verify HS256, HS384 or HS512 tokens; ALGORITHM=EdDSA verifies with Ed25519 keys only: unset one of them")
 	}
 	if s := getenv("ED25519_PRIVATE_KEY"); s != "" {
 		seed, err := base64.StdEncoding.DecodeString(strings.TrimSpace(s))

@@ -98,8 +98,6 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer) erro
 	}
 	defer closeDB()
 	opts := []tenancy.Option{
-		tenancy.WithAlgorithm(cfg.algorithm),
-		tenancy.WithPreviousSigningSecrets(cfg.previous...),
 		tenancy.WithTokenLifetime(cfg.tokenLifetime),
 		tenancy.WithBcryptCost(cfg.bcryptCost),
 		tenancy.WithLogger(log),
@@ -108,7 +106,8 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer) erro
 	if cfg.algorithm == "EdDSA" {
 		opts = append(opts, tenancy.WithEd25519Key(ed25519.NewKeyFromSeed(cfg.edSeed)))
 	} else {
-		opts = append(opts, tenancy.WithSigningSecret(cfg.secret))
+		opts = append(opts, tenancy.WithHMACAlgorithm(cfg.algorithm),
+			tenancy.WithSigningSecret(cfg.secret), tenancy.WithPreviousSigningSecrets(cfg.previous...))
 	}
 	m, err := tenancy.New(store, opts...)
 	if err != nil {
@@ -137,10 +136,14 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer) erro
 		maxConns = int(max(fds, 2*reservedFiles) - reservedFiles)
 		log.Warn("MAX_CONNECTIONS lowered to fit the open file limit", "max_connections", maxConns, "open_files", fds)
 	}
+	api, err := httpapi.New(m, httpapi.WithLogger(log),
+		httpapi.WithLoginRateLimit(cfg.loginRate, max(1, int(3*cfg.loginRate))),
+		httpapi.WithTrustedProxies(cfg.proxies...))
+	if err != nil {
+		return err
+	}
 	srv := &http.Server{
-		Handler: accessLog(log, httpapi.New(m, httpapi.WithLogger(log),
-			httpapi.WithLoginRateLimit(cfg.loginRate, max(1, int(3*cfg.loginRate))),
-			httpapi.WithTrustedProxies(cfg.proxies...))),
+		Handler:           accessLog(log, api),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       15 * time.Second,
 		WriteTimeout:      30 * time.Second,
@@ -226,7 +229,10 @@ func openStore(ctx context.Context, cfg *config, log *slog.Logger) (_ *mongostor
 		storeOpts = append(storeOpts, mongostore.WithoutRenameCollection())
 	}
 	storeOpts = append(storeOpts, mongostore.WithTenantDatabase(client.Database(cfg.tenantDB)))
-	store := mongostore.New(client.Database(cfg.database), storeOpts...)
+	store, err := mongostore.New(client.Database(cfg.database), storeOpts...)
+	if err != nil {
+		return nil, nil, err
+	}
 	if err := store.EnsureIndexes(ctx); err != nil {
 		return nil, nil, err
 	}

@@ -439,14 +439,18 @@ func TestLoadConfig(t *testing.T) {
 	assert.Equal(t, "127.0.0.1:7000", c.addr, "ADDR wins over PORT")
 
 	seed := base64.StdEncoding.EncodeToString(make([]byte, 32))
-	c, err = loadConfig(env("ALGORITHM", "EdDSA", "ED25519_PRIVATE_KEY", seed, "PREVIOUS_SECRET_KEYS", randomSecret+", "+otherSecret,
+	c, err = loadConfig(env("ALGORITHM", "EdDSA", "ED25519_PRIVATE_KEY", seed,
 		"LOGIN_RATE_LIMIT", "0", "TRUSTED_PROXIES", "10.0.0.0/8, 192.0.2.1"))
 	require.NoError(t, err)
 	assert.Equal(t, "EdDSA", c.algorithm)
 	assert.Len(t, c.edSeed, 32)
-	assert.Len(t, c.previous, 2)
 	assert.Zero(t, c.loginRate, "0 switches the limit off")
 	assert.Equal(t, []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.0.2.1/32")}, c.proxies)
+	c, err = loadConfig(env("PREVIOUS_SECRET_KEYS", randomSecret+", "+otherSecret))
+	require.NoError(t, err)
+	assert.Len(t, c.previous, 2)
+	_, err = loadConfig(env("ALGORITHM", "EdDSA", "ED25519_PRIVATE_KEY", seed, "PREVIOUS_SECRET_KEYS", randomSecret))
+	assert.ErrorContains(t, err, "PREVIOUS_SECRET_KEYS verify HS256", "previous HMAC secrets cannot verify EdDSA tokens")
 }
 
 // TestLoadConfigRefusesUnsafeValues refuses the values that parse but

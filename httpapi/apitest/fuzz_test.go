@@ -29,7 +29,7 @@ func FuzzRequests(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	h := httpapi.New(m, httpapi.WithLoginRateLimit(0, 0))
+	h := newHandler(f, m, httpapi.WithLoginRateLimit(0, 0))
 	routes := []struct{ method, path string }{
 		{"POST", "/org/create"}, {"PUT", "/org/update"}, {"DELETE", "/org/delete"}, {"POST", "/admin/login"},
 		{"PUT", "/admin/password"}, {"POST", "/tenant/documents"}, {"GET", "/tenant/documents/"}, {"GET", "/org/get?organization_name="},

@@ -87,17 +87,31 @@ func newEnv(t *testing.T) *env {
 	return newEnvWith(t, nil, nil)
 }
 
+// newHandler is httpapi.New that fails the test on an error.
+func newHandler(t testing.TB, m *tenancy.Manager, opts ...httpapi.Option) http.Handler {
+	t.Helper()
+	h, err := httpapi.New(m, opts...)
+	require.NoError(t, err)
+	return h
+}
+
 // newEnvWith is newEnv with more Manager and handler options.
 func newEnvWith(t testing.TB, mopts []tenancy.Option, hopts []httpapi.Option) *env {
 	t.Helper()
-	store := mongostore.New(mongotest.NewDatabase(t))
+	return newEnvSigned(t, tenancy.WithSigningSecret(testSecret), mopts, hopts)
+}
+
+// newEnvSigned is newEnvWith with its signing key given.
+func newEnvSigned(t testing.TB, key tenancy.Option, mopts []tenancy.Option, hopts []httpapi.Option) *env {
+	t.Helper()
+	store := newStore(t, mongotest.NewDatabase(t))
 	require.NoError(t, store.EnsureIndexes(t.Context()))
 	// Parallel tests under -race queue for bcrypt far longer than
 	// production would: only TestLoginOverload tests the refusal.
-	m, err := tenancy.New(store, append([]tenancy.Option{tenancy.WithSigningSecret(testSecret), tenancy.WithBcryptCost(tenancy.MinBcryptCost),
+	m, err := tenancy.New(store, append([]tenancy.Option{key, tenancy.WithBcryptCost(tenancy.MinBcryptCost),
 		tenancy.WithHashWait(time.Minute)}, mopts...)...)
 	require.NoError(t, err)
-	return &env{m: m, store: store, h: httpapi.New(m, hopts...)}
+	return &env{m: m, store: store, h: newHandler(t, m, hopts...)}
 }
 
 var (
@@ -279,9 +293,9 @@ func TestHealthAndReady(t *testing.T) {
 	client, err := mongo.Connect(options.Client().ApplyURI("mongodb://127.0.0.1:1/?serverSelectionTimeoutMS=200"))
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = client.Disconnect(context.Background()) })
-	m, err := tenancy.New(mongostore.New(client.Database("down")), tenancy.WithSigningSecret(testSecret))
+	m, err := tenancy.New(newStore(t, client.Database("down")), tenancy.WithSigningSecret(testSecret))
 	require.NoError(t, err)
-	down := httpapi.New(m)
+	down := newHandler(t, m)
 	r = do(t, down, call{method: "GET", target: "/ready"})
 	assert.Equal(t, http.StatusServiceUnavailable, r.status)
 	r = do(t, down, call{method: "GET", target: "/health"})
@@ -685,7 +699,7 @@ func TestInternalErrors(t *testing.T) {
 	var logs bytes.Buffer
 	m, err := tenancy.New(brokenStore{memstore.New()}, tenancy.WithSigningSecret(testSecret), tenancy.WithBcryptCost(tenancy.MinBcryptCost))
 	require.NoError(t, err)
-	h := httpapi.New(m, httpapi.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+	h := newHandler(t, m, httpapi.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
 	tok, err := m.IssueToken(&tenancy.Admin{ID: "507f191e810c19729de860ea", OrgID: "507f1f77bcf86cd799439011", Email: "a@acme.com"})
 	require.NoError(t, err)
 	creds := map[string]string{"organization_name": "Acme", "email": "a@acme.com", "password": "MySecurePassword123"}
@@ -709,4 +723,12 @@ func TestInternalErrors(t *testing.T) {
 		assert.Contains(t, logs.String(), "request_id="+r.body["request_id"].(string), "the log names the request")
 	}
 	assert.Contains(t, logs.String(), "10.0.0.7", "the cause is logged")
+}
+
+// newStore is mongostore.New that fails the test on an error.
+func newStore(t testing.TB, db *mongo.Database, opts ...mongostore.Option) *mongostore.Store {
+	t.Helper()
+	s, err := mongostore.New(db, opts...)
+	require.NoError(t, err)
+	return s
 }

@@ -13,8 +13,6 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/tenancy/tenancy"
-	"github.com/tenancy/tenancy/httpapi"
-	"github.com/tenancy/tenancy/mongostore"
 )
 
 // TestDatabaseUnavailable serves the API over a driver whose database
@@ -28,9 +26,9 @@ func TestDatabaseUnavailable(t *testing.T) {
 		SetServerSelectionTimeout(200 * time.Millisecond))
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = client.Disconnect(t.Context()) })
-	m, err := tenancy.New(mongostore.New(client.Database("down")), tenancy.WithSigningSecret(testSecret), tenancy.WithBcryptCost(tenancy.MinBcryptCost))
+	m, err := tenancy.New(newStore(t, client.Database("down")), tenancy.WithSigningSecret(testSecret), tenancy.WithBcryptCost(tenancy.MinBcryptCost))
 	require.NoError(t, err)
-	h := httpapi.New(m)
+	h := newHandler(t, m)
 	tok, err := m.IssueToken(&tenancy.Admin{ID: "0123456789abcdef01234567", OrgID: "0123456789abcdef01234568", Email: "a@acme.com"})
 	require.NoError(t, err)
 	bearer := tok.AccessToken

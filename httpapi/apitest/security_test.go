@@ -444,7 +444,7 @@ func TestJWKS(t *testing.T) {
 	require.NoError(t, err)
 	_, priv, err := ed25519.GenerateKey(rand.Reader)
 	require.NoError(t, err)
-	ed := newEnvWith(t, []tenancy.Option{tenancy.WithEd25519Key(priv), tenancy.WithPreviousEd25519Keys(prevPub)}, []httpapi.Option{httpapi.WithLoginRateLimit(0, 0)})
+	ed := newEnvSigned(t, tenancy.WithEd25519Key(priv), []tenancy.Option{tenancy.WithPreviousEd25519Keys(prevPub)}, []httpapi.Option{httpapi.WithLoginRateLimit(0, 0)})
 	create(t, ed.h, "Acme Corporation", "admin@acme.com", "MySecurePassword123")
 	tok := login(t, ed.h, "admin@acme.com", "MySecurePassword123")
 	r = do(t, ed.h, call{method: "GET", target: "/.well-known/jwks.json"})

@@ -173,7 +173,7 @@ func TestTenantDocumentsWaitForRename(t *testing.T) {
 	e := newEnv(t)
 	// Long enough for the first read of the organization on a loaded
 	// machine, so that the wait ends on the rename.
-	h := httpapi.New(e.m, httpapi.WithTenantWait(500*time.Millisecond))
+	h := newHandler(t, e.m, httpapi.WithTenantWait(500*time.Millisecond))
 	body := create(t, h, "Acme Corporation", "admin@acme.com", "MySecurePassword123")
 	tok := login(t, h, "admin@acme.com", "MySecurePassword123")
 	org, err := e.store.OrgByID(t.Context(), tenancy.OrgID(body["id"].(string)))
@@ -234,12 +234,12 @@ func (s *slowPages) TenantDocuments(ctx context.Context, collection, after strin
 // its next page request waits the tenant wait, then gets a 503 that says
 // why; a slow database is told apart from it.
 func TestTenantPageReadsBusy(t *testing.T) {
-	store := mongostore.New(mongotest.NewDatabase(t))
+	store := newStore(t, mongotest.NewDatabase(t))
 	require.NoError(t, store.EnsureIndexes(t.Context()))
 	slow := &slowPages{Store: store, started: make(chan struct{}, 4), release: make(chan struct{})}
 	m, err := tenancy.New(slow, tenancy.WithSigningSecret(testSecret), tenancy.WithBcryptCost(tenancy.MinBcryptCost), tenancy.WithTenantPageReads(1))
 	require.NoError(t, err)
-	h := httpapi.New(m, httpapi.WithTenantWait(100*time.Millisecond))
+	h := newHandler(t, m, httpapi.WithTenantWait(100*time.Millisecond))
 	create(t, h, "Acme Corporation", "admin@acme.com", "MySecurePassword123")
 	tok := login(t, h, "admin@acme.com", "MySecurePassword123")
 

@@ -40,7 +40,7 @@ func embeddedStore(t *testing.T, opts ...*options.ClientOptions) *mongostore.Sto
 	c, err := mongo.Connect(append([]*options.ClientOptions{options.Client().ApplyURI(uri)}, opts...)...)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = c.Disconnect(context.Background()) })
-	s := mongostore.New(c.Database("primary"), mongostore.WithTenantDatabase(c.Database("tenants")),
+	s := newStore(t, c.Database("primary"), mongostore.WithTenantDatabase(c.Database("tenants")),
 		mongostore.WithCollStatsCount(), mongostore.WithIDOrder(ids))
 	require.NoError(t, s.EnsureIndexes(t.Context()))
 	return s
@@ -149,4 +149,12 @@ func TestTenantPageMemoryIsBounded(t *testing.T) {
 		t.Logf("page after %q: heap grew by at most %.1f MiB", after, float64(grew)/(1<<20))
 		assert.Less(t, grew, uint64(6<<20), "a page of 20 from 12 MB of documents")
 	}
+}
+
+// newStore is mongostore.New that fails the test on an error.
+func newStore(t testing.TB, db *mongo.Database, opts ...mongostore.Option) *mongostore.Store {
+	t.Helper()
+	s, err := mongostore.New(db, opts...)
+	require.NoError(t, err)
+	return s
 }
