@@ -234,7 +234,7 @@ func (m *Manager) admit(ctx context.Context, email string, known bool, failures 
 	return true, nil
 }
 
-// Authenticate returns the admin whose email and password these are. It
+// AuthenticatePassword returns the admin whose email and password these are. It
 // returns a *ValidationError for a malformed email or a password outside
 // 8..72 bytes, and ErrUnauthenticated, identically and after the same bcrypt
 // work, for an unknown email and for a wrong password. Failed attempts are
@@ -255,7 +255,7 @@ func (m *Manager) admit(ctx context.Context, email string, known bool, failures 
 // round trips (the admin, then its organization, which must not be being
 // deleted) and one bcrypt comparison; a failure takes the admin and one
 // write, and an unknown email one read more.
-func (m *Manager) Authenticate(ctx context.Context, email, password string) (*Admin, error) {
+func (m *Manager) AuthenticatePassword(ctx context.Context, email, password string) (*Admin, error) {
 	var verr ValidationError
 	e, msg := normalizeEmail(email)
 	verr.add("email", msg)
@@ -287,7 +287,7 @@ func (m *Manager) Authenticate(ctx context.Context, email, password string) (*Ad
 	}
 	// An admin whose organization is being deleted (or was never
 	// created) is gone for logins as for every reader. A missing record
-	// is left to the caller's own lookup, as in Authorize.
+	// is left to the caller's own lookup, as in AuthenticateToken.
 	org, err := m.store.OrgByID(ctx, admin.OrgID)
 	switch {
 	case errors.Is(err, ErrNotFound):
@@ -388,10 +388,10 @@ type Token struct {
 	ExpiresAt time.Time
 }
 
-// Login authenticates an admin (see Authenticate) and issues a token
+// Login authenticates an admin (see AuthenticatePassword) and issues a token
 // scoped to the admin's organization.
 func (m *Manager) Login(ctx context.Context, email, password string) (*Token, error) {
-	admin, err := m.Authenticate(ctx, email, password)
+	admin, err := m.AuthenticatePassword(ctx, email, password)
 	if err != nil {
 		return nil, err
 	}
@@ -401,7 +401,7 @@ func (m *Manager) Login(ctx context.Context, email, password string) (*Token, er
 // ChangePassword sets a new password for the admin of claims, after
 // checking the current one (failures count towards the account's
 // back-off, as logins do). Every token issued before is rejected from then
-// on by Authorize; the returned token replaces the caller's. It returns a
+// on by AuthenticateToken; the returned token replaces the caller's. It returns a
 // *ValidationError for a new password outside 8..72 bytes (field
 // "new_password") and ErrUnauthenticated for a wrong current password or
 // a gone account.
@@ -441,7 +441,7 @@ func (m *Manager) ChangePassword(ctx context.Context, claims *Claims, current, n
 	return m.IssueToken(admin)
 }
 
-// Logout revokes the token of claims until it expires: Authorize rejects
+// Logout revokes the token of claims until it expires: AuthenticateToken rejects
 // it from then on.
 func (m *Manager) Logout(ctx context.Context, claims *Claims) error {
 	// Kept past expiry by the largest leeway, while the token could

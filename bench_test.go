@@ -177,7 +177,7 @@ func BenchmarkGetOrg(b *testing.B) {
 	ctx := b.Context()
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := m.GetOrg(ctx, "Acme Corporation"); err != nil {
+		if _, err := m.OrgByName(ctx, "Acme Corporation"); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -210,7 +210,7 @@ func benchManager(b *testing.B) *tenancy.Manager {
 	return m
 }
 
-// BenchmarkScale measures, in one run on one database, GetOrg by name,
+// BenchmarkScale measures, in one run on one database, OrgByName by name,
 // Login and CreateOrg at 100 organizations and again at 10,000, and
 // reports the p50 of each and the ratios (the budgets: GET and create
 // ≤ 1.5×, login ≤ 1.2×). The organizations are written through the
@@ -268,7 +268,7 @@ func BenchmarkScale(b *testing.B) {
 			k := (i*2503 + n - 1) % n
 			name := fmt.Sprintf("Scale Org %05d", k)
 			start := time.Now()
-			if _, err := m.GetOrg(ctx, name); err != nil {
+			if _, err := m.OrgByName(ctx, name); err != nil {
 				b.Fatal(err)
 			}
 			gets = append(gets, time.Since(start))
@@ -298,7 +298,7 @@ func BenchmarkScale(b *testing.B) {
 	b.Logf("p50 at 100 → 10,000 organizations: GET %v → %v, login %v → %v, create %v → %v",
 		get100, get10k, login100, login10k, create100, create10k)
 	for b.Loop() {
-		if _, err := m.GetOrg(ctx, "Scale Org 00042"); err != nil {
+		if _, err := m.OrgByName(ctx, "Scale Org 00042"); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -40,8 +40,8 @@
 // process should run, reads that journal every tick and settles each
 // operation whose lease ran out: unacknowledged creates roll back,
 // renames complete or roll back, deletes complete. Readers see one state
-// meanwhile: an organization being deleted is gone for GetOrg, Login,
-// Authorize and tenant calls alike.
+// meanwhile: an organization being deleted is gone for OrgByName, Login,
+// AuthenticateToken and tenant calls alike.
 //
 // Errors match one of ErrNotFound, ErrConflict, ErrInvalid,
 // ErrUnauthenticated and ErrForbidden under errors.Is; invalid input comes

@@ -71,24 +71,24 @@ func ExampleManager_CreateOrg() {
 	// true
 }
 
-func ExampleManager_GetOrg() {
+func ExampleManager_OrgByName() {
 	m, _ := newExampleManager()
-	org, err := m.GetOrg(context.Background(), "acme corporation")
+	org, err := m.OrgByName(context.Background(), "acme corporation")
 	if err != nil {
 		log.Fatal(err)
 	}
 	fmt.Println(org.Name, org.TenantCollection)
 
-	_, err = m.GetOrg(context.Background(), "Nobody Inc")
+	_, err = m.OrgByName(context.Background(), "Nobody Inc")
 	fmt.Println(errors.Is(err, tenancy.ErrNotFound))
 	// Output:
 	// Acme Corporation tenant_acme_corporation
 	// true
 }
 
-func ExampleManager_GetOrgByID() {
+func ExampleManager_OrgByID() {
 	m, created := newExampleManager()
-	org, err := m.GetOrgByID(context.Background(), created.ID)
+	org, err := m.OrgByID(context.Background(), created.ID)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -114,7 +114,7 @@ func ExampleManager_DeleteOrg() {
 	if err := m.DeleteOrg(context.Background(), org.ID); err != nil {
 		log.Fatal(err)
 	}
-	_, err := m.GetOrg(context.Background(), "Acme Corporation")
+	_, err := m.OrgByName(context.Background(), "Acme Corporation")
 	fmt.Println(errors.Is(err, tenancy.ErrNotFound))
 	// Output: true
 }
@@ -134,9 +134,9 @@ func ExampleManager_Login() {
 	// incorrect email or password: unauthenticated
 }
 
-func ExampleManager_Authenticate() {
+func ExampleManager_AuthenticatePassword() {
 	m, org := newExampleManager()
-	admin, err := m.Authenticate(context.Background(), "ADMIN@acme.com", "MySecurePassword123")
+	admin, err := m.AuthenticatePassword(context.Background(), "ADMIN@acme.com", "MySecurePassword123")
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -227,7 +227,7 @@ func TestCreateOrgConflicts(t *testing.T) {
 		_, err = m.CreateOrg(t.Context(), tenancy.CreateOrgParams{Name: "Other Org", AdminEmail: "ADMIN@acme.com", AdminPassword: "password123"})
 		assert.ErrorIs(t, err, tenancy.ErrConflict, "same email")
 		// The refused org left nothing behind: its name is free.
-		_, err = m.GetOrg(t.Context(), "Other Org")
+		_, err = m.OrgByName(t.Context(), "Other Org")
 		assert.ErrorIs(t, err, tenancy.ErrNotFound)
 		exists, err := store.TenantCollectionExists(t.Context(), "tenant_other_org")
 		require.NoError(t, err)
@@ -269,20 +269,20 @@ func TestGetOrg(t *testing.T) {
 		org := createAcme(t, m)
 
 		for _, name := range []string{"Acme Corporation", "acme corporation", "ACME-CORPORATION", " Acme   Corporation. "} {
-			got, err := m.GetOrg(t.Context(), name)
+			got, err := m.OrgByName(t.Context(), name)
 			require.NoError(t, err, name)
 			assert.Equal(t, org.ID, got.ID)
 			assert.Equal(t, "Acme Corporation", got.Name)
 		}
-		got, err := m.GetOrgByID(t.Context(), org.ID)
+		got, err := m.OrgByID(t.Context(), org.ID)
 		require.NoError(t, err)
 		assert.Equal(t, org.Identifier, got.Identifier)
 
-		_, err = m.GetOrg(t.Context(), "Nobody Inc")
+		_, err = m.OrgByName(t.Context(), "Nobody Inc")
 		assert.ErrorIs(t, err, tenancy.ErrNotFound)
-		_, err = m.GetOrgByID(t.Context(), "507f1f77bcf86cd799439011")
+		_, err = m.OrgByID(t.Context(), "507f1f77bcf86cd799439011")
 		assert.ErrorIs(t, err, tenancy.ErrNotFound)
-		_, err = m.GetOrg(t.Context(), "")
+		_, err = m.OrgByName(t.Context(), "")
 		assert.Contains(t, fieldsOf(t, err), "organization_name")
 	})
 }
@@ -306,7 +306,7 @@ func TestLookAlikeNamesConflict(t *testing.T) {
 			assert.ErrorIs(t, err, tenancy.ErrConflict, "create %+q", name)
 			_, err = m.RenameOrg(t.Context(), other.ID, name)
 			assert.ErrorIs(t, err, tenancy.ErrConflict, "rename to %+q", name)
-			got, err := m.GetOrg(t.Context(), name)
+			got, err := m.OrgByName(t.Context(), name)
 			if assert.NoError(t, err, "get %+q", name) {
 				assert.Equal(t, acme.ID, got.ID)
 			}
@@ -338,16 +338,15 @@ func TestOrgNamedUnderEarlierRulesStaysReachable(t *testing.T) {
 			require.NoError(t, store.CreateOrg(ctx, org))
 			require.NoError(t, store.CreateTenantCollection(ctx, org.TenantCollection, org.ID, now))
 
-			got, err := m.GetOrg(ctx, tt.name)
+			got, err := m.OrgByName(ctx, tt.name)
 			require.NoError(t, err, "get %+q", tt.name)
 			assert.Equal(t, org.ID, got.ID)
 			_, err = m.CreateOrg(ctx, tenancy.CreateOrgParams{Name: tt.name, AdminEmail: fmt.Sprintf("new%d@example.com", i), AdminPassword: "password123"})
 			assert.ErrorIs(t, err, tenancy.ErrConflict, "create %+q again", tt.name)
 			_, err = m.RenameOrg(ctx, owner.ID, tt.name)
 			assert.ErrorIs(t, err, tenancy.ErrConflict, "rename to %+q", tt.name)
-			assert.ErrorIs(t, m.DeleteOrgNamed(ctx, owner.ID, tt.name), tenancy.ErrForbidden, "another org's name")
-			require.NoError(t, m.DeleteOrgNamed(ctx, org.ID, tt.name), "delete %+q by its name", tt.name)
-			_, err = m.GetOrgByID(ctx, org.ID)
+			require.NoError(t, m.DeleteOrg(ctx, got.ID), "delete %+q", tt.name)
+			_, err = m.OrgByID(ctx, org.ID)
 			assert.ErrorIs(t, err, tenancy.ErrNotFound)
 		}
 	})
@@ -370,9 +369,9 @@ func TestRenameOrg(t *testing.T) {
 		assert.Equal(t, tenancy.OrgActive, res.Org.State)
 		assert.Empty(t, res.Org.PendingIdentifier)
 
-		_, err = m.GetOrg(t.Context(), "Acme Corporation")
+		_, err = m.OrgByName(t.Context(), "Acme Corporation")
 		assert.ErrorIs(t, err, tenancy.ErrNotFound, "old name")
-		got, err := m.GetOrg(t.Context(), "Acme Global Inc")
+		got, err := m.OrgByName(t.Context(), "Acme Global Inc")
 		require.NoError(t, err)
 		assert.Equal(t, org.ID, got.ID)
 		exists, err := store.TenantCollectionExists(t.Context(), "tenant_acme_corporation")
@@ -408,10 +407,10 @@ func TestRenameOrgRefused(t *testing.T) {
 		_, err = m.RenameOrg(t.Context(), org.ID, "   ")
 		assert.Contains(t, fieldsOf(t, err), "organization_name")
 
-		got, err := m.GetOrgByID(t.Context(), org.ID)
+		got, err := m.OrgByID(t.Context(), org.ID)
 		require.NoError(t, err)
 		assert.Equal(t, "acme-corporation", got.Identifier, "refused renames change nothing")
-		got, err = m.GetOrgByID(t.Context(), other.ID)
+		got, err = m.OrgByID(t.Context(), other.ID)
 		require.NoError(t, err)
 		assert.Equal(t, "taken-name", got.Identifier)
 	})
@@ -423,7 +422,7 @@ func TestDeleteOrg(t *testing.T) {
 		org := createAcme(t, m)
 
 		require.NoError(t, m.DeleteOrg(t.Context(), org.ID))
-		_, err := m.GetOrg(t.Context(), "Acme Corporation")
+		_, err := m.OrgByName(t.Context(), "Acme Corporation")
 		assert.ErrorIs(t, err, tenancy.ErrNotFound)
 		_, err = store.AdminByID(t.Context(), org.AdminID)
 		assert.ErrorIs(t, err, tenancy.ErrNotFound, "admin deleted")
@@ -745,7 +744,7 @@ func TestRenameOrgUndoesPartialWork(t *testing.T) {
 		_, err := m.RenameOrg(t.Context(), org.ID, "Acme Global Inc")
 		require.ErrorIs(t, err, errInjected)
 
-		got, err := m.GetOrg(t.Context(), "Acme Corporation")
+		got, err := m.OrgByName(t.Context(), "Acme Corporation")
 		require.NoError(t, err, "old name still resolves")
 		assert.Equal(t, tenancy.OrgActive, got.State)
 		assert.Equal(t, "tenant_acme_corporation", got.TenantCollection)
@@ -756,7 +755,7 @@ func TestRenameOrgUndoesPartialWork(t *testing.T) {
 		exists, err := store.TenantCollectionExists(t.Context(), "tenant_acme_global_inc")
 		require.NoError(t, err)
 		assert.False(t, exists, "no new collection left")
-		_, err = m.GetOrg(t.Context(), "Acme Global Inc")
+		_, err = m.OrgByName(t.Context(), "Acme Global Inc")
 		assert.ErrorIs(t, err, tenancy.ErrNotFound)
 		assertJournalEmpty(t, store)
 
@@ -771,11 +770,10 @@ func TestDeleteOrgCanBeRetried(t *testing.T) {
 	eachFault(t, faults, func(t *testing.T, store *failingStore) {
 		m := newManager(t, store)
 		org := createAcme(t, m)
-		require.ErrorIs(t, m.DeleteOrgNamed(t.Context(), org.ID, "Acme Corporation"), errInjected)
+		require.ErrorIs(t, m.DeleteOrg(t.Context(), org.ID), errInjected)
 
-		// The retry names the org, as DELETE /org/delete does: a deletion
-		// in progress is still found by its own admin.
-		err := m.DeleteOrgNamed(t.Context(), org.ID, "Acme Corporation")
+		// A deletion in progress is still found by its id.
+		err := m.DeleteOrg(t.Context(), org.ID)
 		if !store.after || store.method != "DeleteOrg" {
 			require.NoError(t, err, "retrying the delete finishes it")
 		} else {
@@ -815,7 +813,7 @@ func TestConcurrentRenames(t *testing.T) {
 		}
 		require.NotEmpty(t, winners, "a rename succeeds: %v", errs)
 
-		got, err := m.GetOrgByID(t.Context(), org.ID)
+		got, err := m.OrgByID(t.Context(), org.ID)
 		require.NoError(t, err)
 		assert.True(t, winners[got.Identifier], "final name %s is a successful rename's", got.Identifier)
 		assert.Equal(t, tenancy.OrgActive, got.State)
@@ -848,26 +846,6 @@ func TestConcurrentRenames(t *testing.T) {
 				assert.ErrorIs(t, err, tenancy.ErrConflict)
 			}
 		}
-	})
-}
-
-func TestDeleteOrgNamed(t *testing.T) {
-	eachStore(t, func(t *testing.T, store testStore) {
-		m := newManager(t, store)
-		acme := createAcme(t, m)
-		beta, err := m.CreateOrg(t.Context(), tenancy.CreateOrgParams{Name: "Beta Labs", AdminEmail: "b@beta.com", AdminPassword: "password123"})
-		require.NoError(t, err)
-
-		assert.ErrorIs(t, m.DeleteOrgNamed(t.Context(), acme.ID, "Beta Labs"), tenancy.ErrForbidden)
-		assert.ErrorIs(t, m.DeleteOrgNamed(t.Context(), acme.ID, "Nobody Inc"), tenancy.ErrNotFound)
-		assert.ErrorIs(t, m.DeleteOrgNamed(t.Context(), acme.ID, "!!!"), tenancy.ErrInvalid)
-		_, err = m.GetOrgByID(t.Context(), beta.ID)
-		require.NoError(t, err, "refused deletes change nothing")
-
-		require.NoError(t, m.DeleteOrgNamed(t.Context(), acme.ID, "ACME corporation"))
-		_, err = m.GetOrgByID(t.Context(), acme.ID)
-		assert.ErrorIs(t, err, tenancy.ErrNotFound)
-		assert.ErrorIs(t, m.DeleteOrgNamed(t.Context(), acme.ID, "Acme Corporation"), tenancy.ErrNotFound, "already deleted")
 	})
 }
 
@@ -1026,7 +1004,7 @@ func recoverRenameCase(t *testing.T, store testStore, f fault, after bool) {
 	})
 
 	m := newManager(t, store)
-	got, err := m.GetOrgByID(t.Context(), org.ID)
+	got, err := m.OrgByID(t.Context(), org.ID)
 	require.NoError(t, err)
 	assert.Equal(t, tenancy.OrgActive, got.State)
 	assert.Empty(t, got.PendingIdentifier)
@@ -1034,7 +1012,7 @@ func recoverRenameCase(t *testing.T, store testStore, f fault, after bool) {
 	n, err := store.CountTenantDocuments(t.Context(), got.TenantCollection)
 	require.NoError(t, err)
 	assert.Equal(t, int64(42), n, "every document in the org's collection")
-	byName, err := m.GetOrg(t.Context(), got.Name)
+	byName, err := m.OrgByName(t.Context(), got.Name)
 	require.NoError(t, err, "the current name resolves")
 	assert.Equal(t, org.ID, byName.ID)
 
@@ -1061,7 +1039,7 @@ func TestRecoverDelete(t *testing.T) {
 			return m.DeleteOrg(t.Context(), org.ID)
 		})
 		m := newManager(t, store)
-		if got, err := m.GetOrgByID(t.Context(), org.ID); err == nil {
+		if got, err := m.OrgByID(t.Context(), org.ID); err == nil {
 			// Crashed before the deletion was recorded: the old state, whole.
 			assert.Equal(t, tenancy.OrgActive, got.State)
 			_, err := m.Login(t.Context(), "admin@acme.com", "MySecurePassword123")
@@ -1101,7 +1079,7 @@ func TestRecoverLeavesLiveOperationsAlone(t *testing.T) {
 		assert.Equal(t, tenancy.RecoveryReport{NamesReleased: 1, Busy: 1}, rep)
 		_, err = store.OrgByID(t.Context(), stuck.ID)
 		assert.NoError(t, err, "the locked org is untouched")
-		_, err = m.GetOrg(t.Context(), "Acme Corporation")
+		_, err = m.OrgByName(t.Context(), "Acme Corporation")
 		assert.NoError(t, err, "the org's own name is kept")
 	})
 }
@@ -1121,7 +1099,7 @@ func TestRenameOntoForeignCollection(t *testing.T) {
 		require.ErrorAs(t, err, &cerr)
 		assert.Equal(t, "organization_name", cerr.Field)
 
-		got, err := m.GetOrgByID(ctx, org.ID)
+		got, err := m.OrgByID(ctx, org.ID)
 		require.NoError(t, err)
 		assert.Equal(t, tenancy.OrgActive, got.State)
 		n, err := store.CountTenantDocuments(ctx, "tenant_foreign_corp")
@@ -1282,30 +1260,30 @@ func TestAuthorizeRevocations(t *testing.T) {
 		org := createAcme(t, m)
 		tok, err := m.Login(ctx, "admin@acme.com", "MySecurePassword123")
 		require.NoError(t, err)
-		claims, err := m.Authorize(ctx, tok.AccessToken)
+		claims, err := m.AuthenticateToken(ctx, tok.AccessToken)
 		require.NoError(t, err)
 
 		_, err = m.ChangePassword(ctx, claims, "WrongPassword123", "AnotherPassword456")
 		assert.ErrorIs(t, err, tenancy.ErrUnauthenticated)
 		fresh, err := m.ChangePassword(ctx, claims, "MySecurePassword123", "AnotherPassword456")
 		require.NoError(t, err)
-		_, err = m.Authorize(ctx, tok.AccessToken)
+		_, err = m.AuthenticateToken(ctx, tok.AccessToken)
 		assert.ErrorIs(t, err, tenancy.ErrUnauthenticated, "issued before the password change")
 		_, err = m.VerifyToken(tok.AccessToken)
 		assert.NoError(t, err, "the stateless check cannot know")
 
-		freshClaims, err := m.Authorize(ctx, fresh.AccessToken)
+		freshClaims, err := m.AuthenticateToken(ctx, fresh.AccessToken)
 		require.NoError(t, err)
 		require.NoError(t, m.Logout(ctx, freshClaims))
-		_, err = m.Authorize(ctx, fresh.AccessToken)
+		_, err = m.AuthenticateToken(ctx, fresh.AccessToken)
 		assert.ErrorIs(t, err, tenancy.ErrUnauthenticated, "logged out")
 
 		last, err := m.Login(ctx, "admin@acme.com", "AnotherPassword456")
 		require.NoError(t, err)
-		_, err = m.Authorize(ctx, last.AccessToken)
+		_, err = m.AuthenticateToken(ctx, last.AccessToken)
 		require.NoError(t, err)
 		require.NoError(t, m.DeleteOrg(ctx, org.ID))
-		_, err = m.Authorize(ctx, last.AccessToken)
+		_, err = m.AuthenticateToken(ctx, last.AccessToken)
 		assert.ErrorIs(t, err, tenancy.ErrUnauthenticated, "organization deleted")
 	})
 }
@@ -1388,7 +1366,7 @@ func TestDummyHashBuiltAtStart(t *testing.T) {
 }
 
 // TestOrgBeingDeletedIsGoneForEveryReader leaves an organization marked
-// deleting under a lock another, live process holds: GetOrg, login, the
+// deleting under a lock another, live process holds: OrgByName, login, the
 // organization's tokens and its tenant calls all answer that it is gone,
 // at once.
 func TestOrgBeingDeletedIsGoneForEveryReader(t *testing.T) {
@@ -1411,14 +1389,14 @@ func TestOrgBeingDeletedIsGoneForEveryReader(t *testing.T) {
 		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
 		start := time.Now()
-		_, err = m.GetOrg(ctx, "Acme Corporation")
-		assert.ErrorIs(t, err, tenancy.ErrNotFound, "GetOrg")
-		_, err = m.GetOrgByID(ctx, org.ID)
-		assert.ErrorIs(t, err, tenancy.ErrNotFound, "GetOrgByID")
+		_, err = m.OrgByName(ctx, "Acme Corporation")
+		assert.ErrorIs(t, err, tenancy.ErrNotFound, "OrgByName")
+		_, err = m.OrgByID(ctx, org.ID)
+		assert.ErrorIs(t, err, tenancy.ErrNotFound, "OrgByID")
 		_, err = m.Login(ctx, "admin@acme.com", "MySecurePassword123")
 		assert.ErrorIs(t, err, tenancy.ErrUnauthenticated, "Login")
-		_, err = m.Authorize(ctx, tok.AccessToken)
-		assert.ErrorIs(t, err, tenancy.ErrUnauthenticated, "Authorize")
+		_, err = m.AuthenticateToken(ctx, tok.AccessToken)
+		assert.ErrorIs(t, err, tenancy.ErrUnauthenticated, "AuthenticateToken")
 		_, err = m.Tenant(org.ID).Get(ctx, doc.ID)
 		assert.ErrorIs(t, err, tenancy.ErrNotFound, "a tenant call")
 		assert.Less(t, time.Since(start), 5*time.Second, "answered without waiting for the deletion")

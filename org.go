@@ -145,12 +145,12 @@ func (m *Manager) CreateOrg(ctx context.Context, p CreateOrgParams) (_ *Org, err
 	return org, nil
 }
 
-// GetOrg returns the active organization whose name has the same identifier
+// OrgByName returns the active organization whose name has the same identifier
 // as name. It returns a *ValidationError if name cannot be an organization
 // name and ErrNotFound if there is no such organization. It takes one
 // database round trip (two to not find a name whose earlier identifier
 // differs; see earlierIdentifier).
-func (m *Manager) GetOrg(ctx context.Context, name string) (*Org, error) {
+func (m *Manager) OrgByName(ctx context.Context, name string) (*Org, error) {
 	_, id, msg := identifier(name)
 	if msg != "" {
 		return nil, &ValidationError{Fields: []FieldError{{Field: "organization_name", Message: msg}}}
@@ -197,8 +197,8 @@ func (m *Manager) earlierNameTaken(ctx context.Context, name, id string, self Or
 	return nameTaken(strings.TrimSpace(name), ErrConflict)
 }
 
-// GetOrgByID returns the active organization with id, or ErrNotFound.
-func (m *Manager) GetOrgByID(ctx context.Context, id OrgID) (*Org, error) {
+// OrgByID returns the active organization with id, or ErrNotFound.
+func (m *Manager) OrgByID(ctx context.Context, id OrgID) (*Org, error) {
 	org, err := m.store.OrgByID(ctx, id)
 	if err != nil {
 		return nil, fmt.Errorf("organization %s: %w", id, err)
@@ -232,34 +232,6 @@ func (m *Manager) settledView(ctx context.Context, org *Org) *Org {
 // visible reports whether the org exists for readers: it has been created
 // and is not being deleted.
 func (o *Org) visible() bool { return o.State == OrgActive || o.State == OrgRenaming }
-
-// DeleteOrgNamed deletes the organization named name on behalf of an admin
-// of the organization id: it is DeleteOrg after checking that name is id's
-// own name. It returns ErrForbidden if name is another organization's and
-// ErrNotFound if no organization has it. Unlike GetOrg it finds id's
-// organization while a deletion of it is unfinished, so that a failed
-// delete can be retried.
-func (m *Manager) DeleteOrgNamed(ctx context.Context, id OrgID, name string) error {
-	_, ident, msg := identifier(name)
-	if msg != "" {
-		return &ValidationError{Fields: []FieldError{{Field: "organization_name", Message: msg}}}
-	}
-	own, err := m.store.OrgByID(ctx, id)
-	switch {
-	case err == nil && (own.Identifier == ident || own.Identifier == earlierIdentifier(name, ident)) && own.State != OrgCreating:
-		return m.DeleteOrg(ctx, id)
-	case err != nil && !errors.Is(err, ErrNotFound):
-		return fmt.Errorf("organization %s: %w", id, err)
-	}
-	other, err := m.orgByName(ctx, name, ident)
-	if err != nil {
-		return fmt.Errorf("organization %q: %w", name, err)
-	}
-	if !other.visible() {
-		return fmt.Errorf("organization %q: %w", name, ErrNotFound)
-	}
-	return fmt.Errorf("organization %q belongs to another admin: %w", name, ErrForbidden)
-}
 
 // DeleteOrg deletes the organization id with its admin, its tenant
 // collection and all of its data. It returns ErrNotFound if there is no

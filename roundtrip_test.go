@@ -182,29 +182,29 @@ func TestDatabaseRoundTrips(t *testing.T) {
 		byName = []string{"find", "find"}
 	}
 	cmdsByName := log.commandsDuring(func() {
-		got, err := m.GetOrg(ctx, "Acme Corporation")
+		got, err := m.OrgByName(ctx, "Acme Corporation")
 		require.NoError(t, err)
 		assert.Equal(t, org.ID, got.ID)
 	})
-	assert.Equal(t, byName, names(cmdsByName), "GetOrg by name")
+	assert.Equal(t, byName, names(cmdsByName), "OrgByName by name")
 	if ferret {
-		assert.Empty(t, onlyByID(cmdsByName), "GetOrg by name reads by _id only")
+		assert.Empty(t, onlyByID(cmdsByName), "OrgByName by name reads by _id only")
 	}
 	cmdsByName = log.commandsDuring(func() {
-		_, err := m.GetOrg(ctx, "No Such Org")
+		_, err := m.OrgByName(ctx, "No Such Org")
 		require.ErrorIs(t, err, tenancy.ErrNotFound)
 	})
-	assert.Equal(t, []string{"find"}, names(cmdsByName), "GetOrg of an unknown name")
+	assert.Equal(t, []string{"find"}, names(cmdsByName), "OrgByName of an unknown name")
 	if ferret {
-		assert.Empty(t, onlyByID(cmdsByName), "GetOrg of an unknown name reads by _id only")
+		assert.Empty(t, onlyByID(cmdsByName), "OrgByName of an unknown name reads by _id only")
 	}
 
 	cmdsByID := log.commandsDuring(func() {
-		_, err := m.GetOrgByID(ctx, org.ID)
+		_, err := m.OrgByID(ctx, org.ID)
 		require.NoError(t, err)
 	})
-	assert.Equal(t, []string{"find"}, names(cmdsByID), "GetOrgByID")
-	assert.Empty(t, onlyByID(cmdsByID), "GetOrgByID reads by _id")
+	assert.Equal(t, []string{"find"}, names(cmdsByID), "OrgByID")
+	assert.Empty(t, onlyByID(cmdsByID), "OrgByID reads by _id")
 
 	// An admin by email: on FerretDB the email's pointer, then the admin.
 	byEmail := []string{"find"}
@@ -260,12 +260,12 @@ func TestDatabaseRoundTrips(t *testing.T) {
 	assert.Empty(t, cmds, "VerifyToken")
 
 	authz := log.commandsDuring(func() {
-		claims, err := m.Authorize(ctx, tok.AccessToken)
+		claims, err := m.AuthenticateToken(ctx, tok.AccessToken)
 		require.NoError(t, err)
 		assert.Equal(t, org.ID, claims.OrgID)
 	})
-	assert.Equal(t, []string{"find", "find", "find"}, names(authz), "Authorize: the admin, its organization and the revocation list, concurrently")
-	assert.Empty(t, onlyByID(authz), "Authorize reads by _id")
+	assert.Equal(t, []string{"find", "find", "find"}, names(authz), "AuthenticateToken: the admin, its organization and the revocation list, concurrently")
+	assert.Empty(t, onlyByID(authz), "AuthenticateToken reads by _id")
 
 	// Tenant documents: the organization before and after each call, and
 	// the document by _id alone (on FerretDB the metadata document is told
@@ -481,7 +481,7 @@ func TestRecoveryTickAtScale(t *testing.T) {
 	// About 20 on a quiet machine; lock retries under load add some.
 	// Ten thousand organizations would show as thousands.
 	assert.Less(t, returned, 100, "documents returned do not grow with the organizations")
-	got, err := m.GetOrg(t.Context(), "Acme Global Inc")
+	got, err := m.OrgByName(t.Context(), "Acme Global Inc")
 	require.NoError(t, err)
 	assert.Equal(t, org.ID, got.ID, "the rename completed")
 	assertJournalEmpty(t, store)

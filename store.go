@@ -220,7 +220,7 @@ type OrgID string
 // OrgState is where an organization is in its lifecycle.
 type OrgState string
 
-// Organization states. Only an active organization is visible to GetOrg;
+// Organization states. Only an active organization is visible to OrgByName;
 // the others mark an operation in progress, which Manager methods refuse to
 // start another operation over.
 const (

@@ -210,7 +210,7 @@ func TestRenameByCopyUndoesPartialWork(t *testing.T) {
 		_, err := m.RenameOrg(ctx, org.ID, "Acme Global Inc")
 		require.ErrorIs(t, err, errInjected)
 
-		got, err := m.GetOrgByID(ctx, org.ID)
+		got, err := m.OrgByID(ctx, org.ID)
 		require.NoError(t, err)
 		assert.Equal(t, tenancy.OrgActive, got.State)
 		assert.Equal(t, "acme-corporation", got.Identifier)
@@ -278,7 +278,7 @@ func TestOvertakenInsert(t *testing.T) {
 				hooked.hook = func() { overtake(t, other, org) }
 				doc, err := newManager(t, hooked).Tenant(org.ID).Insert(ctx, map[string]any{"n": int64(1)})
 
-				cur, getErr := other.GetOrgByID(ctx, org.ID)
+				cur, getErr := other.OrgByID(ctx, org.ID)
 				if name == "delete" {
 					assert.ErrorIs(t, err, tenancy.ErrNotFound, "the insert is refused, not acknowledged")
 					assert.ErrorIs(t, getErr, tenancy.ErrNotFound)
@@ -374,7 +374,7 @@ func TestTenantWritesDuringRenames(t *testing.T) {
 			stopped.Store(true)
 			wg.Wait()
 
-			cur, err := a.GetOrgByID(t.Context(), org.ID)
+			cur, err := a.OrgByID(t.Context(), org.ID)
 			require.NoError(t, err)
 			count, err := storeA.CountTenantDocuments(t.Context(), cur.TenantCollection)
 			require.NoError(t, err)
@@ -434,7 +434,7 @@ func TestTenantCallSettlesFailedRename(t *testing.T) {
 
 		_, err = m.Tenant(org.ID).Insert(ctx, map[string]any{"n": int64(2)})
 		require.NoError(t, err)
-		cur, err := m.GetOrgByID(ctx, org.ID)
+		cur, err := m.OrgByID(ctx, org.ID)
 		require.NoError(t, err)
 		assert.Equal(t, tenancy.OrgActive, cur.State)
 		assert.Equal(t, "tenant_acme_global_inc", cur.TenantCollection, "completed, not undone")
@@ -465,7 +465,7 @@ func TestSettleRenameOfUnstampedCollection(t *testing.T) {
 		rep, err := newManager(t, store, tenancy.WithClock(later)).Recover(ctx)
 		require.NoError(t, err)
 		assert.Equal(t, 1, rep.RenamesSettled)
-		got, err := m.GetOrgByID(ctx, org.ID)
+		got, err := m.OrgByID(ctx, org.ID)
 		require.NoError(t, err)
 		assert.Equal(t, "tenant_acme_global_inc", got.TenantCollection)
 		n, err := store.CountTenantDocuments(ctx, got.TenantCollection)

@@ -97,7 +97,7 @@ const MaxTokenLength = 4096
 // current key or a previous one), algorithm, issuer and expiry and returns
 // its claims. It returns ErrUnauthenticated for any token that does not
 // verify. It does no I/O, so it cannot tell whether the token was revoked
-// or its admin or organization still exists: Authorize does.
+// or its admin or organization still exists: AuthenticateToken does.
 func (m *Manager) VerifyToken(token string) (*Claims, error) {
 	if len(token) > MaxTokenLength {
 		return nil, fmt.Errorf("%w: token longer than %d bytes", ErrUnauthenticated, MaxTokenLength)
@@ -146,7 +146,7 @@ func (m *Manager) keyFor(t *jwt.Token) (any, error) {
 	return k, nil
 }
 
-// Authorize is VerifyToken plus the checks that need the database: the
+// AuthenticateToken is VerifyToken plus the checks that need the database: the
 // admin still exists and belongs to the token's organization (deleting an
 // organization deletes its admin), the token is of the admin's current
 // generation (a password change ends the earlier ones), its organization
@@ -154,7 +154,7 @@ func (m *Manager) keyFor(t *jwt.Token) (any, error) {
 // costs three reads by id, run concurrently: the admin, the organization
 // and the revocation list. It returns ErrUnauthenticated for a token that
 // fails any check.
-func (m *Manager) Authorize(ctx context.Context, token string) (*Claims, error) {
+func (m *Manager) AuthenticateToken(ctx context.Context, token string) (*Claims, error) {
 	c, err := m.VerifyToken(token)
 	if err != nil {
 		return nil, err

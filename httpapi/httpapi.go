@@ -239,7 +239,7 @@ func (a *api) getOrg(w http.ResponseWriter, r *http.Request) {
 		missingName(w, r, "organization_name query parameter is required")
 		return
 	}
-	org, err := a.m.GetOrg(r.Context(), name)
+	org, err := a.m.OrgByName(r.Context(), name)
 	if err != nil {
 		a.writeError(w, r, err)
 		return
@@ -280,7 +280,7 @@ func (a *api) updateOrg(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
-	admin, err := a.m.Authenticate(r.Context(), req.Email, req.Password)
+	admin, err := a.m.AuthenticatePassword(r.Context(), req.Email, req.Password)
 	if err != nil {
 		a.writeError(w, r, err)
 		return
@@ -332,7 +332,17 @@ func (a *api) deleteOrg(w http.ResponseWriter, r *http.Request) {
 		missingName(w, r, "organization_name is required, in the JSON body or the query")
 		return
 	}
-	if err := a.m.DeleteOrgNamed(r.Context(), claims.OrgID, name); err != nil {
+	// The contract names the organization to delete, and only its own
+	// admin may delete it: the name must lead to the token's
+	// organization.
+	org, err := a.m.OrgByName(r.Context(), name)
+	if err == nil && org.ID != claims.OrgID {
+		err = fmt.Errorf("organization %q belongs to another admin: %w", name, tenancy.ErrForbidden)
+	}
+	if err == nil {
+		err = a.m.DeleteOrg(r.Context(), claims.OrgID)
+	}
+	if err != nil {
 		a.writeError(w, r, err)
 		return
 	}

@@ -32,7 +32,7 @@ func ClaimsFrom(ctx context.Context) *tenancy.Claims {
 // valid "Authorization: Bearer <token>" issued by m and still in force,
 // and puts the token's claims in the request context (see ClaimsFrom).
 // Other requests get 401 problem details. It checks with
-// tenancy.Manager.Authorize that the token was not revoked by a logout or
+// tenancy.Manager.AuthenticateToken that the token was not revoked by a logout or
 // a password change and that its admin and organization exist: two
 // database reads, run concurrently. RequireValidToken skips them.
 func RequireAuth(m *tenancy.Manager) func(http.Handler) http.Handler {
@@ -62,7 +62,7 @@ func (a *api) requireAuth(next http.Handler) http.Handler {
 		if a.stateless {
 			claims, err = a.m.VerifyToken(token)
 		} else {
-			claims, err = a.m.Authorize(r.Context(), token)
+			claims, err = a.m.AuthenticateToken(r.Context(), token)
 		}
 		switch {
 		case errors.Is(err, tenancy.ErrUnauthenticated):

@@ -507,6 +507,7 @@ func TestDeleteOrg(t *testing.T) {
 		{"empty name", call{body: name(""), token: acme, invalidRequest: true}, 400},
 		{"operator object", call{body: `{"organization_name":{"$ne":null}}`, token: acme, invalidRequest: true}, 400},
 		{"unknown org", call{body: name("Nobody Inc"), token: acme}, 404},
+		{"not a name", call{body: name("!!!"), token: acme}, 400},
 		{"another org", call{body: name("Beta Labs"), token: acme}, 403},
 		{"another org by query", call{target: "/org/delete?organization_name=Beta%20Labs", token: acme}, 403},
 		{"wrong content type", call{body: "x", contentType: "text/plain", token: acme, invalidRequest: true}, 415},
