@@ -212,7 +212,7 @@ const FailureMemory = 24 * time.Hour
 // claimed reports that it did. Old failures are forgotten first.
 func (m *Manager) admit(ctx context.Context, email string, known bool, failures int, last time.Time) (claimed bool, err error) {
 	if failures > 0 && m.now().Sub(last) > FailureMemory {
-		if err := m.store.ResetLoginFailures(ctx, email); err != nil {
+		if err := m.loginFailures.ResetLoginFailures(ctx, email); err != nil {
 			return false, fmt.Errorf("forget old login failures: %w", err)
 		}
 		failures, last = 0, time.Time{}
@@ -223,7 +223,7 @@ func (m *Manager) admit(ctx context.Context, email string, known bool, failures 
 	if m.backoffAfter <= 0 || failures < m.backoffAfter-1 {
 		return false, nil
 	}
-	ok, err := m.store.ClaimLoginAttempt(ctx, email, known, last, m.now().UTC())
+	ok, err := m.loginFailures.ClaimLoginAttempt(ctx, email, known, last, m.now().UTC())
 	if err != nil {
 		return false, fmt.Errorf("count login attempt: %w", err)
 	}
@@ -263,14 +263,14 @@ func (m *Manager) AuthenticatePassword(ctx context.Context, email, password stri
 	if err := verr.err(); err != nil {
 		return nil, err
 	}
-	admin, err := m.store.AdminByEmail(ctx, e)
+	admin, err := m.admins.AdminByEmail(ctx, e)
 	hash := m.dummyHash
 	var failures int
 	var last time.Time
 	switch {
 	case errors.Is(err, ErrNotFound):
 		admin = nil
-		if failures, last, err = m.store.LoginFailures(ctx, e); err != nil {
+		if failures, last, err = m.loginFailures.LoginFailures(ctx, e); err != nil {
 			return nil, fmt.Errorf("look up login failures: %w", err)
 		}
 	case err != nil:
@@ -288,7 +288,7 @@ func (m *Manager) AuthenticatePassword(ctx context.Context, email, password stri
 	// An admin whose organization is being deleted (or was never
 	// created) is gone for logins as for every reader. A missing record
 	// is left to the caller's own lookup, as in AuthenticateToken.
-	org, err := m.store.OrgByID(ctx, admin.OrgID)
+	org, err := m.orgs.OrgByID(ctx, admin.OrgID)
 	switch {
 	case errors.Is(err, ErrNotFound):
 	case err != nil:
@@ -314,7 +314,7 @@ func (m *Manager) checkCounted(ctx context.Context, email string, known bool, ha
 		return m.checkUnder(ctx, email, known, known, hash, failures, last, password, nil)
 	}
 	if failures > 0 && m.now().Sub(last) > FailureMemory {
-		if err := m.store.ResetLoginFailures(ctx, email); err != nil {
+		if err := m.loginFailures.ResetLoginFailures(ctx, email); err != nil {
 			return false, fmt.Errorf("forget old login failures: %w", err)
 		}
 		failures = 0
@@ -324,18 +324,18 @@ func (m *Manager) checkCounted(ctx context.Context, email string, known bool, ha
 			return false, &RetryError{Kind: ErrThrottled, After: wait}
 		}
 	}
-	netFailures, netLast, err := m.store.LoginFailures(ctx, netKey)
+	netFailures, netLast, err := m.loginFailures.LoginFailures(ctx, netKey)
 	if err != nil {
 		return false, fmt.Errorf("look up login failures: %w", err)
 	}
 	account := func(match bool) {
 		switch {
 		case !known || !match:
-			if err := m.store.RecordLoginFailure(context.WithoutCancel(ctx), email, known, m.now().UTC()); err != nil {
+			if err := m.loginFailures.RecordLoginFailure(context.WithoutCancel(ctx), email, known, m.now().UTC()); err != nil {
 				m.log.ErrorContext(ctx, "record failed password check", "err", err)
 			}
 		case failures > 0:
-			if err := m.store.ResetLoginFailures(ctx, email); err != nil {
+			if err := m.loginFailures.ResetLoginFailures(ctx, email); err != nil {
 				m.log.ErrorContext(ctx, "reset failed logins", "err", err)
 			}
 		}
@@ -364,14 +364,14 @@ func (m *Manager) checkUnder(ctx context.Context, key string, stored, canMatch b
 	}
 	if !canMatch || !match {
 		if !claimed {
-			if err := m.store.RecordLoginFailure(context.WithoutCancel(ctx), key, stored, m.now().UTC()); err != nil {
+			if err := m.loginFailures.RecordLoginFailure(context.WithoutCancel(ctx), key, stored, m.now().UTC()); err != nil {
 				m.log.ErrorContext(ctx, "record failed password check", "err", err)
 			}
 		}
 		return false, nil
 	}
 	if failures > 0 || claimed {
-		if err := m.store.ResetLoginFailures(ctx, key); err != nil {
+		if err := m.loginFailures.ResetLoginFailures(ctx, key); err != nil {
 			m.log.ErrorContext(ctx, "reset failed logins", "err", err)
 		}
 	}
@@ -414,7 +414,7 @@ func (m *Manager) ChangePassword(ctx context.Context, claims *Claims, current, n
 	if err := verr.err(); err != nil {
 		return nil, err
 	}
-	admin, err := m.store.AdminByID(ctx, claims.AdminID)
+	admin, err := m.admins.AdminByID(ctx, claims.AdminID)
 	if errors.Is(err, ErrNotFound) {
 		return nil, fmt.Errorf("admin account is gone: %w", ErrUnauthenticated)
 	}
@@ -432,7 +432,7 @@ func (m *Manager) ChangePassword(ctx context.Context, claims *Claims, current, n
 	if err != nil {
 		return nil, err
 	}
-	gen, err := m.store.SetAdminPassword(ctx, admin.ID, hash)
+	gen, err := m.admins.SetAdminPassword(ctx, admin.ID, hash)
 	if err != nil {
 		return nil, fmt.Errorf("set password: %w", err)
 	}
@@ -446,7 +446,7 @@ func (m *Manager) ChangePassword(ctx context.Context, claims *Claims, current, n
 func (m *Manager) Logout(ctx context.Context, claims *Claims) error {
 	// Kept past expiry by the largest leeway, while the token could
 	// still verify.
-	if err := m.store.RevokeToken(ctx, claims.ID, claims.ExpiresAt.Add(MaxLeeway)); err != nil {
+	if err := m.revocations.RevokeToken(ctx, claims.ID, claims.ExpiresAt.Add(MaxLeeway)); err != nil {
 		return fmt.Errorf("revoke token: %w", err)
 	}
 	return nil

@@ -39,12 +39,12 @@ func (m *Manager) lockOrg(ctx context.Context, id OrgID) (context.Context, func(
 	owner := newObjectID(m.now())
 	start := time.Now()
 	now := m.now().UTC()
-	if err := m.store.LockOrg(ctx, id, owner, now.Add(m.lease), now); err != nil {
+	if err := m.journal.LockOrg(ctx, id, owner, now.Add(m.lease), now); err != nil {
 		if !errors.Is(err, ErrConflict) && !errors.Is(err, ErrInvalid) {
 			// The lock may have been taken with the reply lost: give it
 			// back rather than block the org until the lease ends.
 			uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-			_ = m.store.UnlockOrg(uctx, id, owner)
+			_ = m.journal.UnlockOrg(uctx, id, owner)
 			cancel()
 		}
 		switch {
@@ -83,7 +83,7 @@ func (m *Manager) lockOrg(ctx context.Context, id OrgID) (context.Context, func(
 		loseLease(nil)
 		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		defer cancel()
-		if err := m.store.UnlockOrg(uctx, id, owner); err != nil {
+		if err := m.journal.UnlockOrg(uctx, id, owner); err != nil {
 			m.log.ErrorContext(ctx, "unlock organization; it stays locked until its lease ends", "org_id", id, "err", err)
 		}
 	}, nil
@@ -133,7 +133,7 @@ func (m *Manager) renewLease(leaseCtx context.Context, id OrgID, owner string, f
 		start := time.Now()
 		now := m.now().UTC()
 		rctx, cancel := context.WithTimeout(leaseCtx, every)
-		err := m.store.RenewLock(rctx, id, owner, now.Add(m.lease))
+		err := m.journal.RenewLock(rctx, id, owner, now.Add(m.lease))
 		cancel()
 		switch {
 		case err == nil:
@@ -164,6 +164,32 @@ func (m *Manager) leaseError(ctx context.Context, err error) error {
 type undoList []func(context.Context) error
 
 func (u *undoList) add(step func(context.Context) error) { *u = append(*u, step) }
+
+// step is one step of a create or rename: do takes it, and undo, if not
+// nil, takes it back. A step can take effect and still report an error (a
+// lost reply, a canceled context), so undo must be safe to run whether or
+// not do took effect.
+type step struct {
+	do, undo func(context.Context) error
+}
+
+// runSteps runs the steps of the operation op on the org id in order,
+// registering each undo before its step runs. On the first error it rolls
+// back the steps begun, newest first, and returns the error. A step may
+// empty *undo: past a point of no return, what is left is completed by
+// the next operation on the org or by recovery, not undone.
+func (m *Manager) runSteps(ctx context.Context, op string, id OrgID, undo *undoList, steps ...step) error {
+	for _, s := range steps {
+		if s.undo != nil {
+			undo.add(s.undo)
+		}
+		if err := s.do(ctx); err != nil {
+			m.rollback(ctx, op, id, *undo)
+			return err
+		}
+	}
+	return nil
+}
 
 // rollbackTimeout bounds a rollback's steps, which run after the caller
 // gave up.

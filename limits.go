@@ -136,7 +136,7 @@ func (m *Manager) reserveDocument(ctx context.Context, collection string) (undo 
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if now := m.now(); c.read.IsZero() || now.Sub(c.read) > quotaRecount {
-		n, err := m.store.CountTenantDocuments(ctx, collection)
+		n, err := m.collections.CountTenantDocuments(ctx, collection)
 		if err != nil {
 			return nil, fmt.Errorf("count tenant documents: %w", err)
 		}

@@ -17,7 +17,16 @@ import (
 // Manager runs the organization lifecycle and admin authentication over a
 // Store. It is safe for concurrent use.
 type Manager struct {
-	store    Store
+	store Store // for Ping; every other use goes through one role:
+	// each part of the Manager names the role it needs.
+	orgs          OrgStore
+	journal       JournalStore
+	admins        AdminStore
+	loginFailures LoginFailureStore
+	revocations   RevocationStore
+	collections   CollectionStore
+	documents     DocumentStore
+
 	now      func() time.Time
 	log      *slog.Logger
 	cost     int
@@ -154,23 +163,30 @@ func New(store Store, opts ...Option) (*Manager, error) {
 		}
 	}
 	m := &Manager{
-		store:        store,
-		now:          c.now,
-		log:          c.log,
-		cost:         c.cost,
-		lifetime:     c.lifetime,
-		issuer:       c.issuer,
-		keys:         map[string]any{},
-		lease:        c.lease,
-		hashSlots:    make(chan struct{}, c.hashSlots),
-		hashWait:     c.hashWait,
-		hashQueue:    c.hashQueue * c.hashSlots,
-		backoffAfter: c.backoffAfter,
-		backoffBase:  c.backoffBase,
-		backoffMax:   c.backoffMax,
-		accountAfter: c.accountAfter,
-		limits:       tenantLimits{quota: c.quota, pageReads: c.pageReads},
-		dummyHash:    newDummyHash(c.cost),
+		store:         store,
+		orgs:          store,
+		journal:       store,
+		admins:        store,
+		loginFailures: store,
+		revocations:   store,
+		collections:   store,
+		documents:     store,
+		now:           c.now,
+		log:           c.log,
+		cost:          c.cost,
+		lifetime:      c.lifetime,
+		issuer:        c.issuer,
+		keys:          map[string]any{},
+		lease:         c.lease,
+		hashSlots:     make(chan struct{}, c.hashSlots),
+		hashWait:      c.hashWait,
+		hashQueue:     c.hashQueue * c.hashSlots,
+		backoffAfter:  c.backoffAfter,
+		backoffBase:   c.backoffBase,
+		backoffMax:    c.backoffMax,
+		accountAfter:  c.accountAfter,
+		limits:        tenantLimits{quota: c.quota, pageReads: c.pageReads},
+		dummyHash:     newDummyHash(c.cost),
 	}
 	var kids []string
 	addKey := func(k key) {

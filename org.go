@@ -20,131 +20,6 @@ const (
 	TenantCollectionPrefix = "tenant_"
 )
 
-// CreateOrgParams are the inputs of CreateOrg.
-type CreateOrgParams struct {
-	// Name is the organization name; see Identifier for the rules.
-	Name string
-	// AdminEmail is the admin's email, stored lower-cased.
-	AdminEmail string
-	// AdminPassword is the admin's password, 8 to 72 bytes.
-	AdminPassword string
-}
-
-// CreateOrg creates an organization, its admin and its tenant collection.
-// It returns a *ValidationError (ErrInvalid) for bad input and ErrConflict
-// if the name's identifier or the email is taken. On any failure the steps
-// already taken are undone.
-func (m *Manager) CreateOrg(ctx context.Context, p CreateOrgParams) (_ *Org, err error) {
-	var verr ValidationError
-	name, id, msg := identifier(p.Name)
-	verr.add("organization_name", msg)
-	email, msg := normalizeEmail(p.AdminEmail)
-	verr.add("email", msg)
-	verr.add("password", checkPassword(p.AdminPassword))
-	if err := verr.err(); err != nil {
-		return nil, err
-	}
-	// A name an active organization holds is public (GET /org/get): its
-	// conflict needs no bcrypt work, which a burst of sign-ups would
-	// otherwise queue for. The reservation below decides every other case.
-	held, err := m.store.OrgByIdentifier(ctx, id)
-	switch {
-	case err == nil && held.State == OrgActive:
-		return nil, nameTaken(name, ErrConflict)
-	case err != nil && !errors.Is(err, ErrNotFound):
-		return nil, fmt.Errorf("look up organization %q: %w", name, err)
-	}
-	if err := m.earlierNameTaken(ctx, p.Name, id, ""); err != nil {
-		return nil, err
-	}
-	hash, err := m.hashPassword(ctx, p.AdminPassword)
-	if err != nil {
-		return nil, err
-	}
-
-	now := m.now().UTC()
-	org := &Org{
-		ID:               OrgID(newObjectID(now)),
-		Name:             name,
-		Identifier:       id,
-		TenantCollection: TenantCollection(id),
-		AdminID:          AdminID(newObjectID(now)),
-		AdminEmail:       email,
-		State:            OrgCreating,
-		CreatedAt:        now,
-		ModifiedAt:       now,
-	}
-	admin := &Admin{ID: org.AdminID, Email: email, PasswordHash: hash, OrgID: org.ID, CreatedAt: now}
-
-	// The new org's lock keeps recovery off it while it is being created.
-	ctx, unlock, err := m.lockOrg(ctx, org.ID)
-	if err != nil {
-		return nil, err
-	}
-	defer unlock()
-	defer func() { err = m.leaseError(ctx, err) }()
-
-	// Each undo is registered before its step runs, since a step can take
-	// effect and still report an error (a lost reply, a canceled context),
-	// and each undo is safe to run whether or not its step took effect.
-	var undo undoList
-	fail := func(err error) (*Org, error) {
-		m.rollback(ctx, "create", org.ID, undo)
-		return nil, err
-	}
-
-	undo.add(func(ctx context.Context) error { return m.store.DeleteOperation(ctx, org.ID) })
-	if err := m.beginOperation(ctx, org.ID, OpCreate, id); err != nil {
-		return fail(err)
-	}
-	undo.add(func(ctx context.Context) error { return m.store.ReleaseName(ctx, id, org.ID) })
-	if err := m.store.ReserveName(ctx, id, org.ID, now); err != nil {
-		if errors.Is(err, ErrConflict) {
-			return fail(nameTaken(name, err))
-		}
-		return fail(fmt.Errorf("reserve name: %w", err))
-	}
-
-	undo.add(func(ctx context.Context) error { return ignoreNotFound(m.store.DeleteOrg(ctx, org.ID)) })
-	if err := m.store.CreateOrg(ctx, org); err != nil {
-		return fail(fmt.Errorf("create org record: %w", err))
-	}
-
-	ownCollection := true
-	undo.add(func(ctx context.Context) error {
-		if !ownCollection {
-			return nil
-		}
-		return m.store.DropTenantCollection(ctx, org.TenantCollection)
-	})
-	if err := m.store.CreateTenantCollection(ctx, org.TenantCollection, org.ID, now); err != nil {
-		if errors.Is(err, ErrConflict) {
-			// Not ours: a collection of that name was there before.
-			ownCollection = false
-			m.log.ErrorContext(ctx, "tenant collection exists without an organization holding its name",
-				"collection", org.TenantCollection, "identifier", id)
-			return fail(collectionTaken(org.TenantCollection, err))
-		}
-		return fail(fmt.Errorf("create tenant collection: %w", err))
-	}
-
-	undo.add(func(ctx context.Context) error { return ignoreNotFound(m.store.DeleteAdmin(ctx, admin.ID)) })
-	if err := m.store.CreateAdmin(ctx, admin); err != nil {
-		if errors.Is(err, ErrConflict) {
-			return fail(&ConflictError{Field: "email", Message: "is already registered to an organization", Err: err})
-		}
-		return fail(fmt.Errorf("create admin: %w", err))
-	}
-
-	org.State = OrgActive
-	if err := m.store.UpdateOrg(ctx, org); err != nil {
-		return fail(fmt.Errorf("activate org: %w", err))
-	}
-	m.endOperation(ctx, org.ID)
-	m.log.InfoContext(ctx, "organization created", "org_id", org.ID, "identifier", id)
-	return org, nil
-}
-
 // OrgByName returns the active organization whose name has the same identifier
 // as name. It returns a *ValidationError if name cannot be an organization
 // name and ErrNotFound if there is no such organization. It takes one
@@ -169,10 +44,10 @@ func (m *Manager) OrgByName(ctx context.Context, name string) (*Org, error) {
 // the one holding id, or else one created under the name's earlier
 // identifier (see earlierIdentifier).
 func (m *Manager) orgByName(ctx context.Context, name, id string) (*Org, error) {
-	org, err := m.store.OrgByIdentifier(ctx, id)
+	org, err := m.orgs.OrgByIdentifier(ctx, id)
 	if errors.Is(err, ErrNotFound) {
 		if old := earlierIdentifier(name, id); old != "" {
-			return m.store.OrgByIdentifier(ctx, old)
+			return m.orgs.OrgByIdentifier(ctx, old)
 		}
 	}
 	return org, err
@@ -185,7 +60,7 @@ func (m *Manager) earlierNameTaken(ctx context.Context, name, id string, self Or
 	if old == "" {
 		return nil
 	}
-	org, err := m.store.OrgByIdentifier(ctx, old)
+	org, err := m.orgs.OrgByIdentifier(ctx, old)
 	switch {
 	case errors.Is(err, ErrNotFound):
 		return nil
@@ -199,7 +74,7 @@ func (m *Manager) earlierNameTaken(ctx context.Context, name, id string, self Or
 
 // OrgByID returns the active organization with id, or ErrNotFound.
 func (m *Manager) OrgByID(ctx context.Context, id OrgID) (*Org, error) {
-	org, err := m.store.OrgByID(ctx, id)
+	org, err := m.orgs.OrgByID(ctx, id)
 	if err != nil {
 		return nil, fmt.Errorf("organization %s: %w", id, err)
 	}
@@ -222,7 +97,7 @@ func (m *Manager) settledView(ctx context.Context, org *Org) *Org {
 	if err := m.lockedRecoverOrg(ctx, org.ID, &rep); err != nil {
 		return org
 	}
-	now, err := m.store.OrgByID(ctx, org.ID)
+	now, err := m.orgs.OrgByID(ctx, org.ID)
 	if err != nil {
 		return &Org{ID: org.ID, State: OrgDeleting} // gone meanwhile: not visible
 	}
@@ -244,7 +119,7 @@ func (m *Manager) DeleteOrg(ctx context.Context, id OrgID) (err error) {
 	}
 	defer unlock()
 	defer func() { err = m.leaseError(ctx, err) }()
-	org, err := m.store.OrgByID(ctx, id)
+	org, err := m.orgs.OrgByID(ctx, id)
 	if err != nil {
 		return fmt.Errorf("organization %s: %w", id, err)
 	}
@@ -261,7 +136,7 @@ func (m *Manager) deleteLocked(ctx context.Context, org *Org) error {
 		case errors.Is(err, errCollectionsLost):
 			// Nothing to move: delete what is left, and free the
 			// rename's target name too.
-			if err := m.store.ReleaseName(ctx, org.PendingIdentifier, id); err != nil {
+			if err := m.orgs.ReleaseName(ctx, org.PendingIdentifier, id); err != nil {
 				return fmt.Errorf("release name of organization %s: %w", id, err)
 			}
 		case err != nil:
@@ -275,7 +150,7 @@ func (m *Manager) deleteLocked(ctx context.Context, org *Org) error {
 		}
 		org.State = OrgDeleting
 		org.ModifiedAt = m.now().UTC()
-		if err := m.store.UpdateOrg(ctx, org); err != nil {
+		if err := m.orgs.UpdateOrg(ctx, org); err != nil {
 			// Recovery finds the entry and, if the deletion was
 			// recorded after all, completes it.
 			return fmt.Errorf("record deletion of organization %s: %w", id, err)
@@ -289,7 +164,7 @@ func (m *Manager) deleteLocked(ctx context.Context, org *Org) error {
 	}
 	// Admin first, so that no new token is issued for a vanishing org;
 	// the name only once the data is gone.
-	if err := ignoreNotFound(m.store.DeleteAdmin(ctx, org.AdminID)); err != nil {
+	if err := ignoreNotFound(m.admins.DeleteAdmin(ctx, org.AdminID)); err != nil {
 		return fmt.Errorf("delete admin of organization %s: %w", id, err)
 	}
 	if err := m.dropOwnCollection(ctx, org, true); err != nil {
@@ -297,10 +172,10 @@ func (m *Manager) deleteLocked(ctx context.Context, org *Org) error {
 	}
 	// The name is released before the record goes, so that a retry
 	// still finds the record and finishes the job.
-	if err := m.store.ReleaseName(ctx, org.Identifier, id); err != nil {
+	if err := m.orgs.ReleaseName(ctx, org.Identifier, id); err != nil {
 		return fmt.Errorf("release name of organization %s: %w", id, err)
 	}
-	if err := ignoreNotFound(m.store.DeleteOrg(ctx, id)); err != nil {
+	if err := ignoreNotFound(m.orgs.DeleteOrg(ctx, id)); err != nil {
 		return fmt.Errorf("delete organization %s: %w", id, err)
 	}
 	m.endOperation(ctx, id)
@@ -315,19 +190,19 @@ func (m *Manager) rollbackCreate(ctx context.Context, org *Org) error {
 	// then fails its version-checked activation instead of succeeding
 	// over a half-removed org.
 	org.ModifiedAt = m.now().UTC()
-	if err := m.store.UpdateOrg(ctx, org); err != nil {
+	if err := m.orgs.UpdateOrg(ctx, org); err != nil {
 		return fmt.Errorf("roll back creation of %s: %w", org.ID, err)
 	}
-	if err := ignoreNotFound(m.store.DeleteAdmin(ctx, org.AdminID)); err != nil {
+	if err := ignoreNotFound(m.admins.DeleteAdmin(ctx, org.AdminID)); err != nil {
 		return fmt.Errorf("roll back creation of %s: %w", org.ID, err)
 	}
 	if err := m.dropOwnCollection(ctx, org, false); err != nil {
 		return fmt.Errorf("roll back creation of %s: %w", org.ID, err)
 	}
-	if err := m.store.ReleaseName(ctx, org.Identifier, org.ID); err != nil {
+	if err := m.orgs.ReleaseName(ctx, org.Identifier, org.ID); err != nil {
 		return fmt.Errorf("roll back creation of %s: %w", org.ID, err)
 	}
-	return ignoreNotFound(m.store.DeleteOrg(ctx, org.ID))
+	return ignoreNotFound(m.orgs.DeleteOrg(ctx, org.ID))
 }
 
 // dropOwnCollection drops org's tenant collection unless its metadata
@@ -339,11 +214,11 @@ func (m *Manager) rollbackCreate(ctx context.Context, org *Org) error {
 // documents but no stamp did not make it, but one whose process died
 // between creating its collection and stamping it left it empty.
 func (m *Manager) dropOwnCollection(ctx context.Context, org *Org, unstamped bool) error {
-	owner, err := m.store.TenantCollectionOwner(ctx, org.TenantCollection)
+	owner, err := m.collections.TenantCollectionOwner(ctx, org.TenantCollection)
 	switch {
 	case errors.Is(err, ErrNotFound) && unstamped:
 	case errors.Is(err, ErrNotFound):
-		n, err := m.store.CountTenantDocuments(ctx, org.TenantCollection)
+		n, err := m.collections.CountTenantDocuments(ctx, org.TenantCollection)
 		if err != nil || n > 0 {
 			return err
 		}
@@ -354,7 +229,7 @@ func (m *Manager) dropOwnCollection(ctx context.Context, org *Org, unstamped boo
 			"org_id", org.ID, "collection", org.TenantCollection, "owner", owner)
 		return nil
 	}
-	return m.store.DropTenantCollection(ctx, org.TenantCollection)
+	return m.collections.DropTenantCollection(ctx, org.TenantCollection)
 }
 
 func nameTaken(name string, err error) error {

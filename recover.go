@@ -91,7 +91,7 @@ func (m *Manager) RunRecovery(ctx context.Context, every time.Duration) error {
 // the next Recover.
 func (m *Manager) RecoverPending(ctx context.Context) (RecoveryReport, error) {
 	var rep RecoveryReport
-	ops, err := m.store.Operations(ctx)
+	ops, err := m.journal.Operations(ctx)
 	if err != nil {
 		return rep, fmt.Errorf("recover: read the journal: %w", err)
 	}
@@ -151,7 +151,7 @@ func (m *Manager) Recover(ctx context.Context) (RecoveryReport, error) {
 	now := m.now().UTC()
 	cut := now.Add(-m.lease)
 
-	orgs, err := m.store.UnfinishedOrgs(ctx, cut)
+	orgs, err := m.orgs.UnfinishedOrgs(ctx, cut)
 	if err != nil {
 		return rep, errors.Join(append(errs, fmt.Errorf("recover: %w", err))...)
 	}
@@ -165,7 +165,7 @@ func (m *Manager) Recover(ctx context.Context) (RecoveryReport, error) {
 		}
 	}
 
-	names, err := m.store.Reservations(ctx, cut)
+	names, err := m.orgs.Reservations(ctx, cut)
 	if err != nil {
 		return rep, errors.Join(append(errs, fmt.Errorf("recover: %w", err))...)
 	}
@@ -180,7 +180,7 @@ func (m *Manager) Recover(ctx context.Context) (RecoveryReport, error) {
 			full.NamesReleased++
 		}
 	}
-	if full.Expired, err = m.store.DeleteExpired(ctx, now, now.Add(-FailureMemory)); err != nil {
+	if full.Expired, err = m.revocations.DeleteExpired(ctx, now, now.Add(-FailureMemory)); err != nil {
 		errs = append(errs, fmt.Errorf("recover: delete expired records: %w", err))
 	}
 	m.logRecovery(ctx, full)
@@ -222,7 +222,7 @@ func (m *Manager) recoverOperation(ctx context.Context, op *Operation, rep *Reco
 			return fmt.Errorf("recover organization %s: release %q: %w", op.OrgID, name, err)
 		}
 	}
-	if err := m.store.DeleteOperation(ctx, op.OrgID); err != nil {
+	if err := m.journal.DeleteOperation(ctx, op.OrgID); err != nil {
 		return fmt.Errorf("recover organization %s: clear its journal entry: %w", op.OrgID, err)
 	}
 	return nil
@@ -230,7 +230,7 @@ func (m *Manager) recoverOperation(ctx context.Context, op *Operation, rep *Reco
 
 // operationOf returns org id's journal entry, or nil if it has none.
 func (m *Manager) operationOf(ctx context.Context, id OrgID) (*Operation, error) {
-	ops, err := m.store.Operations(ctx)
+	ops, err := m.journal.Operations(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("recover organization %s: read the journal: %w", id, err)
 	}
@@ -251,9 +251,9 @@ func (m *Manager) releaseOperationName(ctx context.Context, op *Operation, name 
 	// org's was refused by the rename (another application's), never made
 	// by a tenant write, so only the old name is swept.
 	if op.Kind != OpRename || name == op.Names[0] {
-		return m.store.ReleaseName(ctx, name, op.OrgID)
+		return m.orgs.ReleaseName(ctx, name, op.OrgID)
 	}
-	err := m.store.ReserveName(ctx, name, op.OrgID, m.now().UTC())
+	err := m.orgs.ReserveName(ctx, name, op.OrgID, m.now().UTC())
 	if errors.Is(err, ErrConflict) {
 		return nil
 	}
@@ -263,7 +263,7 @@ func (m *Manager) releaseOperationName(ctx context.Context, op *Operation, name 
 	if err := m.dropStray(ctx, TenantCollection(name)); err != nil {
 		return err
 	}
-	return m.store.ReleaseName(ctx, name, op.OrgID)
+	return m.orgs.ReleaseName(ctx, name, op.OrgID)
 }
 
 // lockedRecoverOrg settles organization id under its lock; see settleOrg.
@@ -282,7 +282,7 @@ func (m *Manager) lockedRecoverOrg(ctx context.Context, id OrgID, rep *RecoveryR
 // unfinished, and returns the organization as it is then (nil if it is
 // gone). The caller holds its lock.
 func (m *Manager) settleOrg(ctx context.Context, id OrgID, rep *RecoveryReport) (*Org, error) {
-	org, err := m.store.OrgByID(ctx, id)
+	org, err := m.orgs.OrgByID(ctx, id)
 	if errors.Is(err, ErrNotFound) {
 		return nil, nil
 	}
@@ -314,7 +314,7 @@ func (m *Manager) settleOrg(ctx context.Context, id OrgID, rep *RecoveryReport) 
 // releaseUnused releases r if its organization is gone or neither is named
 // by it nor is renaming to it.
 func (m *Manager) releaseUnused(ctx context.Context, r Reservation) (bool, error) {
-	org, err := m.store.OrgByID(ctx, r.OrgID)
+	org, err := m.orgs.OrgByID(ctx, r.OrgID)
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		return false, fmt.Errorf("recover name %q: %w", r.Identifier, err)
 	}
@@ -329,21 +329,21 @@ func (m *Manager) releaseUnused(ctx context.Context, r Reservation) (bool, error
 		return false, err
 	}
 	defer unlock()
-	org, err = m.store.OrgByID(ctx, r.OrgID)
+	org, err = m.orgs.OrgByID(ctx, r.OrgID)
 	switch {
 	case err != nil && !errors.Is(err, ErrNotFound):
 		return false, fmt.Errorf("recover name %q: %w", r.Identifier, err)
 	case err == nil && (org.Identifier == r.Identifier || org.PendingIdentifier == r.Identifier):
 		return false, nil
 	}
-	return true, m.store.ReleaseName(ctx, r.Identifier, r.OrgID)
+	return true, m.orgs.ReleaseName(ctx, r.Identifier, r.OrgID)
 }
 
 // beginOperation records in the journal that an operation of kind starts
 // on org id, which may reserve names. The caller holds the org's lock.
 func (m *Manager) beginOperation(ctx context.Context, id OrgID, kind string, names ...string) error {
 	op := &Operation{OrgID: id, Kind: kind, Names: slices.Clone(names), Started: m.now().UTC()}
-	if err := m.store.PutOperation(ctx, op); err != nil {
+	if err := m.journal.PutOperation(ctx, op); err != nil {
 		return fmt.Errorf("record %s of organization %s in the journal: %w", kind, id, err)
 	}
 	return nil
@@ -352,7 +352,7 @@ func (m *Manager) beginOperation(ctx context.Context, id OrgID, kind string, nam
 // endOperation removes org id's journal entry once its operation is
 // settled. A failure is logged: recovery removes the entry later.
 func (m *Manager) endOperation(ctx context.Context, id OrgID) {
-	if err := m.store.DeleteOperation(ctx, id); err != nil {
+	if err := m.journal.DeleteOperation(ctx, id); err != nil {
 		m.log.WarnContext(ctx, "clear a settled operation from the journal; recovery clears it later", "org_id", id, "err", err)
 	}
 }

@@ -60,14 +60,14 @@ func (t *Tenant) Insert(ctx context.Context, data map[string]any) (*Document, er
 		if err != nil {
 			return err
 		}
-		err = t.m.store.AddTenantDocument(ctx, collection, doc)
+		err = t.m.documents.AddTenantDocument(ctx, collection, doc)
 		if err != nil {
 			undo()
 		}
 		if runs > 1 && errors.Is(err, ErrConflict) {
 			// Our own insert of an earlier run, moved here by the rename,
 			// unless another unique index of the collection refused it.
-			if _, gerr := t.m.store.TenantDocument(ctx, collection, doc.ID); gerr == nil {
+			if _, gerr := t.m.documents.TenantDocument(ctx, collection, doc.ID); gerr == nil {
 				return nil
 			}
 		}
@@ -92,7 +92,7 @@ func (t *Tenant) Get(ctx context.Context, id string) (*Document, error) {
 	var doc *Document
 	err := t.m.inTenant(ctx, t.id, "", func(ctx context.Context, collection string) error {
 		var err error
-		doc, err = t.m.store.TenantDocument(ctx, collection, id)
+		doc, err = t.m.documents.TenantDocument(ctx, collection, id)
 		return err
 	})
 	if err != nil {
@@ -129,7 +129,7 @@ func (t *Tenant) List(ctx context.Context, after string, limit int) ([]*Document
 	var docs []*Document
 	err = t.m.inTenant(ctx, t.id, "", func(ctx context.Context, collection string) error {
 		var err error
-		docs, err = t.m.store.TenantDocuments(ctx, collection, after, limit)
+		docs, err = t.m.documents.TenantDocuments(ctx, collection, after, limit)
 		return err
 	})
 	if err != nil {
@@ -146,7 +146,7 @@ func (t *Tenant) Delete(ctx context.Context, id string) error {
 	}
 	deleted := false
 	err := t.m.inTenant(ctx, t.id, "", func(ctx context.Context, collection string) error {
-		err := t.m.store.DeleteTenantDocument(ctx, collection, id)
+		err := t.m.documents.DeleteTenantDocument(ctx, collection, id)
 		if err == nil {
 			deleted = true
 			t.m.limits.forget(collection, 1)
@@ -252,7 +252,7 @@ func (m *Manager) settledOrg(ctx context.Context, id OrgID) (*Org, error) {
 	wait := 2 * time.Millisecond
 	renaming := false
 	for {
-		org, err := m.store.OrgByID(ctx, id)
+		org, err := m.orgs.OrgByID(ctx, id)
 		if err != nil && renaming && outOfTime(ctx, err) {
 			// The caller's time ran out while it waited for the rename.
 			return nil, fmt.Errorf("organization %s: %w: %w", id, ErrRenaming, err)
@@ -329,14 +329,14 @@ func (m *Manager) sweepName(ctx context.Context, id OrgID, identifier, inserted 
 	holder := OrgID(newObjectID(m.now()))
 	wait := 5 * time.Millisecond
 	for {
-		err := m.store.ReserveName(ctx, identifier, holder, m.now().UTC())
+		err := m.orgs.ReserveName(ctx, identifier, holder, m.now().UTC())
 		if err == nil {
 			break
 		}
 		if !errors.Is(err, ErrConflict) {
 			return err
 		}
-		other, err := m.store.OrgByIdentifier(ctx, identifier)
+		other, err := m.orgs.OrgByIdentifier(ctx, identifier)
 		switch {
 		case err == nil && other.ID == id:
 			// Renamed back: the collection is this org's own again.
@@ -351,7 +351,7 @@ func (m *Manager) sweepName(ctx context.Context, id OrgID, identifier, inserted 
 			// write: take the document back out of its collection.
 			m.log.ErrorContext(ctx, "overtaken write landed in another organization's collection; removing it",
 				"org_id", id, "collection", collection, "owner", other.ID)
-			return ignoreNotFound(m.store.DeleteTenantDocument(ctx, collection, inserted))
+			return ignoreNotFound(m.documents.DeleteTenantDocument(ctx, collection, inserted))
 		case err != nil && !errors.Is(err, ErrNotFound):
 			return err
 		}
@@ -363,18 +363,18 @@ func (m *Manager) sweepName(ctx context.Context, id OrgID, identifier, inserted 
 		wait = min(2*wait, 200*time.Millisecond)
 	}
 	defer func() {
-		if err := m.store.ReleaseName(ctx, identifier, holder); err != nil {
+		if err := m.orgs.ReleaseName(ctx, identifier, holder); err != nil {
 			// Recover releases it once the lease is over: no org has holder.
 			m.log.WarnContext(ctx, "release swept name", "identifier", identifier, "err", err)
 		}
 	}()
-	if _, err := m.store.TenantCollectionOwner(ctx, collection); err == nil {
+	if _, err := m.collections.TenantCollectionOwner(ctx, collection); err == nil {
 		// Stamped: an organization's collection, not a stray.
 		return nil
 	} else if !errors.Is(err, ErrNotFound) {
 		return err
 	}
-	return m.store.DropTenantCollection(ctx, collection)
+	return m.collections.DropTenantCollection(ctx, collection)
 }
 
 // outOfTime reports whether err came from ctx's deadline: ctx ended, or

@@ -76,42 +76,57 @@ func loadConfig(getenv func(string) string) (*config, error) {
 	if !databaseName.MatchString(c.tenantDB) {
 		return nil, fmt.Errorf("TENANT_DB %q must be 1 to 63 letters, digits, _ or - (it defaults to PRIMARY_DB, followed by %s on the embedded database)", c.tenantDB, embeddedTenantSuffix)
 	}
+	for _, load := range []func(func(string) string) error{c.loadKeys, c.loadClientLimits, c.loadTuning} {
+		if err := load(getenv); err != nil {
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+// loadKeys reads the signing algorithm's keys: SECRET_KEY and
+// PREVIOUS_SECRET_KEYS, or ED25519_PRIVATE_KEY.
+func (c *config) loadKeys(getenv func(string) string) error {
 	if s := getenv("SECRET_KEY"); s != "" {
 		if err := tenancy.CheckSigningSecret([]byte(s)); err != nil {
-			return nil, fmt.Errorf("SECRET_KEY: %w (or leave it unset to have one generated into DATA_DIR)", err)
+			return fmt.Errorf("SECRET_KEY: %w (or leave it unset to have one generated into DATA_DIR)", err)
 		}
 		c.secret, c.secretFromEnv = []byte(s), true
 	}
 	switch c.algorithm {
 	case "HS256", "HS384", "HS512", "EdDSA":
 	default:
-		return nil, fmt.Errorf("ALGORITHM %q is not supported; use HS256, HS384, HS512 or EdDSA", c.algorithm)
+		return fmt.Errorf("ALGORITHM %q is not supported; use HS256, HS384, HS512 or EdDSA", c.algorithm)
 	}
 	if s := getenv("PREVIOUS_SECRET_KEYS"); s != "" {
 		for i, p := range strings.Split(s, ",") {
 			p = strings.TrimSpace(p)
 			if err := tenancy.CheckSigningSecret([]byte(p)); err != nil {
-				return nil, fmt.Errorf("PREVIOUS_SECRET_KEYS: key %d: %w", i+1, err)
+				return fmt.Errorf("PREVIOUS_SECRET_KEYS: key %d: %w", i+1, err)
 			}
 			c.previous = append(c.previous, []byte(p))
 		}
 	}
 	if len(c.previous) > 0 && c.algorithm == "EdDSA" {
-		return nil, errors.New("PREVIOUS_SECRET_KEYS verify HS256, HS384 or HS512 tokens; ALGORITHM=EdDSA verifies with Ed25519 keys only: unset one of them")
+		return errors.New("PREVIOUS_SECRET_KEYS verify HS256, HS384 or HS512 tokens; ALGORITHM=EdDSA verifies with Ed25519 keys only: unset one of them")
 	}
 	if s := getenv("ED25519_PRIVATE_KEY"); s != "" {
 		seed, err := base64.StdEncoding.DecodeString(strings.TrimSpace(s))
 		if err != nil || (len(seed) != ed25519.SeedSize && len(seed) != ed25519.PrivateKeySize) {
-			return nil, fmt.Errorf("ED25519_PRIVATE_KEY must be the base64 of a 32-byte Ed25519 seed (try: openssl rand -base64 32)")
+			return fmt.Errorf("ED25519_PRIVATE_KEY must be the base64 of a 32-byte Ed25519 seed (try: openssl rand -base64 32)")
 		}
 		c.edSeed = seed[:ed25519.SeedSize]
 	}
+	return nil
+}
+
+// loadClientLimits reads LOGIN_RATE_LIMIT and TRUSTED_PROXIES.
+func (c *config) loadClientLimits(getenv func(string) string) (err error) {
 	rateText := or(getenv("LOGIN_RATE_LIMIT"), strconv.Itoa(httpapi.DefaultLoginRate))
-	var err error
 	// NaN passes every comparison as false: it is refused by name, or
 	// it would switch the limit off.
 	if c.loginRate, err = strconv.ParseFloat(rateText, 64); err != nil || math.IsNaN(c.loginRate) || math.IsInf(c.loginRate, 0) || c.loginRate < 0 {
-		return nil, fmt.Errorf("LOGIN_RATE_LIMIT %q must be a number of logins per second per client address, 0 or more (0 switches the limit off)", rateText)
+		return fmt.Errorf("LOGIN_RATE_LIMIT %q must be a number of logins per second per client address, 0 or more (0 switches the limit off)", rateText)
 	}
 	if s := getenv("TRUSTED_PROXIES"); s != "" {
 		for _, p := range strings.Split(s, ",") {
@@ -119,35 +134,40 @@ func loadConfig(getenv func(string) string) (*config, error) {
 			if err != nil {
 				addr, aerr := netip.ParseAddr(strings.TrimSpace(p))
 				if aerr != nil {
-					return nil, fmt.Errorf("TRUSTED_PROXIES: %q is not an address or a CIDR prefix", p)
+					return fmt.Errorf("TRUSTED_PROXIES: %q is not an address or a CIDR prefix", p)
 				}
 				prefix = netip.PrefixFrom(addr, addr.BitLen())
 			}
 			c.proxies = append(c.proxies, prefix)
 		}
 	}
+	return nil
+}
+
+// loadTuning reads the limits and settings of the rest.
+func (c *config) loadTuning(getenv func(string) string) error {
 	minutes, err := strconv.Atoi(or(getenv("TOKEN_LIFETIME"), "60"))
 	if err != nil || minutes <= 0 || minutes > maxTokenMinutes {
-		return nil, fmt.Errorf("TOKEN_LIFETIME %q must be a number of minutes from 1 to %d", getenv("TOKEN_LIFETIME"), maxTokenMinutes)
+		return fmt.Errorf("TOKEN_LIFETIME %q must be a number of minutes from 1 to %d", getenv("TOKEN_LIFETIME"), maxTokenMinutes)
 	}
 	c.tokenLifetime = time.Duration(minutes) * time.Minute
 	c.bcryptCost, err = strconv.Atoi(or(getenv("BCRYPT_COST"), strconv.Itoa(tenancy.DefaultBcryptCost)))
 	if err != nil || c.bcryptCost < tenancy.MinBcryptCost || c.bcryptCost > tenancy.MaxBcryptCost {
-		return nil, fmt.Errorf("BCRYPT_COST %q must be a number from %d to %d (each step doubles the time of a login; %d takes about a second)",
+		return fmt.Errorf("BCRYPT_COST %q must be a number from %d to %d (each step doubles the time of a login; %d takes about a second)",
 			getenv("BCRYPT_COST"), tenancy.MinBcryptCost, tenancy.MaxBcryptCost, tenancy.MaxBcryptCost)
 	}
 	quotaText := or(getenv("TENANT_QUOTA"), "0")
 	if c.tenantQuota, err = strconv.ParseInt(quotaText, 10, 64); err != nil || c.tenantQuota < 0 {
-		return nil, fmt.Errorf("TENANT_QUOTA %q must be a number of documents per organization (0 for no limit)", quotaText)
+		return fmt.Errorf("TENANT_QUOTA %q must be a number of documents per organization (0 for no limit)", quotaText)
 	}
 	connText := or(getenv("MAX_CONNECTIONS"), strconv.Itoa(defaultMaxConnections))
 	if c.maxConns, err = strconv.Atoi(connText); err != nil || c.maxConns < 16 || c.maxConns > 1_000_000 {
-		return nil, fmt.Errorf("MAX_CONNECTIONS %q must be a number of client connections from 16 to 1000000", connText)
+		return fmt.Errorf("MAX_CONNECTIONS %q must be a number of client connections from 16 to 1000000", connText)
 	}
 	dbText := or(getenv("DB_TIMEOUT"), "2")
 	secs, err := strconv.Atoi(dbText)
 	if err != nil || secs < 1 || secs > 60 {
-		return nil, fmt.Errorf("DB_TIMEOUT %q must be a number of seconds from 1 to 60", dbText)
+		return fmt.Errorf("DB_TIMEOUT %q must be a number of seconds from 1 to 60", dbText)
 	}
 	c.dbTimeout = time.Duration(secs) * time.Second
 	switch v := strings.ToLower(getenv("RENAME_BY_COPY")); v {
@@ -155,7 +175,7 @@ func loadConfig(getenv func(string) string) (*config, error) {
 	case "true", "1":
 		c.renameByCopy = true
 	default:
-		return nil, fmt.Errorf("RENAME_BY_COPY %q must be true or false", getenv("RENAME_BY_COPY"))
+		return fmt.Errorf("RENAME_BY_COPY %q must be true or false", getenv("RENAME_BY_COPY"))
 	}
 	level := strings.ToUpper(or(getenv("LOG_LEVEL"), "INFO"))
 	switch level { // Python's names, as the services this replaces use them
@@ -165,9 +185,9 @@ func loadConfig(getenv func(string) string) (*config, error) {
 		level = "ERROR"
 	}
 	if err := c.logLevel.UnmarshalText([]byte(level)); err != nil {
-		return nil, fmt.Errorf("LOG_LEVEL %q must be DEBUG, INFO, WARNING or ERROR", getenv("LOG_LEVEL"))
+		return fmt.Errorf("LOG_LEVEL %q must be DEBUG, INFO, WARNING or ERROR", getenv("LOG_LEVEL"))
 	}
-	return c, nil
+	return nil
 }
 
 // recoveryInterval is how often the server settles the operations whose

@@ -72,7 +72,36 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer) erro
 		return err
 	}
 	log := slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: cfg.logLevel}))
+	if err := loadSigningKey(cfg, log); err != nil {
+		return err
+	}
+	store, closeDB, err := openStore(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer closeDB()
+	m, err := newManager(cfg, store, log)
+	if err != nil {
+		return err
+	}
 
+	// Settle, in the background from now on, what this or another
+	// process left unfinished: a full pass at once, then the journal of
+	// operations in flight every second. What cannot be settled is logged
+	// and tried again; it blocks no other org.
+	recoveryCtx, stopRecovery := context.WithCancel(ctx)
+	recovered := make(chan struct{})
+	go func() {
+		defer close(recovered)
+		_ = m.RunRecovery(recoveryCtx, recoveryInterval)
+	}()
+	defer func() { stopRecovery(); <-recovered }()
+	return serve(ctx, cfg, m, log)
+}
+
+// loadSigningKey reads, or generates and keeps under DATA_DIR, the key
+// of cfg's algorithm that the environment does not give.
+func loadSigningKey(cfg *config, log *slog.Logger) (err error) {
 	if cfg.algorithm == "EdDSA" && cfg.edSeed == nil {
 		path := filepath.Join(cfg.dataDir, "ed25519_seed")
 		s, err := loadOrCreateSecret(path)
@@ -91,12 +120,11 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer) erro
 		}
 		log.Warn("SECRET_KEY is not set: signing tokens with a secret generated and kept in "+path+"; production should set SECRET_KEY", "path", path)
 	}
+	return nil
+}
 
-	store, closeDB, err := openStore(ctx, cfg, log)
-	if err != nil {
-		return err
-	}
-	defer closeDB()
+// newManager returns the Manager cfg describes over store.
+func newManager(cfg *config, store tenancy.Store, log *slog.Logger) (*tenancy.Manager, error) {
 	opts := []tenancy.Option{
 		tenancy.WithTokenLifetime(cfg.tokenLifetime),
 		tenancy.WithBcryptCost(cfg.bcryptCost),
@@ -109,23 +137,12 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer) erro
 		opts = append(opts, tenancy.WithHMACAlgorithm(cfg.algorithm),
 			tenancy.WithSigningSecret(cfg.secret), tenancy.WithPreviousSigningSecrets(cfg.previous...))
 	}
-	m, err := tenancy.New(store, opts...)
-	if err != nil {
-		return err
-	}
+	return tenancy.New(store, opts...)
+}
 
-	// Settle, in the background from now on, what this or another
-	// process left unfinished: a full pass at once, then the journal of
-	// operations in flight every second. What cannot be settled is logged
-	// and tried again; it blocks no other org.
-	recoveryCtx, stopRecovery := context.WithCancel(ctx)
-	recovered := make(chan struct{})
-	go func() {
-		defer close(recovered)
-		_ = m.RunRecovery(recoveryCtx, recoveryInterval)
-	}()
-	defer func() { stopRecovery(); <-recovered }()
-
+// serve serves the API over m on cfg's address until ctx is done, then
+// shuts down gracefully: requests in flight finish first.
+func serve(ctx context.Context, cfg *config, m *tenancy.Manager, log *slog.Logger) error {
 	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.addr, err)
@@ -140,6 +157,7 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer) erro
 		httpapi.WithLoginRateLimit(cfg.loginRate, max(1, int(3*cfg.loginRate))),
 		httpapi.WithTrustedProxies(cfg.proxies...))
 	if err != nil {
+		_ = ln.Close()
 		return err
 	}
 	srv := &http.Server{

@@ -51,7 +51,32 @@ func (m *Manager) RenameOrg(ctx context.Context, id OrgID, newName string) (_ *R
 	}
 	defer unlock()
 	defer func() { err = m.leaseError(ctx, err) }()
-	org, err := m.store.OrgByID(ctx, id)
+	org, err := m.renamableOrg(ctx, id, newName, newID)
+	if err != nil {
+		return nil, err
+	}
+	if newID == org.Identifier {
+		return m.renameDisplay(ctx, org, name)
+	}
+	r := &renaming{m: m, org: org, old: *org, name: name, newID: newID, from: org.TenantCollection, to: TenantCollection(newID), moved: true}
+	var undo undoList
+	r.undo = &undo
+	if err := m.runSteps(ctx, "rename", id, &undo, r.steps()...); err != nil {
+		return nil, err
+	}
+	if m.finishRename(ctx, id, r.from, r.old.Identifier) {
+		m.endOperation(ctx, id)
+	}
+	m.log.InfoContext(ctx, "organization renamed", "org_id", id, "from", r.old.Identifier, "to", newID, "documents", r.n, "copied", org.PendingCopy)
+	org.PendingCopy = false
+	return &RenameResult{Org: org, PreviousCollection: r.from, CurrentCollection: org.TenantCollection, DocumentsMigrated: r.n}, nil
+}
+
+// renamableOrg returns the organization id, whose lock the caller holds,
+// with an earlier rename of it settled, if newName (whose identifier is
+// newID) is free for it.
+func (m *Manager) renamableOrg(ctx context.Context, id OrgID, newName, newID string) (*Org, error) {
+	org, err := m.orgs.OrgByID(ctx, id)
 	if err != nil {
 		return nil, fmt.Errorf("organization %s: %w", id, err)
 	}
@@ -66,128 +91,170 @@ func (m *Manager) RenameOrg(ctx context.Context, id OrgID, newName string) (_ *R
 	if err := m.earlierNameTaken(ctx, newName, newID, id); err != nil {
 		return nil, err
 	}
-	prev := org.TenantCollection
-	if newID == org.Identifier {
-		org.Name = name
-		org.ModifiedAt = m.now().UTC()
-		if err := m.store.UpdateOrg(ctx, org); err != nil {
-			return nil, fmt.Errorf("rename organization %s: %w", id, err)
-		}
-		n, err := m.store.CountTenantDocuments(ctx, prev)
-		if err != nil {
-			return nil, fmt.Errorf("count tenant documents: %w", err)
-		}
-		return &RenameResult{Org: org, PreviousCollection: prev, CurrentCollection: prev, DocumentsMigrated: n}, nil
-	}
+	return org, nil
+}
 
-	from, to, oldID := prev, TenantCollection(newID), org.Identifier
-	old := *org
-	var undo undoList
-	fail := func(err error) (*RenameResult, error) {
-		m.rollback(ctx, "rename", id, undo)
-		return nil, err
-	}
-
-	undo.add(func(ctx context.Context) error { return m.store.DeleteOperation(ctx, id) })
-	if err := m.beginOperation(ctx, id, OpRename, newID, oldID); err != nil {
-		return fail(err)
-	}
-	undo.add(func(ctx context.Context) error { return m.store.ReleaseName(ctx, newID, id) })
-	if err := m.store.ReserveName(ctx, newID, id, m.now().UTC()); err != nil {
-		if errors.Is(err, ErrConflict) {
-			return fail(nameTaken(name, err))
-		}
-		return fail(fmt.Errorf("reserve name: %w", err))
-	}
-	// A collection under the new name that no org holds (another
-	// application's) is refused before anything else changes; the move
-	// itself would refuse it too.
-	if exists, err := m.store.TenantCollectionExists(ctx, to); err != nil {
-		return fail(fmt.Errorf("rename organization %s: %w", id, err))
-	} else if exists {
-		return fail(collectionTaken(to, ErrConflict))
-	}
-
-	// Undoing the record reads it back, so it restores the old names
-	// whether the record was left renaming or already renamed.
-	undo.add(func(ctx context.Context) error {
-		cur, err := m.store.OrgByID(ctx, id)
-		if err != nil {
-			return ignoreNotFound(err)
-		}
-		if cur.PendingIdentifier != newID && cur.Identifier != newID {
-			return nil
-		}
-		restored := old
-		restored.ModifiedAt = m.now().UTC()
-		restored.Version = cur.Version
-		return m.store.UpdateOrg(ctx, &restored)
-	})
-	org.State = OrgRenaming
-	org.PendingName, org.PendingIdentifier, org.PendingCollection = name, newID, to
+// renameDisplay is the rename of org to name, which has org's identifier:
+// only the display name changes.
+func (m *Manager) renameDisplay(ctx context.Context, org *Org, name string) (*RenameResult, error) {
+	org.Name = name
 	org.ModifiedAt = m.now().UTC()
-	if err := m.store.UpdateOrg(ctx, org); err != nil {
-		return fail(fmt.Errorf("record rename of organization %s: %w", id, err))
+	if err := m.orgs.UpdateOrg(ctx, org); err != nil {
+		return nil, fmt.Errorf("rename organization %s: %w", org.ID, err)
 	}
+	n, err := m.collections.CountTenantDocuments(ctx, org.TenantCollection)
+	if err != nil {
+		return nil, fmt.Errorf("count tenant documents: %w", err)
+	}
+	return &RenameResult{Org: org, PreviousCollection: org.TenantCollection, CurrentCollection: org.TenantCollection, DocumentsMigrated: n}, nil
+}
 
-	moved := true
-	undo.add(func(ctx context.Context) error {
-		if !moved {
-			return nil
-		}
-		// Move back only this org's collection: after a lost lease the
-		// name may hold a newer organization's.
-		if owner, err := m.store.TenantCollectionOwner(ctx, to); err == nil && owner != id {
-			return nil
-		}
-		// Moving back a collection that never moved finds no source.
-		err := m.store.RenameTenantCollection(ctx, to, from)
-		if errors.Is(err, ErrConflict) {
-			// An overtaken write made the old name again: drop that
-			// stray (we hold the name) and move back.
-			if err := m.dropStray(ctx, from); err != nil {
-				return err
-			}
-			err = m.store.RenameTenantCollection(ctx, to, from)
-		}
+// renaming is one RenameOrg to a new identifier past its checks: the
+// record as it was and as it becomes, and the steps between.
+type renaming struct {
+	m        *Manager
+	org      *Org
+	old      Org // org as it was, for undo
+	name     string
+	newID    string
+	from, to string // the tenant collection's old and new names
+	// moved is false once the move is known not to have happened (the
+	// store refused, or the target was another's), so that undo does
+	// not move anything back.
+	moved bool
+	n     int64     // documents migrated
+	undo  *undoList // the operation's, which a copying move empties
+}
+
+// steps are a rename's steps (see the top of this file); completion
+// acknowledges the rename. What follows it is finishRename's.
+func (r *renaming) steps() []step {
+	return []step{
+		{r.begin, r.endOperation},
+		{r.reserveName, r.releaseName},
+		{r.checkTarget, nil},
+		{r.record, r.restoreRecord},
+		{r.move, r.moveBack},
+		{r.complete, nil},
+	}
+}
+
+func (r *renaming) begin(ctx context.Context) error {
+	return r.m.beginOperation(ctx, r.org.ID, OpRename, r.newID, r.old.Identifier)
+}
+
+func (r *renaming) endOperation(ctx context.Context) error {
+	return r.m.journal.DeleteOperation(ctx, r.org.ID)
+}
+
+func (r *renaming) reserveName(ctx context.Context) error {
+	err := r.m.orgs.ReserveName(ctx, r.newID, r.org.ID, r.m.now().UTC())
+	if errors.Is(err, ErrConflict) {
+		return nameTaken(r.name, err)
+	} else if err != nil {
+		return fmt.Errorf("reserve name: %w", err)
+	}
+	return nil
+}
+
+func (r *renaming) releaseName(ctx context.Context) error {
+	return r.m.orgs.ReleaseName(ctx, r.newID, r.org.ID)
+}
+
+// checkTarget refuses a collection under the new name that no org holds
+// (another application's) before anything else changes; the move itself
+// would refuse it too.
+func (r *renaming) checkTarget(ctx context.Context) error {
+	exists, err := r.m.collections.TenantCollectionExists(ctx, r.to)
+	if err != nil {
+		return fmt.Errorf("rename organization %s: %w", r.org.ID, err)
+	} else if exists {
+		return collectionTaken(r.to, ErrConflict)
+	}
+	return nil
+}
+
+// record records the intent: State renaming and the Pending* fields.
+func (r *renaming) record(ctx context.Context) error {
+	r.org.State = OrgRenaming
+	r.org.PendingName, r.org.PendingIdentifier, r.org.PendingCollection = r.name, r.newID, r.to
+	r.org.ModifiedAt = r.m.now().UTC()
+	if err := r.m.orgs.UpdateOrg(ctx, r.org); err != nil {
+		return fmt.Errorf("record rename of organization %s: %w", r.org.ID, err)
+	}
+	return nil
+}
+
+// restoreRecord reads the record back, so that it restores the old names
+// whether the record was left renaming or already renamed.
+func (r *renaming) restoreRecord(ctx context.Context) error {
+	cur, err := r.m.orgs.OrgByID(ctx, r.org.ID)
+	if err != nil {
 		return ignoreNotFound(err)
-	})
-	var n int64
-	err = m.store.RenameTenantCollection(ctx, from, to)
+	}
+	if cur.PendingIdentifier != r.newID && cur.Identifier != r.newID {
+		return nil
+	}
+	restored := r.old
+	restored.ModifiedAt = r.m.now().UTC()
+	restored.Version = cur.Version
+	return r.m.orgs.UpdateOrg(ctx, &restored)
+}
+
+// move moves the tenant collection: renameCollection, or a copy where the
+// store refuses it.
+func (r *renaming) move(ctx context.Context) (err error) {
+	err = r.m.collections.RenameTenantCollection(ctx, r.from, r.to)
 	switch {
 	case errors.Is(err, errors.ErrUnsupported):
-		moved = false
-		m.log.InfoContext(ctx, "the store refuses to rename collections; copying the documents", "org_id", id, "from", from, "to", to, "reason", err)
+		r.moved = false
+		r.m.log.InfoContext(ctx, "the store refuses to rename collections; copying the documents", "org_id", r.org.ID, "from", r.from, "to", r.to, "reason", err)
 		// The target did not exist and tenant writes wait while the org
 		// is renaming, so the documents copied are the target's count.
-		if n, err = m.copyRename(ctx, org, &undo); err != nil {
-			// Past the drop of the source undo is empty: completing is
-			// left to the next operation on the org, or to Recover.
-			return fail(err)
-		}
+		// Past the drop of the source undo is empty: completing is left
+		// to the next operation on the org, or to recovery.
+		r.n, err = r.m.copyRename(ctx, r.org, r.undo)
+		return err
 	case errors.Is(err, ErrConflict):
 		// The target was there before: nothing moved, and the
 		// collection there is not ours to move.
-		moved = false
-		m.log.ErrorContext(ctx, "tenant collection exists without an organization holding its name", "collection", to, "identifier", newID)
-		return fail(collectionTaken(to, err))
+		r.moved = false
+		r.m.log.ErrorContext(ctx, "tenant collection exists without an organization holding its name", "collection", r.to, "identifier", r.newID)
+		return collectionTaken(r.to, err)
 	case err != nil:
-		return fail(fmt.Errorf("move tenant collection: %w", err))
-	default:
-		// renameCollection moved every document; count them.
-		if n, err = m.store.CountTenantDocuments(ctx, to); err != nil {
-			return fail(fmt.Errorf("count tenant documents: %w", err))
+		return fmt.Errorf("move tenant collection: %w", err)
+	}
+	// renameCollection moved every document; count them.
+	if r.n, err = r.m.collections.CountTenantDocuments(ctx, r.to); err != nil {
+		return fmt.Errorf("count tenant documents: %w", err)
+	}
+	return nil
+}
+
+// moveBack moves the collection back, if it moved and is still this
+// org's: after a lost lease the name may hold a newer organization's.
+func (r *renaming) moveBack(ctx context.Context) error {
+	if !r.moved {
+		return nil
+	}
+	if owner, err := r.m.collections.TenantCollectionOwner(ctx, r.to); err == nil && owner != r.org.ID {
+		return nil
+	}
+	// Moving back a collection that never moved finds no source.
+	err := r.m.collections.RenameTenantCollection(ctx, r.to, r.from)
+	if errors.Is(err, ErrConflict) {
+		// An overtaken write made the old name again: drop that stray
+		// (we hold the name) and move back.
+		if err := r.m.dropStray(ctx, r.from); err != nil {
+			return err
 		}
+		err = r.m.collections.RenameTenantCollection(ctx, r.to, r.from)
 	}
-	if err := m.completeRename(ctx, org); err != nil {
-		return fail(err)
-	}
-	if m.finishRename(ctx, org.ID, from, oldID) {
-		m.endOperation(ctx, id)
-	}
-	m.log.InfoContext(ctx, "organization renamed", "org_id", id, "from", oldID, "to", newID, "documents", n, "copied", org.PendingCopy)
-	org.PendingCopy = false
-	return &RenameResult{Org: org, PreviousCollection: prev, CurrentCollection: org.TenantCollection, DocumentsMigrated: n}, nil
+	return ignoreNotFound(err)
+}
+
+func (r *renaming) complete(ctx context.Context) error {
+	return r.m.completeRename(ctx, r.org)
 }
 
 // copyRename moves org's tenant collection to its pending collection by
@@ -200,11 +267,11 @@ func (m *Manager) copyRename(ctx context.Context, org *Org, undo *undoList) (int
 	from, to := org.TenantCollection, org.PendingCollection
 	undo.add(func(ctx context.Context) error {
 		// The target is ours: the name is reserved and it did not exist.
-		return m.store.DropTenantCollection(ctx, to)
+		return m.collections.DropTenantCollection(ctx, to)
 	})
 	org.PendingCopy = true
 	org.ModifiedAt = m.now().UTC()
-	if err := m.store.UpdateOrg(ctx, org); err != nil {
+	if err := m.orgs.UpdateOrg(ctx, org); err != nil {
 		return 0, fmt.Errorf("record copy of organization %s: %w", org.ID, err)
 	}
 	n, err := m.copyCollection(ctx, org.ID, from, to)
@@ -212,7 +279,7 @@ func (m *Manager) copyRename(ctx context.Context, org *Org, undo *undoList) (int
 		return 0, err
 	}
 	*undo = nil
-	if err := m.store.DropTenantCollection(ctx, from); err != nil {
+	if err := m.collections.DropTenantCollection(ctx, from); err != nil {
 		return 0, fmt.Errorf("drop copied tenant collection %s: %w", from, err)
 	}
 	return n, nil
@@ -223,7 +290,7 @@ func (m *Manager) copyRename(ctx context.Context, org *Org, undo *undoList) (int
 func (m *Manager) copyCollection(ctx context.Context, id OrgID, from, to string) (int64, error) {
 	start := time.Now()
 	last := start
-	n, err := m.store.CopyTenantDocuments(ctx, from, to, func(read int64) {
+	n, err := m.collections.CopyTenantDocuments(ctx, from, to, func(read int64) {
 		if time.Since(last) >= 2*time.Second {
 			last = time.Now()
 			m.log.InfoContext(ctx, "copying tenant documents", "org_id", id, "from", from, "to", to, "copied", read)
@@ -243,7 +310,7 @@ func (m *Manager) completeRename(ctx context.Context, org *Org) error {
 	org.PendingName, org.PendingIdentifier, org.PendingCollection, org.PendingCopy = "", "", "", false
 	org.State = OrgActive
 	org.ModifiedAt = m.now().UTC()
-	if err := m.store.UpdateOrg(ctx, org); err != nil {
+	if err := m.orgs.UpdateOrg(ctx, org); err != nil {
 		return fmt.Errorf("complete rename of organization %s: %w", org.ID, err)
 	}
 	org.PendingCopy = copied
@@ -263,7 +330,7 @@ func (m *Manager) finishRename(ctx context.Context, id OrgID, from, oldID string
 		// block it for new organizations.
 		return false
 	}
-	if err := m.store.ReleaseName(ctx, oldID, id); err != nil {
+	if err := m.orgs.ReleaseName(ctx, oldID, id); err != nil {
 		m.log.WarnContext(ctx, "release old organization name", "org_id", id, "identifier", oldID, "err", err)
 		return false
 	}
@@ -274,15 +341,15 @@ func (m *Manager) finishRename(ctx context.Context, id OrgID, from, oldID string
 // stamp: one made by an insert after its organization's collection moved
 // away. Its caller holds the name.
 func (m *Manager) dropStray(ctx context.Context, name string) error {
-	exists, err := m.store.TenantCollectionExists(ctx, name)
+	exists, err := m.collections.TenantCollectionExists(ctx, name)
 	if err != nil || !exists {
 		return err
 	}
-	owner, err := m.store.TenantCollectionOwner(ctx, name)
+	owner, err := m.collections.TenantCollectionOwner(ctx, name)
 	switch {
 	case errors.Is(err, ErrNotFound):
 		m.log.InfoContext(ctx, "dropping a collection overtaken tenant writes made under a moved name", "collection", name)
-		return m.store.DropTenantCollection(ctx, name)
+		return m.collections.DropTenantCollection(ctx, name)
 	case err != nil:
 		return err
 	}
@@ -304,11 +371,11 @@ var errCollectionsLost = fmt.Errorf("tenant collection lost; delete the organiza
 // not. It leaves org active.
 func (m *Manager) settleRename(ctx context.Context, org *Org) error {
 	from, to := org.TenantCollection, org.PendingCollection
-	fromExists, err := m.store.TenantCollectionExists(ctx, from)
+	fromExists, err := m.collections.TenantCollectionExists(ctx, from)
 	if err != nil {
 		return fmt.Errorf("settle rename of organization %s: %w", org.ID, err)
 	}
-	toExists, err := m.store.TenantCollectionExists(ctx, to)
+	toExists, err := m.collections.TenantCollectionExists(ctx, to)
 	if err != nil {
 		return fmt.Errorf("settle rename of organization %s: %w", org.ID, err)
 	}
@@ -319,7 +386,7 @@ func (m *Manager) settleRename(ctx context.Context, org *Org) error {
 	// overtaken write.
 	fromOurs := false
 	if fromExists {
-		owner, err := m.store.TenantCollectionOwner(ctx, from)
+		owner, err := m.collections.TenantCollectionOwner(ctx, from)
 		if err != nil && !errors.Is(err, ErrNotFound) {
 			return fmt.Errorf("settle rename of organization %s: %w", org.ID, err)
 		}
@@ -332,7 +399,7 @@ func (m *Manager) settleRename(ctx context.Context, org *Org) error {
 		if _, err := m.copyCollection(ctx, org.ID, from, to); err != nil {
 			return fmt.Errorf("settle rename of organization %s: %w", org.ID, err)
 		}
-		if err := m.store.DropTenantCollection(ctx, from); err != nil {
+		if err := m.collections.DropTenantCollection(ctx, from); err != nil {
 			return fmt.Errorf("settle rename of organization %s: %w", org.ID, err)
 		}
 		fallthrough
@@ -347,10 +414,10 @@ func (m *Manager) settleRename(ctx context.Context, org *Org) error {
 		org.PendingName, org.PendingIdentifier, org.PendingCollection = "", "", ""
 		org.State = OrgActive
 		org.ModifiedAt = m.now().UTC()
-		if err := m.store.UpdateOrg(ctx, org); err != nil {
+		if err := m.orgs.UpdateOrg(ctx, org); err != nil {
 			return fmt.Errorf("settle rename of organization %s: %w", org.ID, err)
 		}
-		if err := m.store.ReleaseName(ctx, release, org.ID); err != nil {
+		if err := m.orgs.ReleaseName(ctx, release, org.ID); err != nil {
 			return fmt.Errorf("settle rename of organization %s: release %q: %w", org.ID, release, err)
 		}
 	default:
