@@ -6,10 +6,10 @@ import (
 	"net/netip"
 )
 
-// DefaultAccountBackoffAfter is how many failed password checks in a row,
+// defaultAccountBackoffAfter is how many failed password checks in a row,
 // from any networks, put a whole account under the back-off (see
 // WithAccountBackoff). NIST SP 800-63B allows at most 100.
-const DefaultAccountBackoffAfter = 100
+const defaultAccountBackoffAfter = 100
 
 type clientAddrKey struct{}
 
@@ -45,7 +45,7 @@ func clientNetwork(ctx context.Context) string {
 
 // WithAccountBackoff sets how many failed password checks in a row, from
 // any client networks, put the whole account under the back-off of
-// WithLoginBackoff (DefaultAccountBackoffAfter, 100): it ends an online
+// WithLoginBackoff (default 100): it ends an online
 // guessing attack spread over many networks, while one network's
 // failures, which lock only that network after WithLoginBackoff's
 // threshold, cannot lock the owner out from another. 0 turns the

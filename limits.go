@@ -23,9 +23,9 @@ var (
 	ErrRenaming = errors.New("organization is being renamed")
 )
 
-// DefaultTenantPageReads is how many Tenant.List calls of one organization
+// defaultTenantPageReads is how many Tenant.List calls of one organization
 // run at once unless WithTenantPageReads says otherwise.
-const DefaultTenantPageReads = 2
+const defaultTenantPageReads = 2
 
 // quotaRecount is how long a tenant's document count is trusted before it
 // is read from the store again, so that inserts by other processes count
@@ -53,7 +53,7 @@ func WithTenantQuota(n int64) Option {
 }
 
 // WithTenantPageReads sets how many Tenant.List calls of one organization
-// run at once (DefaultTenantPageReads): the others wait for a slot, until
+// run at once (default 2): the others wait for a slot, until
 // their context ends, and then get a *RetryError of ErrReadsBusy. Other
 // organizations' calls do not wait for them.
 func WithTenantPageReads(n int) Option {

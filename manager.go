@@ -79,23 +79,23 @@ const (
 	DefaultOperationLease = 15 * time.Second
 	// MinOperationLease is the shortest lease WithOperationLease accepts.
 	MinOperationLease = 500 * time.Millisecond
-	DefaultAlgorithm  = "HS256"
+	defaultAlgorithm  = "HS256"
 	// MinSecretLength is the shortest signing secret accepted, in bytes:
 	// 256 bits, the strength HS256 offers (RFC 7518, section 3.2).
 	MinSecretLength = 32
 	// MaxLeeway is the most clock skew WithLeeway allows for exp and iat.
 	MaxLeeway = time.Minute
-	// DefaultHashWait is the longest a request queued for a bcrypt slot
+	// defaultHashWait is the longest a request queued for a bcrypt slot
 	// waits (see WithHashQueue).
-	DefaultHashWait = 10 * time.Second
-	// DefaultHashQueue is how many requests may wait for each bcrypt slot.
-	DefaultHashQueue = 8
-	// DefaultBackoffAfter, DefaultBackoffBase and DefaultBackoffMax are
+	defaultHashWait = 10 * time.Second
+	// defaultHashQueue is how many requests may wait for each bcrypt slot.
+	defaultHashQueue = 8
+	// defaultBackoffAfter, defaultBackoffBase and defaultBackoffMax are
 	// WithLoginBackoff's defaults: after 10 failed logins in a row an
 	// address waits 1 s, doubling with each further failure, up to 15 min.
-	DefaultBackoffAfter = 10
-	DefaultBackoffBase  = time.Second
-	DefaultBackoffMax   = 15 * time.Minute
+	defaultBackoffAfter = 10
+	defaultBackoffBase  = time.Second
+	defaultBackoffMax   = 15 * time.Minute
 )
 
 // Option configures a Manager.
@@ -149,13 +149,13 @@ func New(store Store, opts ...Option) (*Manager, error) {
 		issuer:       DefaultIssuer,
 		lease:        DefaultOperationLease,
 		hashSlots:    min(runtime.GOMAXPROCS(0), runtime.NumCPU()),
-		hashWait:     DefaultHashWait,
-		hashQueue:    DefaultHashQueue,
-		backoffAfter: DefaultBackoffAfter,
-		backoffBase:  DefaultBackoffBase,
-		backoffMax:   DefaultBackoffMax,
-		pageReads:    DefaultTenantPageReads,
-		accountAfter: DefaultAccountBackoffAfter,
+		hashWait:     defaultHashWait,
+		hashQueue:    defaultHashQueue,
+		backoffAfter: defaultBackoffAfter,
+		backoffBase:  defaultBackoffBase,
+		backoffMax:   defaultBackoffMax,
+		pageReads:    defaultTenantPageReads,
+		accountAfter: defaultAccountBackoffAfter,
 	}
 	for _, opt := range opts {
 		if err := opt(&c); err != nil {
@@ -232,7 +232,7 @@ func (c *config) signingKeys(m *Manager, addKey func(key)) error {
 	case c.secret == nil:
 		return errors.New("tenancy: a signing key is required: WithSigningSecret (HMAC) or WithEd25519Key (EdDSA)")
 	}
-	m.method = jwt.GetSigningMethod(cmp.Or(c.hmacAlgorithm, DefaultAlgorithm))
+	m.method = jwt.GetSigningMethod(cmp.Or(c.hmacAlgorithm, defaultAlgorithm))
 	m.current = key{kid: hmacKID(c.secret), sign: c.secret, verify: c.secret}
 	addKey(m.current)
 	for _, p := range c.previous {

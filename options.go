@@ -97,7 +97,7 @@ func WithLeeway(d time.Duration) Option {
 // WithHashConcurrency sets how many bcrypt computations run at once
 // (default: one per core, at most GOMAXPROCS), and WithHashWait how long a
 // login waits for one before it is refused with ErrOverloaded (default
-// DefaultHashWait). A flood of logins then cannot take every CPU from
+// 10 s). A flood of logins then cannot take every CPU from
 // other requests. Run with GOMAXPROCS one above the core count to keep a
 // processor for them: bcrypt then also runs at a lower OS priority (on
 // Linux), so handlers get the CPU first; see BENCHMARKS.md for what that
@@ -113,7 +113,7 @@ func WithHashConcurrency(n int) Option {
 }
 
 // WithHashQueue sets how many requests may wait for each bcrypt slot
-// (DefaultHashQueue): a burst of sign-ups or logins a few times the slots
+// (default 8): a burst of sign-ups or logins a few times the slots
 // queues, and a request past the queue is refused at once with a
 // *RetryError of ErrOverloaded (HTTP 503). 0 refuses every request that
 // finds the slots taken.
@@ -128,7 +128,7 @@ func WithHashQueue(n int) Option {
 }
 
 // WithHashWait sets the longest a request queued for a bcrypt slot waits
-// before it is refused with ErrOverloaded (DefaultHashWait); see
+// before it is refused with ErrOverloaded (default 10 s); see
 // WithHashConcurrency and WithHashQueue.
 func WithHashWait(d time.Duration) Option {
 	return func(c *config) error {
@@ -142,7 +142,8 @@ func WithHashWait(d time.Duration) Option {
 
 // WithLoginBackoff sets the throttling of failed logins: after `after`
 // failures in a row an address must wait base, doubling with each further
-// failure, up to max. after = 0 turns throttling off.
+// failure, up to max (default 10 failures, 1 s, 15 min). after = 0 turns
+// throttling off.
 func WithLoginBackoff(after int, base, max time.Duration) Option {
 	return func(c *config) error {
 		if after < 0 || base <= 0 || max < base {

@@ -40,13 +40,13 @@ func (r RecoveryReport) settled() bool {
 	return r != RecoveryReport{}
 }
 
-// DefaultFullRecoveryInterval is how often RunRecovery runs Recover's full
+// fullRecoveryInterval is how often RunRecovery runs Recover's full
 // pass; RecoverPending runs at the interval it is given.
-const DefaultFullRecoveryInterval = time.Hour
+const fullRecoveryInterval = time.Hour
 
 // RunRecovery settles, until ctx ends, what operations of dead or failed
 // processes left unfinished: it runs Recover at once and then every
-// DefaultFullRecoveryInterval, and RecoverPending every `every` (a second
+// hour, and RecoverPending every `every` (a second
 // suits a server: an operation whose process was killed is then settled
 // within the lease and a second). Every serving process should run it,
 // in a goroutine of its own; several processes may run it at once, since
@@ -57,7 +57,7 @@ func (m *Manager) RunRecovery(ctx context.Context, every time.Duration) error {
 	if every <= 0 {
 		return fmt.Errorf("tenancy: recovery interval %v must be positive", every)
 	}
-	full := time.NewTicker(DefaultFullRecoveryInterval)
+	full := time.NewTicker(fullRecoveryInterval)
 	defer full.Stop()
 	tick := time.NewTicker(every)
 	defer tick.Stop()

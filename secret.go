@@ -6,9 +6,9 @@ import (
 	"math"
 )
 
-// MinSecretEntropy is the least entropy, in bits, a signing secret must
+// minSecretEntropy is the least entropy, in bits, a signing secret must
 // show by CheckSigningSecret's estimate.
-const MinSecretEntropy = 96
+const minSecretEntropy = 96
 
 // placeholderMarks are what the secrets of examples and templates hold
 // (the .env.example of this project holds the first) and random ones do
@@ -22,7 +22,7 @@ var placeholderMarks = [][]byte{
 // than MinSecretLength bytes, a placeholder (such as .env.example's
 // "your-very-secure-secret-key-change-in-production", which anyone can
 // read and forge tokens with), or too regular to be random (an estimate
-// of its entropy from its byte frequencies under MinSecretEntropy bits,
+// of its entropy from its byte frequencies under 96 bits,
 // or fewer than 10 distinct bytes: 32 × "a" has none). The estimate cannot
 // prove a secret random; it refuses the secrets people type. Make one with
 // openssl rand -base64 48. WithSigningSecret and
@@ -50,9 +50,9 @@ func CheckSigningSecret(secret []byte) error {
 			bits -= float64(c) * math.Log2(p)
 		}
 	}
-	if distinct < 10 || bits < MinSecretEntropy {
+	if distinct < 10 || bits < minSecretEntropy {
 		return fmt.Errorf("signing secret has too little entropy (%d distinct bytes, about %.0f bits by their frequencies; need 10 and %d): it is not random; %s",
-			distinct, bits, MinSecretEntropy, hint)
+			distinct, bits, minSecretEntropy, hint)
 	}
 	return nil
 }

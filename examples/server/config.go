@@ -49,7 +49,7 @@ func loadConfig(getenv func(string) string) (*config, error) {
 	c := &config{
 		mongoURI:  getenv("MONGO_URI"),
 		database:  or(getenv("PRIMARY_DB"), "enterprise_db"),
-		algorithm: or(getenv("ALGORITHM"), tenancy.DefaultAlgorithm),
+		algorithm: or(getenv("ALGORITHM"), "HS256"),
 		dataDir:   or(getenv("DATA_DIR"), "data"),
 		addr:      getenv("ADDR"),
 	}
