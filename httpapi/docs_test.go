@@ -1,7 +1,9 @@
 package httpapi_test
 
 import (
+	"compress/gzip"
 	"encoding/json"
+	"io"
 	"io/fs"
 	"net/http"
 	"net/http/httptest"
@@ -13,7 +15,6 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	swaggerui "github.com/swaggest/swgui/v5/static"
 
 	"github.com/tenancy/tenancy"
 	"github.com/tenancy/tenancy/httpapi"
@@ -170,8 +171,8 @@ func TestDocsLoadNothingOutside(t *testing.T) {
 			return err
 		}))
 	}
-	walk("/docs/", swaggerui.FS, ".")
-	walk("/redoc/", httpapi.DocAssets, "assets")
+	walk("/docs/", httpapi.DocAssets, "assets/swagger")
+	walk("/redoc/", httpapi.DocAssets, "assets/redoc")
 	for _, page := range []string{"/docs/", "/redoc/"} {
 		html := get(page).Body.String()
 		for _, m := range refPattern.FindAllStringSubmatch(html, -1) {
@@ -219,6 +220,47 @@ func TestDocsLoadNothingOutside(t *testing.T) {
 		assert.True(t, found, "%s is in outsideURLs but no served file holds it: drop it", u)
 	}
 	assert.Regexp(t, `validatorUrl:\s*null`, get("/docs/swagger-init.js").Body.String())
+}
+
+// TestDocsFilesGzip checks that the files stored gzipped are sent as
+// stored to a client that accepts gzip and decompressed to one that does
+// not (or refuses it with q=0), with the same content either way.
+func TestDocsFilesGzip(t *testing.T) {
+	e := newEnv(t)
+	get := func(target, accept string) *httptest.ResponseRecorder {
+		req := httptest.NewRequest("GET", target, nil)
+		if accept != "" {
+			req.Header.Set("Accept-Encoding", accept)
+		}
+		rec := httptest.NewRecorder()
+		e.h.ServeHTTP(rec, req)
+		return rec
+	}
+	for _, target := range []string{"/docs/swagger-ui-bundle.js", "/docs/swagger-ui.css", "/redoc/redoc.standalone.js"} {
+		plain := get(target, "")
+		require.Equal(t, http.StatusOK, plain.Code, target)
+		assert.Empty(t, plain.Header().Get("Content-Encoding"), target)
+		assert.Equal(t, "Accept-Encoding", plain.Header().Get("Vary"), target)
+		assert.Contains(t, plain.Header().Get("Content-Type"), map[bool]string{true: "text/css", false: "text/javascript"}[strings.HasSuffix(target, ".css")], target)
+		for _, accept := range []string{"gzip", "br, gzip;q=0.5", "*"} {
+			rec := get(target, accept)
+			require.Equal(t, http.StatusOK, rec.Code, target)
+			assert.Equal(t, "gzip", rec.Header().Get("Content-Encoding"), "%s with %q", target, accept)
+			zr, err := gzip.NewReader(rec.Body)
+			require.NoError(t, err)
+			body, err := io.ReadAll(zr)
+			require.NoError(t, err)
+			assert.Equal(t, plain.Body.Bytes(), body, "%s with %q", target, accept)
+		}
+		for _, accept := range []string{"gzip;q=0", "br, gzip; q=0.000", "identity"} {
+			rec := get(target, accept)
+			assert.Empty(t, rec.Header().Get("Content-Encoding"), "%s with %q", target, accept)
+			assert.Equal(t, plain.Body.Bytes(), rec.Body.Bytes(), "%s with %q", target, accept)
+		}
+	}
+	for _, target := range []string{"/docs/swagger-ui-bundle.js.gz", "/docs/nothing.js", "/redoc/swagger-ui.css"} {
+		assert.Equal(t, http.StatusNotFound, get(target, "gzip").Code, target)
+	}
 }
 
 // checkDocsPolicy checks that a docs answer's Content-Security-Policy
