@@ -68,3 +68,6 @@ var (
 	DefaultIgnorable = defaultIgnorable
 	LatinLookAlike   = latinLookAlike
 )
+
+// CacheLen returns how many entries m's cache holds (WithCache).
+func CacheLen(m *Manager) (int, error) { return m.cacheLen() }

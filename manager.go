@@ -27,6 +27,12 @@ type Manager struct {
 	collections   CollectionStore
 	documents     DocumentStore
 
+	// reads serve the reads of every request: the store, or the cache
+	// of WithCache. Tenant writes use tenantWriteReads.
+	reads            hotReads
+	tenantWriteReads hotReads
+	cache            *cache
+
 	now      func() time.Time
 	log      *slog.Logger
 	cost     int
@@ -123,6 +129,8 @@ type config struct {
 	quota         int64
 	pageReads     int
 	accountAfter  int
+	cacheSize     int
+	cacheStale    time.Duration // 0 with a cache: sole writer
 }
 
 // Ping checks that the store's database answers, when the store can tell
@@ -163,30 +171,35 @@ func New(store Store, opts ...Option) (*Manager, error) {
 		}
 	}
 	m := &Manager{
-		store:         store,
-		orgs:          store,
-		journal:       store,
-		admins:        store,
-		loginFailures: store,
-		revocations:   store,
-		collections:   store,
-		documents:     store,
-		now:           c.now,
-		log:           c.log,
-		cost:          c.cost,
-		lifetime:      c.lifetime,
-		issuer:        c.issuer,
-		keys:          map[string]any{},
-		lease:         c.lease,
-		hashSlots:     make(chan struct{}, c.hashSlots),
-		hashWait:      c.hashWait,
-		hashQueue:     c.hashQueue * c.hashSlots,
-		backoffAfter:  c.backoffAfter,
-		backoffBase:   c.backoffBase,
-		backoffMax:    c.backoffMax,
-		accountAfter:  c.accountAfter,
-		limits:        tenantLimits{quota: c.quota, pageReads: c.pageReads},
-		dummyHash:     newDummyHash(c.cost),
+		store:            store,
+		orgs:             store,
+		journal:          store,
+		admins:           store,
+		loginFailures:    store,
+		revocations:      store,
+		collections:      store,
+		documents:        store,
+		reads:            store,
+		tenantWriteReads: store,
+		now:              c.now,
+		log:              c.log,
+		cost:             c.cost,
+		lifetime:         c.lifetime,
+		issuer:           c.issuer,
+		keys:             map[string]any{},
+		lease:            c.lease,
+		hashSlots:        make(chan struct{}, c.hashSlots),
+		hashWait:         c.hashWait,
+		hashQueue:        c.hashQueue * c.hashSlots,
+		backoffAfter:     c.backoffAfter,
+		backoffBase:      c.backoffBase,
+		backoffMax:       c.backoffMax,
+		accountAfter:     c.accountAfter,
+		limits:           tenantLimits{quota: c.quota, pageReads: c.pageReads},
+		dummyHash:        newDummyHash(c.cost),
+	}
+	if c.cacheSize > 0 {
+		m.useCache(newCache(store, c.cacheSize, c.cacheStale, c.now))
 	}
 	var kids []string
 	addKey := func(k key) {
@@ -239,4 +252,16 @@ func (c *config) signingKeys(m *Manager, addKey func(key)) error {
 		addKey(key{kid: hmacKID(p), verify: p})
 	}
 	return nil
+}
+
+// useCache makes m read through c, and write through a store that keeps
+// c up to date.
+func (m *Manager) useCache(c *cache) {
+	cs := cachingStore{Store: m.store, c: c}
+	m.cache, m.reads = c, c
+	m.orgs, m.journal, m.admins, m.loginFailures = cs, cs, cs, cs
+	m.revocations, m.collections, m.documents = cs, cs, cs
+	if c.maxStale == 0 {
+		m.tenantWriteReads = c
+	}
 }

@@ -44,10 +44,10 @@ func (m *Manager) OrgByName(ctx context.Context, name string) (*Org, error) {
 // the one holding id, or else one created under the name's earlier
 // identifier (see earlierIdentifier).
 func (m *Manager) orgByName(ctx context.Context, name, id string) (*Org, error) {
-	org, err := m.orgs.OrgByIdentifier(ctx, id)
+	org, err := m.reads.OrgByIdentifier(ctx, id)
 	if errors.Is(err, ErrNotFound) {
 		if old := earlierIdentifier(name, id); old != "" {
-			return m.orgs.OrgByIdentifier(ctx, old)
+			return m.reads.OrgByIdentifier(ctx, old)
 		}
 	}
 	return org, err
@@ -74,7 +74,7 @@ func (m *Manager) earlierNameTaken(ctx context.Context, name, id string, self Or
 
 // OrgByID returns the active organization with id, or ErrNotFound.
 func (m *Manager) OrgByID(ctx context.Context, id OrgID) (*Org, error) {
-	org, err := m.orgs.OrgByID(ctx, id)
+	org, err := m.reads.OrgByID(ctx, id)
 	if err != nil {
 		return nil, fmt.Errorf("organization %s: %w", id, err)
 	}

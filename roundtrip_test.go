@@ -486,3 +486,72 @@ func TestRecoveryTickAtScale(t *testing.T) {
 	assert.Equal(t, org.ID, got.ID, "the rename completed")
 	assertJournalEmpty(t, store)
 }
+
+// TestDatabaseRoundTripsCached counts the commands of the hot reads with a
+// cache: none for an organization by name or id and for a token check once
+// their records are cached, and only the document for a tenant read. A
+// sole writer's tenant writes use the cache too; a cache that may be
+// stale leaves them reading the organization from the database.
+func TestDatabaseRoundTripsCached(t *testing.T) {
+	for _, tc := range []struct {
+		name         string
+		opt          tenancy.Option
+		insert, read []string
+	}{
+		{"sole writer", tenancy.WithSoleWriterCache(1000), []string{"insert"}, []string{"find"}},
+		{"bounded staleness", tenancy.WithCache(1000, time.Minute), []string{"find", "insert", "find"}, []string{"find"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var log commandLog
+			db := mongotest.NewDatabase(t, options.Client().SetMonitor(log.monitor()))
+			store := newStore(t, db)
+			require.NoError(t, store.EnsureIndexes(t.Context()))
+			m := newManager(t, store, tc.opt)
+			org := createAcme(t, m)
+			ctx := t.Context()
+			tok, err := m.Login(ctx, "admin@acme.com", "MySecurePassword123")
+			require.NoError(t, err)
+			tenant := m.Tenant(org.ID)
+			doc, err := tenant.Insert(ctx, map[string]any{"n": 1})
+			require.NoError(t, err)
+			// The first reads fill the cache.
+			_, err = m.OrgByName(ctx, "Acme Corporation")
+			require.NoError(t, err)
+			_, err = m.AuthenticateToken(ctx, tok.AccessToken)
+			require.NoError(t, err)
+
+			for _, read := range []struct {
+				what string
+				fn   func() error
+			}{
+				{"OrgByName", func() error { _, err := m.OrgByName(ctx, "Acme Corporation"); return err }},
+				{"OrgByID", func() error { _, err := m.OrgByID(ctx, org.ID); return err }},
+				{"AuthenticateToken", func() error { _, err := m.AuthenticateToken(ctx, tok.AccessToken); return err }},
+			} {
+				cmds := log.during(func() { require.NoError(t, read.fn()) })
+				assert.Empty(t, cmds, "%s from the cache", read.what)
+			}
+			cmds := log.during(func() {
+				_, err := tenant.Get(ctx, doc.ID)
+				require.NoError(t, err)
+			})
+			assert.Equal(t, tc.read, cmds, "Tenant.Get: the document only")
+			cmds = log.during(func() {
+				_, err := tenant.Insert(ctx, map[string]any{"n": 2})
+				require.NoError(t, err)
+			})
+			assert.Equal(t, tc.insert, cmds, "Tenant.Insert")
+
+			// A write through the Manager drops what it changed: the next
+			// read goes to the database.
+			_, err = m.RenameOrg(ctx, org.ID, "Acme Global")
+			require.NoError(t, err)
+			cmds = log.during(func() {
+				got, err := m.OrgByID(ctx, org.ID)
+				require.NoError(t, err)
+				assert.Equal(t, "Acme Global", got.Name)
+			})
+			assert.Equal(t, []string{"find"}, cmds, "OrgByID after a rename")
+		})
+	}
+}

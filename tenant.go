@@ -190,7 +190,11 @@ const anyDocument = "*"
 // it.
 func (m *Manager) inTenant(ctx context.Context, id OrgID, inserted string, fn func(ctx context.Context, collection string) error) error {
 	writes := inserted != ""
-	org, err := m.settledOrg(ctx, id)
+	reads := m.reads
+	if writes {
+		reads = m.tenantWriteReads
+	}
+	org, err := m.settledOrg(ctx, reads, id)
 	if err != nil {
 		return err
 	}
@@ -199,7 +203,7 @@ func (m *Manager) inTenant(ctx context.Context, id OrgID, inserted string, fn fu
 		fnErr := fn(ctx, org.TenantCollection)
 		// Even a failed run is checked: a read may have missed because
 		// the collection moved.
-		after, err := m.settledOrg(ctx, id)
+		after, err := m.settledOrg(ctx, reads, id)
 		if err != nil && ctx.Err() != nil && writes {
 			// The caller gave up, but what fn wrote may sit in a
 			// collection a rename made stray: check without the caller.
@@ -234,7 +238,7 @@ func (m *Manager) inTenant(ctx context.Context, id OrgID, inserted string, fn fu
 func (m *Manager) cleanUpAbandoned(ctx context.Context, id OrgID, org *Org, stale []*Org, inserted string) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
-	after, err := m.settledOrg(ctx, id)
+	after, err := m.settledOrg(ctx, m.tenantWriteReads, id)
 	switch {
 	case errors.Is(err, ErrNotFound):
 		m.sweep(ctx, id, append(stale, org), nil, inserted)
@@ -248,11 +252,11 @@ func (m *Manager) cleanUpAbandoned(ctx context.Context, id OrgID, org *Org, stal
 // settledOrg reads org id, waiting while a rename or delete of it runs. It
 // returns ErrNotFound once the org is gone or was never acknowledged. An
 // operation whose process died is settled here once its lease is over.
-func (m *Manager) settledOrg(ctx context.Context, id OrgID) (*Org, error) {
+func (m *Manager) settledOrg(ctx context.Context, reads hotReads, id OrgID) (*Org, error) {
 	wait := 2 * time.Millisecond
 	renaming := false
 	for {
-		org, err := m.orgs.OrgByID(ctx, id)
+		org, err := reads.OrgByID(ctx, id)
 		if err != nil && renaming && outOfTime(ctx, err) {
 			// The caller's time ran out while it waited for the rename.
 			return nil, fmt.Errorf("organization %s: %w: %w", id, ErrRenaming, err)
@@ -267,6 +271,9 @@ func (m *Manager) settledOrg(ctx context.Context, id OrgID) (*Org, error) {
 		case OrgCreating:
 			return nil, fmt.Errorf("organization %s: %w", id, ErrNotFound)
 		}
+		// What a cache that may be stale says is in progress is read
+		// again from the database.
+		reads = m.tenantWriteReads
 		// If no operation holds the org's lock, the one that left this
 		// state died or failed past the point it could undo: settle it.
 		// A live rename holds the lock, and we wait for it; an org being

@@ -169,15 +169,15 @@ func (m *Manager) AuthenticateToken(ctx context.Context, token string) (*Claims,
 	}
 	ch := make(chan revoked, 1)
 	go func() {
-		yes, err := m.revocations.TokenRevoked(ctx, c.ID)
+		yes, err := m.reads.TokenRevoked(ctx, c.ID)
 		ch <- revoked{yes, err}
 	}()
 	och := make(chan orgRead, 1)
 	go func() {
-		org, err := m.orgs.OrgByID(ctx, c.OrgID)
+		org, err := m.reads.OrgByID(ctx, c.OrgID)
 		och <- orgRead{org, err}
 	}()
-	admin, err := m.admins.AdminByID(ctx, c.AdminID)
+	admin, err := m.reads.AdminByID(ctx, c.AdminID)
 	r, o := <-ch, <-och
 	switch {
 	case errors.Is(err, ErrNotFound), o.err == nil && !o.org.visible():

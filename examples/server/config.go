@@ -43,6 +43,8 @@ type config struct {
 	tenantQuota   int64
 	dbTimeout     time.Duration
 	maxConns      int
+	cacheSize     int
+	cacheStale    time.Duration // with MONGO_URI; 0: no cache there
 }
 
 func loadConfig(getenv func(string) string) (*config, error) {
@@ -170,6 +172,9 @@ func (c *config) loadTuning(getenv func(string) string) error {
 		return fmt.Errorf("DB_TIMEOUT %q must be a number of seconds from 1 to 60", dbText)
 	}
 	c.dbTimeout = time.Duration(secs) * time.Second
+	if err := c.loadCache(getenv); err != nil {
+		return err
+	}
 	switch v := strings.ToLower(getenv("RENAME_BY_COPY")); v {
 	case "", "false", "0":
 	case "true", "1":
@@ -205,4 +210,29 @@ func or(s, def string) string {
 		return def
 	}
 	return s
+}
+
+// defaultCacheSize is CACHE_SIZE's default: records of each kind kept.
+const defaultCacheSize = 10_000
+
+// loadCache reads CACHE_SIZE and CACHE_MAX_STALE. On the embedded database
+// this server is the only writer, so its cache is exact and on by default;
+// with MONGO_URI other processes may write, and the cache is on only with
+// the staleness bound CACHE_MAX_STALE.
+func (c *config) loadCache(getenv func(string) string) (err error) {
+	sizeText := or(getenv("CACHE_SIZE"), strconv.Itoa(defaultCacheSize))
+	if c.cacheSize, err = strconv.Atoi(sizeText); err != nil || c.cacheSize < 0 || c.cacheSize > 10_000_000 {
+		return fmt.Errorf("CACHE_SIZE %q must be a number of records from 0 (no cache) to 10000000", sizeText)
+	}
+	staleText := getenv("CACHE_MAX_STALE")
+	if staleText == "" {
+		return nil
+	}
+	if c.mongoURI == "" {
+		return errors.New("CACHE_MAX_STALE applies with MONGO_URI: on the embedded database this server is the only writer, and its cache is exact")
+	}
+	if c.cacheStale, err = time.ParseDuration(staleText); err != nil || c.cacheStale <= 0 || c.cacheStale > time.Hour {
+		return fmt.Errorf("CACHE_MAX_STALE %q must be a duration from 1ms to 1h, such as 2s: how late this server may see another process's rename, delete, password change or logout", staleText)
+	}
+	return nil
 }

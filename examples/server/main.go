@@ -131,6 +131,13 @@ func newManager(cfg *config, store tenancy.Store, log *slog.Logger) (*tenancy.Ma
 		tenancy.WithLogger(log),
 		tenancy.WithTenantQuota(cfg.tenantQuota),
 	}
+	switch {
+	case cfg.cacheSize == 0:
+	case cfg.mongoURI == "":
+		opts = append(opts, tenancy.WithSoleWriterCache(cfg.cacheSize))
+	case cfg.cacheStale > 0:
+		opts = append(opts, tenancy.WithCache(cfg.cacheSize, cfg.cacheStale))
+	}
 	if cfg.algorithm == "EdDSA" {
 		opts = append(opts, tenancy.WithEd25519Key(ed25519.NewKeyFromSeed(cfg.edSeed)))
 	} else {

@@ -96,7 +96,8 @@ func cleanEnv(extra ...string) []string {
 		name, _, _ := strings.Cut(kv, "=")
 		switch name {
 		case "MONGO_URI", "PRIMARY_DB", "SECRET_KEY", "ALGORITHM", "TOKEN_LIFETIME", "LOG_LEVEL", "PORT", "ADDR", "DATA_DIR", "BCRYPT_COST",
-			"PREVIOUS_SECRET_KEYS", "ED25519_PRIVATE_KEY", "LOGIN_RATE_LIMIT", "TRUSTED_PROXIES", "RENAME_BY_COPY", "TENANT_QUOTA", "TENANT_DB", "DB_TIMEOUT", "MAX_CONNECTIONS":
+			"PREVIOUS_SECRET_KEYS", "ED25519_PRIVATE_KEY", "LOGIN_RATE_LIMIT", "TRUSTED_PROXIES", "RENAME_BY_COPY", "TENANT_QUOTA", "TENANT_DB", "DB_TIMEOUT", "MAX_CONNECTIONS",
+			"CACHE_SIZE", "CACHE_MAX_STALE":
 			continue
 		}
 		env = append(env, kv)
@@ -347,6 +348,9 @@ func TestConfigErrors(t *testing.T) {
 		{"bad login rate", []string{"LOGIN_RATE_LIMIT=lots"}, `LOGIN_RATE_LIMIT "lots"`},
 		{"NaN login rate", []string{"LOGIN_RATE_LIMIT=NaN"}, `LOGIN_RATE_LIMIT "NaN"`},
 		{"bcrypt cost 31", []string{"BCRYPT_COST=31"}, `BCRYPT_COST "31" must be a number from 10 to 14`},
+		{"bad cache size", []string{"CACHE_SIZE=lots"}, `CACHE_SIZE "lots"`},
+		{"staleness bound on the embedded database", []string{"CACHE_MAX_STALE=2s"}, "CACHE_MAX_STALE applies with MONGO_URI"},
+		{"bad staleness bound", []string{"MONGO_URI=mongodb://127.0.0.1:1/", "CACHE_MAX_STALE=0s"}, `CACHE_MAX_STALE "0s"`},
 		{"bad proxy", []string{"TRUSTED_PROXIES=10.0.0.0/8,proxy.local"}, `TRUSTED_PROXIES: "proxy.local"`},
 		{"unreachable database", []string{"MONGO_URI=mongodb://127.0.0.1:1/?serverSelectionTimeoutMS=300"}, "cannot reach the database"},
 	}
@@ -415,6 +419,8 @@ func TestLoadConfig(t *testing.T) {
 	}
 	c, err := loadConfig(env())
 	require.NoError(t, err)
+	assert.Equal(t, defaultCacheSize, c.cacheSize, "the embedded database's sole-writer cache is on by default")
+	assert.Zero(t, c.cacheStale)
 	assert.Equal(t, "enterprise_db", c.database)
 	assert.Equal(t, ":8000", c.addr)
 	assert.Equal(t, "HS256", c.algorithm)
@@ -451,6 +457,14 @@ func TestLoadConfig(t *testing.T) {
 	assert.Len(t, c.previous, 2)
 	_, err = loadConfig(env("ALGORITHM", "EdDSA", "ED25519_PRIVATE_KEY", seed, "PREVIOUS_SECRET_KEYS", randomSecret))
 	assert.ErrorContains(t, err, "PREVIOUS_SECRET_KEYS verify HS256", "previous HMAC secrets cannot verify EdDSA tokens")
+
+	c, err = loadConfig(env("MONGO_URI", "mongodb://db.example:27017/"))
+	require.NoError(t, err)
+	assert.Zero(t, c.cacheStale, "with MONGO_URI no cache unless a staleness bound is chosen")
+	c, err = loadConfig(env("MONGO_URI", "mongodb://db.example:27017/", "CACHE_MAX_STALE", "2s", "CACHE_SIZE", "500"))
+	require.NoError(t, err)
+	assert.Equal(t, 2*time.Second, c.cacheStale)
+	assert.Equal(t, 500, c.cacheSize)
 }
 
 // TestLoadConfigRefusesUnsafeValues refuses the values that parse but

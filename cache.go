@@ -1,0 +1,248 @@
+package tenancy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	lru "github.com/hashicorp/golang-lru/v2"
+)
+
+// WithCache keeps the records every request reads in memory: organizations
+// by id and by identifier, accounts by id (with their token generation)
+// and the revocation state of tokens, at most size of each, least recently
+// used first out. GET /org/get, AuthenticateToken and tenant reads then
+// cost no database round trip for a record in the cache.
+//
+// Every write through this Manager updates the cache before it is
+// acknowledged, so the Manager always reads its own writes. Writes by
+// other processes are not seen until an entry is older than maxStale: a
+// rename, delete, password change or logout made elsewhere is seen within
+// maxStale, and never later. A revocation that may lag is a security
+// property: choose maxStale knowingly. Tenant writes always read the
+// organization from the database, so that no acknowledged write lands in
+// a collection another process has moved.
+//
+// Names that no organization holds are never cached, so lookups of
+// unknown names cannot grow memory.
+func WithCache(size int, maxStale time.Duration) Option {
+	return func(c *config) error {
+		if size < 1 || maxStale <= 0 {
+			return fmt.Errorf("tenancy: cache of %d entries, stale for at most %v: want size >= 1 and maxStale > 0 (WithSoleWriterCache for no bound)", size, maxStale)
+		}
+		c.cacheSize, c.cacheStale = size, maxStale
+		return nil
+	}
+}
+
+// WithSoleWriterCache is WithCache for a Manager that is the only writer of
+// its database, such as the reference server's embedded one (its data
+// directory is locked and its database reachable by that process only):
+// the cache is exact, entries never go stale, and tenant writes use it
+// too. Do not use it where another process may write.
+func WithSoleWriterCache(size int) Option {
+	return func(c *config) error {
+		if size < 1 {
+			return fmt.Errorf("tenancy: cache of %d entries: want at least 1", size)
+		}
+		c.cacheSize, c.cacheStale = size, 0
+		return nil
+	}
+}
+
+// hotReads are the reads of every request, which WithCache serves from
+// memory.
+type hotReads interface {
+	OrgByID(ctx context.Context, id OrgID) (*Org, error)
+	OrgByIdentifier(ctx context.Context, identifier string) (*Org, error)
+	AdminByID(ctx context.Context, id AdminID) (*Admin, error)
+	TokenRevoked(ctx context.Context, jti string) (bool, error)
+}
+
+// cached is a record read at a time.
+type cached[V any] struct {
+	v  V
+	at time.Time
+}
+
+// cache is the memory of WithCache. Its read methods are hotReads over
+// store; cachingStore drops what each write changes.
+type cache struct {
+	store    Store
+	now      func() time.Time
+	maxStale time.Duration // 0: never stale (sole writer)
+
+	// mu orders fills after invalidations: a fill whose read began
+	// before an invalidation (epoch moved) is not kept, since it may
+	// hold what the write replaced.
+	mu      sync.Mutex
+	epoch   uint64
+	orgs    *lru.Cache[OrgID, cached[Org]]
+	names   *lru.Cache[string, OrgID] // identifier → org; checked against orgs
+	admins  *lru.Cache[AdminID, cached[Admin]]
+	revoked *lru.Cache[string, cached[bool]]
+}
+
+func newCache(store Store, size int, maxStale time.Duration, now func() time.Time) *cache {
+	c := &cache{store: store, now: now, maxStale: maxStale}
+	c.orgs, _ = lru.New[OrgID, cached[Org]](size)
+	c.names, _ = lru.New[string, OrgID](size)
+	c.admins, _ = lru.New[AdminID, cached[Admin]](size)
+	c.revoked, _ = lru.New[string, cached[bool]](size)
+	return c
+}
+
+// fresh reports whether what was read at at may still be served.
+func (c *cache) fresh(at time.Time) bool {
+	return c.maxStale == 0 || c.now().Sub(at) < c.maxStale
+}
+
+// begin starts a fill: the epoch and the time the read starts at, which
+// is the age of what it reads.
+func (c *cache) begin() (uint64, time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.epoch, c.now()
+}
+
+// invalidate runs drop under the lock and ends every fill begun before.
+func (c *cache) invalidate(drop func()) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.epoch++
+	drop()
+}
+
+// fill runs keep under the lock if no invalidation came since epoch.
+func (c *cache) fill(epoch uint64, keep func()) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.epoch == epoch {
+		keep()
+	}
+}
+
+func (c *cache) OrgByID(ctx context.Context, id OrgID) (*Org, error) {
+	if e, ok := c.orgs.Get(id); ok && c.fresh(e.at) {
+		o := e.v
+		return &o, nil
+	}
+	epoch, at := c.begin()
+	org, err := c.store.OrgByID(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	c.fill(epoch, func() { c.orgs.Add(id, cached[Org]{*org, at}) })
+	return org, nil
+}
+
+func (c *cache) OrgByIdentifier(ctx context.Context, identifier string) (*Org, error) {
+	if id, ok := c.names.Get(identifier); ok {
+		if e, ok := c.orgs.Get(id); ok && c.fresh(e.at) && e.v.Identifier == identifier {
+			o := e.v
+			return &o, nil
+		}
+	}
+	epoch, at := c.begin()
+	org, err := c.store.OrgByIdentifier(ctx, identifier)
+	if err != nil {
+		return nil, err // unknown names are not kept
+	}
+	if org.Identifier == identifier {
+		c.fill(epoch, func() {
+			c.orgs.Add(org.ID, cached[Org]{*org, at})
+			c.names.Add(identifier, org.ID)
+		})
+	}
+	return org, nil
+}
+
+func (c *cache) AdminByID(ctx context.Context, id AdminID) (*Admin, error) {
+	if e, ok := c.admins.Get(id); ok && c.fresh(e.at) {
+		a := e.v
+		a.PasswordHash = slices.Clone(a.PasswordHash)
+		return &a, nil
+	}
+	epoch, at := c.begin()
+	admin, err := c.store.AdminByID(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	kept := *admin
+	kept.PasswordHash = slices.Clone(admin.PasswordHash)
+	c.fill(epoch, func() { c.admins.Add(id, cached[Admin]{kept, at}) })
+	return admin, nil
+}
+
+func (c *cache) TokenRevoked(ctx context.Context, jti string) (bool, error) {
+	if e, ok := c.revoked.Get(jti); ok && c.fresh(e.at) {
+		return e.v, nil
+	}
+	epoch, at := c.begin()
+	yes, err := c.store.TokenRevoked(ctx, jti)
+	if err != nil {
+		return false, err
+	}
+	c.fill(epoch, func() { c.revoked.Add(jti, cached[bool]{yes, at}) })
+	return yes, nil
+}
+
+// cachingStore is the Manager's store when it caches: every write goes to
+// the store and then drops what it changed from the cache, whether it
+// succeeded or not (a write that reports an error may have taken effect).
+type cachingStore struct {
+	Store
+	c *cache
+}
+
+func (s cachingStore) dropOrg(id OrgID) { s.c.invalidate(func() { s.c.orgs.Remove(id) }) }
+
+func (s cachingStore) CreateOrg(ctx context.Context, org *Org) error {
+	err := s.Store.CreateOrg(ctx, org)
+	s.dropOrg(org.ID)
+	return err
+}
+
+func (s cachingStore) UpdateOrg(ctx context.Context, org *Org) error {
+	err := s.Store.UpdateOrg(ctx, org)
+	s.dropOrg(org.ID)
+	return err
+}
+
+func (s cachingStore) DeleteOrg(ctx context.Context, id OrgID) error {
+	err := s.Store.DeleteOrg(ctx, id)
+	s.dropOrg(id)
+	return err
+}
+
+func (s cachingStore) DeleteAdmin(ctx context.Context, id AdminID) error {
+	err := s.Store.DeleteAdmin(ctx, id)
+	s.c.invalidate(func() { s.c.admins.Remove(id) })
+	return err
+}
+
+func (s cachingStore) SetAdminPassword(ctx context.Context, id AdminID, hash []byte) (int64, error) {
+	gen, err := s.Store.SetAdminPassword(ctx, id, hash)
+	s.c.invalidate(func() { s.c.admins.Remove(id) })
+	return gen, err
+}
+
+func (s cachingStore) RevokeToken(ctx context.Context, jti string, expires time.Time) error {
+	err := s.Store.RevokeToken(ctx, jti, expires)
+	s.c.invalidate(func() { s.c.revoked.Remove(jti) })
+	return err
+}
+
+// errNoCache is what cacheLen reports without a cache.
+var errNoCache = errors.New("tenancy: no cache")
+
+// cacheLen reports how many entries the cache holds, for tests.
+func (m *Manager) cacheLen() (int, error) {
+	if m.cache == nil {
+		return 0, errNoCache
+	}
+	return m.cache.orgs.Len() + m.cache.names.Len() + m.cache.admins.Len() + m.cache.revoked.Len(), nil
+}

@@ -1,0 +1,240 @@
+package tenancy_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/tenancy/tenancy"
+	"github.com/tenancy/tenancy/memstore"
+)
+
+// testClock is a Manager clock that tests move.
+type testClock struct{ ns atomic.Int64 }
+
+func newTestClock() *testClock {
+	c := &testClock{}
+	c.ns.Store(time.Now().UnixNano())
+	return c
+}
+func (c *testClock) now() time.Time      { return time.Unix(0, c.ns.Load()) }
+func (c *testClock) add(d time.Duration) { c.ns.Add(int64(d)) }
+func (c *testClock) opt() tenancy.Option { return tenancy.WithClock(c.now) }
+
+// TestCacheReadsOwnWrites checks that a Manager with a cache whose entries
+// would stay for an hour sees its own rename, password change, logout and
+// delete at its next read: each write drops what it changed.
+func TestCacheReadsOwnWrites(t *testing.T) {
+	eachStore(t, func(t *testing.T, store testStore) {
+		ctx := t.Context()
+		m := newManager(t, store, tenancy.WithCache(1000, time.Hour))
+		org := createAcme(t, m)
+		tok, err := m.Login(ctx, "admin@acme.com", "MySecurePassword123")
+		require.NoError(t, err)
+		warm := func() {
+			t.Helper()
+			_, err := m.OrgByName(ctx, "Acme Corporation")
+			require.NoError(t, err)
+			_, err = m.AuthenticateToken(ctx, tok.AccessToken)
+			require.NoError(t, err)
+		}
+		warm()
+		n, err := tenancy.CacheLen(m)
+		require.NoError(t, err)
+		assert.Positive(t, n, "the reads filled the cache")
+
+		_, err = m.RenameOrg(ctx, org.ID, "Acme Global")
+		require.NoError(t, err)
+		_, err = m.OrgByName(ctx, "Acme Corporation")
+		assert.ErrorIs(t, err, tenancy.ErrNotFound, "the old name, at once after the rename")
+		got, err := m.OrgByName(ctx, "Acme Global")
+		require.NoError(t, err)
+		assert.Equal(t, "tenant_acme_global", got.TenantCollection)
+		got, err = m.OrgByID(ctx, org.ID)
+		require.NoError(t, err)
+		assert.Equal(t, "Acme Global", got.Name)
+
+		claims, err := m.AuthenticateToken(ctx, tok.AccessToken)
+		require.NoError(t, err)
+		tok2, err := m.ChangePassword(ctx, claims, "MySecurePassword123", "AnotherPassword456")
+		require.NoError(t, err)
+		_, err = m.AuthenticateToken(ctx, tok.AccessToken)
+		assert.ErrorIs(t, err, tenancy.ErrUnauthenticated, "the token from before the password change")
+
+		claims2, err := m.AuthenticateToken(ctx, tok2.AccessToken)
+		require.NoError(t, err)
+		require.NoError(t, m.Logout(ctx, claims2))
+		_, err = m.AuthenticateToken(ctx, tok2.AccessToken)
+		assert.ErrorIs(t, err, tenancy.ErrUnauthenticated, "the token logged out")
+
+		tok3, err := m.Login(ctx, "admin@acme.com", "AnotherPassword456")
+		require.NoError(t, err)
+		_, err = m.AuthenticateToken(ctx, tok3.AccessToken)
+		require.NoError(t, err)
+		require.NoError(t, m.DeleteOrg(ctx, org.ID))
+		_, err = m.OrgByName(ctx, "Acme Global")
+		assert.ErrorIs(t, err, tenancy.ErrNotFound)
+		_, err = m.OrgByID(ctx, org.ID)
+		assert.ErrorIs(t, err, tenancy.ErrNotFound)
+		_, err = m.AuthenticateToken(ctx, tok3.AccessToken)
+		assert.ErrorIs(t, err, tenancy.ErrUnauthenticated, "a token of the deleted organization")
+	})
+}
+
+// TestCacheStalenessBound runs two Managers on one database: reader
+// caches with a bound of a minute, writer does not cache. The reader may
+// serve what it read before the writer's change while its entries are
+// younger than the bound, and it does here (the cache is in use), but once
+// the bound has passed, measured on the Manager clock, it sees every
+// change.
+func TestCacheStalenessBound(t *testing.T) {
+	eachStore(t, func(t *testing.T, store testStore) {
+		ctx := t.Context()
+		const bound = time.Minute
+		clock := newTestClock()
+		reader := newManager(t, store, clock.opt(), tenancy.WithCache(1000, bound))
+		writer := newManager(t, store, clock.opt())
+		org := createAcme(t, writer)
+		tok, err := writer.Login(ctx, "admin@acme.com", "MySecurePassword123")
+		require.NoError(t, err)
+		_, err = reader.OrgByName(ctx, "Acme Corporation")
+		require.NoError(t, err)
+		claims, err := reader.AuthenticateToken(ctx, tok.AccessToken)
+		require.NoError(t, err)
+
+		// Another process renames and logs the token out.
+		_, err = writer.RenameOrg(ctx, org.ID, "Acme Global")
+		require.NoError(t, err)
+		require.NoError(t, writer.Logout(ctx, claims))
+
+		clock.add(bound - time.Second)
+		got, err := reader.OrgByName(ctx, "Acme Corporation")
+		require.NoError(t, err, "within the bound the cached record may be served")
+		assert.Equal(t, "Acme Corporation", got.Name)
+		_, err = reader.AuthenticateToken(ctx, tok.AccessToken)
+		assert.NoError(t, err, "within the bound the cached revocation state may be served")
+
+		clock.add(time.Second)
+		_, err = reader.OrgByName(ctx, "Acme Corporation")
+		assert.ErrorIs(t, err, tenancy.ErrNotFound, "the rename, once the bound has passed")
+		got, err = reader.OrgByName(ctx, "Acme Global")
+		require.NoError(t, err)
+		assert.Equal(t, org.ID, got.ID)
+		_, err = reader.AuthenticateToken(ctx, tok.AccessToken)
+		assert.ErrorIs(t, err, tenancy.ErrUnauthenticated, "the logout, once the bound has passed")
+
+		// A delete, seen within the bound too.
+		tok2, err := writer.Login(ctx, "admin@acme.com", "MySecurePassword123")
+		require.NoError(t, err)
+		_, err = reader.AuthenticateToken(ctx, tok2.AccessToken)
+		require.NoError(t, err)
+		require.NoError(t, writer.DeleteOrg(ctx, org.ID))
+		clock.add(bound)
+		_, err = reader.OrgByID(ctx, org.ID)
+		assert.ErrorIs(t, err, tenancy.ErrNotFound)
+		_, err = reader.AuthenticateToken(ctx, tok2.AccessToken)
+		assert.ErrorIs(t, err, tenancy.ErrUnauthenticated)
+	})
+}
+
+// TestCacheBoundedUnderUnknownNames looks up 100,000 distinct names no
+// organization holds, and then more known records than the cache holds:
+// the cache stays within its bound.
+func TestCacheBoundedUnderUnknownNames(t *testing.T) {
+	eachStore(t, func(t *testing.T, store testStore) {
+		ctx := t.Context()
+		const size = 10
+		m := newManager(t, store, tenancy.WithCache(size, time.Hour))
+		const lookups, workers = 100_000, 8
+		var wg sync.WaitGroup
+		for w := range workers {
+			wg.Go(func() {
+				for i := w; i < lookups; i += workers {
+					_, err := m.OrgByName(ctx, fmt.Sprintf("Nobody %d", i))
+					if !assert.ErrorIs(t, err, tenancy.ErrNotFound) {
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+		n, err := tenancy.CacheLen(m)
+		require.NoError(t, err)
+		assert.Zero(t, n, "unknown names are not kept")
+
+		for i := range 2 * size {
+			org, err := m.CreateOrg(ctx, tenancy.CreateOrgParams{Name: fmt.Sprintf("Org %d", i), AdminEmail: fmt.Sprintf("a%d@example.com", i), AdminPassword: "password123"})
+			require.NoError(t, err)
+			_, err = m.OrgByName(ctx, org.Name)
+			require.NoError(t, err)
+		}
+		n, err = tenancy.CacheLen(m)
+		require.NoError(t, err)
+		assert.LessOrEqual(t, n, 4*size, "each of the four maps holds at most size entries")
+		assert.Positive(t, n)
+	})
+}
+
+func TestCacheOptionsRefused(t *testing.T) {
+	for name, opt := range map[string]tenancy.Option{
+		"size 0":              tenancy.WithCache(0, time.Second),
+		"no staleness bound":  tenancy.WithCache(10, 0),
+		"sole writer, size 0": tenancy.WithSoleWriterCache(0),
+	} {
+		_, err := tenancy.New(nil, opt)
+		assert.Error(t, err, name)
+		_, err = tenancy.New(memstore.New(), tenancy.WithSigningSecret(testSecret), opt)
+		assert.ErrorContains(t, err, "cache", name)
+	}
+}
+
+// pausingStore pauses one OrgByID, once armed, after it has read and
+// before it returns.
+type pausingStore struct {
+	tenancy.Store
+	armed         atomic.Bool
+	read, release chan struct{}
+}
+
+func (s *pausingStore) OrgByID(ctx context.Context, id tenancy.OrgID) (*tenancy.Org, error) {
+	org, err := s.Store.OrgByID(ctx, id)
+	if s.armed.CompareAndSwap(true, false) {
+		s.read <- struct{}{}
+		<-s.release
+	}
+	return org, err
+}
+
+// TestCacheFillRacingWrite has a reader read an organization, then a
+// rename of it complete, then the reader go on to fill the cache: what it
+// read before the rename must not be kept, or a sole writer's cache would
+// serve the old name for as long as the entry stays.
+func TestCacheFillRacingWrite(t *testing.T) {
+	eachStore(t, func(t *testing.T, store testStore) {
+		ctx := t.Context()
+		ps := &pausingStore{Store: store, read: make(chan struct{}), release: make(chan struct{})}
+		m := newManager(t, ps, tenancy.WithSoleWriterCache(100))
+		org := createAcme(t, m)
+		ps.armed.Store(true)
+		done := make(chan *tenancy.Org)
+		go func() {
+			got, err := m.OrgByID(ctx, org.ID)
+			assert.NoError(t, err)
+			done <- got
+		}()
+		<-ps.read
+		_, err := m.RenameOrg(ctx, org.ID, "ACME corporation")
+		require.NoError(t, err)
+		close(ps.release)
+		assert.Equal(t, "Acme Corporation", (<-done).Name, "the reader read before the rename")
+		got, err := m.OrgByID(ctx, org.ID)
+		require.NoError(t, err)
+		assert.Equal(t, "ACME corporation", got.Name, "the cache was not filled with what the reader read before the rename")
+	})
+}
