@@ -22,9 +22,13 @@ import (
 // other processes are not seen until an entry is older than maxStale: a
 // rename, delete, password change or logout made elsewhere is seen within
 // maxStale, and never later. A revocation that may lag is a security
-// property: choose maxStale knowingly. Tenant writes always read the
-// organization from the database, so that no acknowledged write lands in
-// a collection another process has moved.
+// property: choose maxStale knowingly. Tenant calls check the
+// organization in the database after they run, and run again where it
+// moved (tenant writes read it from the database before, too), so that
+// no call reaches a collection another process has moved or given to
+// another organization, and a process reads its own tenant writes.
+// A token newer than the cached account (a password changed elsewhere)
+// reads the account again.
 //
 // Names that no organization holds are never cached, so lookups of
 // unknown names cannot grow memory.
@@ -51,6 +55,11 @@ func WithSoleWriterCache(size int) Option {
 		c.cacheSize, c.cacheStale = size, 0
 		return nil
 	}
+}
+
+// orgReader reads organizations by id.
+type orgReader interface {
+	OrgByID(ctx context.Context, id OrgID) (*Org, error)
 }
 
 // hotReads are the reads of every request, which WithCache serves from
@@ -198,42 +207,66 @@ type cachingStore struct {
 	c *cache
 }
 
-func (s cachingStore) dropOrg(id OrgID) { s.c.invalidate(func() { s.c.orgs.Remove(id) }) }
+// lateWrite is how long after a write that failed cachingStore drops its
+// entries again: a write whose reply was lost (a timeout) may still be
+// applied after the first drop, and a read between the two would keep
+// what it replaced.
+var lateWrite = 30 * time.Second
+
+// drop runs the invalidation drop after a write that returned err: at
+// once, and again after lateWrite if the write failed.
+func (s cachingStore) drop(err error, drop func()) {
+	s.c.invalidate(drop)
+	if err != nil {
+		time.AfterFunc(lateWrite, func() { s.c.invalidate(drop) })
+	}
+}
+
+func (s cachingStore) dropOrg(err error, id OrgID) {
+	s.drop(err, func() { s.c.orgs.Remove(id) })
+}
 
 func (s cachingStore) CreateOrg(ctx context.Context, org *Org) error {
 	err := s.Store.CreateOrg(ctx, org)
-	s.dropOrg(org.ID)
+	s.dropOrg(err, org.ID)
 	return err
 }
 
 func (s cachingStore) UpdateOrg(ctx context.Context, org *Org) error {
 	err := s.Store.UpdateOrg(ctx, org)
-	s.dropOrg(org.ID)
+	s.dropOrg(err, org.ID)
 	return err
 }
 
 func (s cachingStore) DeleteOrg(ctx context.Context, id OrgID) error {
 	err := s.Store.DeleteOrg(ctx, id)
-	s.dropOrg(id)
+	s.dropOrg(err, id)
 	return err
 }
 
 func (s cachingStore) DeleteAdmin(ctx context.Context, id AdminID) error {
 	err := s.Store.DeleteAdmin(ctx, id)
-	s.c.invalidate(func() { s.c.admins.Remove(id) })
+	s.drop(err, func() { s.c.admins.Remove(id) })
 	return err
 }
 
 func (s cachingStore) SetAdminPassword(ctx context.Context, id AdminID, hash []byte) (int64, error) {
 	gen, err := s.Store.SetAdminPassword(ctx, id, hash)
-	s.c.invalidate(func() { s.c.admins.Remove(id) })
+	s.drop(err, func() { s.c.admins.Remove(id) })
 	return gen, err
 }
 
 func (s cachingStore) RevokeToken(ctx context.Context, jti string, expires time.Time) error {
 	err := s.Store.RevokeToken(ctx, jti, expires)
-	s.c.invalidate(func() { s.c.revoked.Remove(jti) })
+	s.drop(err, func() { s.c.revoked.Remove(jti) })
 	return err
+}
+
+// dropCached drops org id's cached record, if m caches.
+func (m *Manager) dropCached(id OrgID) {
+	if m.cache != nil {
+		m.cache.invalidate(func() { m.cache.orgs.Remove(id) })
+	}
 }
 
 // errNoCache is what cacheLen reports without a cache.

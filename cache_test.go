@@ -28,8 +28,9 @@ func (c *testClock) add(d time.Duration) { c.ns.Add(int64(d)) }
 func (c *testClock) opt() tenancy.Option { return tenancy.WithClock(c.now) }
 
 // TestCacheReadsOwnWrites checks that a Manager with a cache whose entries
-// would stay for an hour sees its own rename, password change, logout and
-// delete at its next read: each write drops what it changed.
+// would stay for an hour sees its own rename and delete at its next read:
+// each write drops what it changed. (TestAuthenticateTokenRevocations
+// does the same for password changes and logouts.)
 func TestCacheReadsOwnWrites(t *testing.T) {
 	eachStore(t, func(t *testing.T, store testStore) {
 		ctx := t.Context()
@@ -37,14 +38,10 @@ func TestCacheReadsOwnWrites(t *testing.T) {
 		org := createAcme(t, m)
 		tok, err := m.Login(ctx, "admin@acme.com", "MySecurePassword123")
 		require.NoError(t, err)
-		warm := func() {
-			t.Helper()
-			_, err := m.OrgByName(ctx, "Acme Corporation")
-			require.NoError(t, err)
-			_, err = m.AuthenticateToken(ctx, tok.AccessToken)
-			require.NoError(t, err)
-		}
-		warm()
+		_, err = m.OrgByName(ctx, "Acme Corporation")
+		require.NoError(t, err)
+		_, err = m.AuthenticateToken(ctx, tok.AccessToken)
+		require.NoError(t, err)
 		n, err := tenancy.CacheLen(m)
 		require.NoError(t, err)
 		assert.Positive(t, n, "the reads filled the cache")
@@ -59,30 +56,15 @@ func TestCacheReadsOwnWrites(t *testing.T) {
 		got, err = m.OrgByID(ctx, org.ID)
 		require.NoError(t, err)
 		assert.Equal(t, "Acme Global", got.Name)
-
-		claims, err := m.AuthenticateToken(ctx, tok.AccessToken)
-		require.NoError(t, err)
-		tok2, err := m.ChangePassword(ctx, claims, "MySecurePassword123", "AnotherPassword456")
-		require.NoError(t, err)
 		_, err = m.AuthenticateToken(ctx, tok.AccessToken)
-		assert.ErrorIs(t, err, tenancy.ErrUnauthenticated, "the token from before the password change")
+		require.NoError(t, err, "a rename keeps the tokens")
 
-		claims2, err := m.AuthenticateToken(ctx, tok2.AccessToken)
-		require.NoError(t, err)
-		require.NoError(t, m.Logout(ctx, claims2))
-		_, err = m.AuthenticateToken(ctx, tok2.AccessToken)
-		assert.ErrorIs(t, err, tenancy.ErrUnauthenticated, "the token logged out")
-
-		tok3, err := m.Login(ctx, "admin@acme.com", "AnotherPassword456")
-		require.NoError(t, err)
-		_, err = m.AuthenticateToken(ctx, tok3.AccessToken)
-		require.NoError(t, err)
 		require.NoError(t, m.DeleteOrg(ctx, org.ID))
 		_, err = m.OrgByName(ctx, "Acme Global")
 		assert.ErrorIs(t, err, tenancy.ErrNotFound)
 		_, err = m.OrgByID(ctx, org.ID)
 		assert.ErrorIs(t, err, tenancy.ErrNotFound)
-		_, err = m.AuthenticateToken(ctx, tok3.AccessToken)
+		_, err = m.AuthenticateToken(ctx, tok.AccessToken)
 		assert.ErrorIs(t, err, tenancy.ErrUnauthenticated, "a token of the deleted organization")
 	})
 }
@@ -236,5 +218,70 @@ func TestCacheFillRacingWrite(t *testing.T) {
 		got, err := m.OrgByID(ctx, org.ID)
 		require.NoError(t, err)
 		assert.Equal(t, "ACME corporation", got.Name, "the cache was not filled with what the reader read before the rename")
+	})
+}
+
+// TestCacheTenantCallsAfterAnotherProcessRenames has another process
+// rename an organization that this one has cached, and then create a new
+// organization under the old name, which takes the old collection name:
+// this process's tenant calls must reach the renamed organization's
+// documents, never the new one's, and must read their own inserts, at
+// once, whatever the staleness bound.
+func TestCacheTenantCallsAfterAnotherProcessRenames(t *testing.T) {
+	eachStore(t, func(t *testing.T, store testStore) {
+		ctx := t.Context()
+		other := newManager(t, store)
+		here := newManager(t, store, tenancy.WithCache(1000, time.Hour))
+		acme := createAcme(t, other)
+		mine, err := other.Tenant(acme.ID).Insert(ctx, map[string]any{"owner": "acme"})
+		require.NoError(t, err)
+		_, err = here.Tenant(acme.ID).Get(ctx, mine.ID)
+		require.NoError(t, err, "this process caches acme")
+
+		_, err = other.RenameOrg(ctx, acme.ID, "Acme Global")
+		require.NoError(t, err)
+		beta, err := other.CreateOrg(ctx, tenancy.CreateOrgParams{Name: "Acme Corporation", AdminEmail: "b@beta.com", AdminPassword: "password123"})
+		require.NoError(t, err)
+		require.Equal(t, "tenant_acme_corporation", beta.TenantCollection, "the new organization has the old collection name")
+		theirs, err := other.Tenant(beta.ID).Insert(ctx, map[string]any{"owner": "beta"})
+		require.NoError(t, err)
+
+		docs, err := here.Tenant(acme.ID).List(ctx, "", 100)
+		require.NoError(t, err)
+		var ids []string
+		for _, d := range docs {
+			ids = append(ids, d.ID)
+		}
+		assert.Equal(t, []string{mine.ID}, ids, "acme's documents, not the new organization's")
+		_, err = here.Tenant(acme.ID).Get(ctx, theirs.ID)
+		assert.ErrorIs(t, err, tenancy.ErrNotFound, "another organization's document")
+		assert.ErrorIs(t, here.Tenant(acme.ID).Delete(ctx, theirs.ID), tenancy.ErrNotFound, "another organization's document")
+		_, err = other.Tenant(beta.ID).Get(ctx, theirs.ID)
+		assert.NoError(t, err, "the new organization's document is still there")
+
+		inserted, err := here.Tenant(acme.ID).Insert(ctx, map[string]any{"n": 1})
+		require.NoError(t, err)
+		_, err = here.Tenant(acme.ID).Get(ctx, inserted.ID)
+		assert.NoError(t, err, "this process reads its own insert")
+	})
+}
+
+// TestCacheNewTokenFromAnotherProcess has another process change the
+// password: the token it answers with works here at once, though this
+// process cached the account before the change.
+func TestCacheNewTokenFromAnotherProcess(t *testing.T) {
+	eachStore(t, func(t *testing.T, store testStore) {
+		ctx := t.Context()
+		other := newManager(t, store)
+		here := newManager(t, store, tenancy.WithCache(1000, time.Hour))
+		createAcme(t, other)
+		tok, err := other.Login(ctx, "admin@acme.com", "MySecurePassword123")
+		require.NoError(t, err)
+		claims, err := here.AuthenticateToken(ctx, tok.AccessToken)
+		require.NoError(t, err, "this process caches the account")
+		fresh, err := other.ChangePassword(ctx, claims, "MySecurePassword123", "AnotherPassword456")
+		require.NoError(t, err)
+		_, err = here.AuthenticateToken(ctx, fresh.AccessToken)
+		assert.NoError(t, err, "the new token, at once")
 	})
 }

@@ -1250,42 +1250,50 @@ func TestKeyRotation(t *testing.T) {
 	assert.Error(t, err, "leeway over a minute")
 }
 
-// TestAuthorizeRevocations checks the stateful token check on both
-// stores: a password change, a logout and the deletion of the
-// organization each end a token that still verifies statelessly.
-func TestAuthorizeRevocations(t *testing.T) {
-	eachStore(t, func(t *testing.T, store testStore) {
-		ctx := t.Context()
-		m := newManager(t, store)
-		org := createAcme(t, m)
-		tok, err := m.Login(ctx, "admin@acme.com", "MySecurePassword123")
-		require.NoError(t, err)
-		claims, err := m.AuthenticateToken(ctx, tok.AccessToken)
-		require.NoError(t, err)
+// TestAuthenticateTokenRevocations checks the stateful token check on
+// both stores: a password change, a logout and the deletion of the
+// organization each end a token that still verifies statelessly. With a
+// cache whose entries would stay an hour, each token is checked (and
+// cached) before what ends it: the Manager must see its own writes.
+func TestAuthenticateTokenRevocations(t *testing.T) {
+	for name, opts := range map[string][]tenancy.Option{"no cache": nil, "cache": {tenancy.WithCache(1000, time.Hour)}} {
+		t.Run(name, func(t *testing.T) {
+			eachStore(t, func(t *testing.T, store testStore) { checkRevocations(t, newManager(t, store, opts...)) })
+		})
+	}
+}
 
-		_, err = m.ChangePassword(ctx, claims, "WrongPassword123", "AnotherPassword456")
-		assert.ErrorIs(t, err, tenancy.ErrUnauthenticated)
-		fresh, err := m.ChangePassword(ctx, claims, "MySecurePassword123", "AnotherPassword456")
-		require.NoError(t, err)
-		_, err = m.AuthenticateToken(ctx, tok.AccessToken)
-		assert.ErrorIs(t, err, tenancy.ErrUnauthenticated, "issued before the password change")
-		_, err = m.VerifyToken(tok.AccessToken)
-		assert.NoError(t, err, "the stateless check cannot know")
+func checkRevocations(t *testing.T, m *tenancy.Manager) {
+	t.Helper()
+	ctx := t.Context()
+	org := createAcme(t, m)
+	tok, err := m.Login(ctx, "admin@acme.com", "MySecurePassword123")
+	require.NoError(t, err)
+	claims, err := m.AuthenticateToken(ctx, tok.AccessToken)
+	require.NoError(t, err)
 
-		freshClaims, err := m.AuthenticateToken(ctx, fresh.AccessToken)
-		require.NoError(t, err)
-		require.NoError(t, m.Logout(ctx, freshClaims))
-		_, err = m.AuthenticateToken(ctx, fresh.AccessToken)
-		assert.ErrorIs(t, err, tenancy.ErrUnauthenticated, "logged out")
+	_, err = m.ChangePassword(ctx, claims, "WrongPassword123", "AnotherPassword456")
+	assert.ErrorIs(t, err, tenancy.ErrUnauthenticated)
+	fresh, err := m.ChangePassword(ctx, claims, "MySecurePassword123", "AnotherPassword456")
+	require.NoError(t, err)
+	_, err = m.AuthenticateToken(ctx, tok.AccessToken)
+	assert.ErrorIs(t, err, tenancy.ErrUnauthenticated, "issued before the password change")
+	_, err = m.VerifyToken(tok.AccessToken)
+	assert.NoError(t, err, "the stateless check cannot know")
 
-		last, err := m.Login(ctx, "admin@acme.com", "AnotherPassword456")
-		require.NoError(t, err)
-		_, err = m.AuthenticateToken(ctx, last.AccessToken)
-		require.NoError(t, err)
-		require.NoError(t, m.DeleteOrg(ctx, org.ID))
-		_, err = m.AuthenticateToken(ctx, last.AccessToken)
-		assert.ErrorIs(t, err, tenancy.ErrUnauthenticated, "organization deleted")
-	})
+	freshClaims, err := m.AuthenticateToken(ctx, fresh.AccessToken)
+	require.NoError(t, err)
+	require.NoError(t, m.Logout(ctx, freshClaims))
+	_, err = m.AuthenticateToken(ctx, fresh.AccessToken)
+	assert.ErrorIs(t, err, tenancy.ErrUnauthenticated, "logged out")
+
+	last, err := m.Login(ctx, "admin@acme.com", "AnotherPassword456")
+	require.NoError(t, err)
+	_, err = m.AuthenticateToken(ctx, last.AccessToken)
+	require.NoError(t, err)
+	require.NoError(t, m.DeleteOrg(ctx, org.ID))
+	_, err = m.AuthenticateToken(ctx, last.AccessToken)
+	assert.ErrorIs(t, err, tenancy.ErrUnauthenticated, "organization deleted")
 }
 
 // TestLoginBackoffLimits checks that the back-off saturates at its

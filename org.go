@@ -93,6 +93,7 @@ func (m *Manager) settledView(ctx context.Context, org *Org) *Org {
 	if org.State != OrgRenaming {
 		return org
 	}
+	m.dropCached(org.ID)
 	var rep RecoveryReport
 	if err := m.lockedRecoverOrg(ctx, org.ID, &rep); err != nil {
 		return org

@@ -54,7 +54,7 @@ func (t *Tenant) Insert(ctx context.Context, data map[string]any) (*Document, er
 	}
 	doc := &Document{ID: newDocumentID(t.m.now()), Data: data}
 	runs := 0
-	err := t.m.inTenant(ctx, t.id, doc.ID, func(ctx context.Context, collection string) error {
+	err := t.m.inTenant(ctx, t.id, tenantCall{inserted: doc.ID}, func(ctx context.Context, collection string) error {
 		runs++
 		undo, err := t.m.reserveDocument(ctx, collection)
 		if err != nil {
@@ -90,7 +90,7 @@ func (t *Tenant) Get(ctx context.Context, id string) (*Document, error) {
 		return nil, err
 	}
 	var doc *Document
-	err := t.m.inTenant(ctx, t.id, "", func(ctx context.Context, collection string) error {
+	err := t.m.inTenant(ctx, t.id, tenantCall{readOnly: true}, func(ctx context.Context, collection string) error {
 		var err error
 		doc, err = t.m.documents.TenantDocument(ctx, collection, id)
 		return err
@@ -127,7 +127,7 @@ func (t *Tenant) List(ctx context.Context, after string, limit int) ([]*Document
 	}
 	defer release()
 	var docs []*Document
-	err = t.m.inTenant(ctx, t.id, "", func(ctx context.Context, collection string) error {
+	err = t.m.inTenant(ctx, t.id, tenantCall{readOnly: true}, func(ctx context.Context, collection string) error {
 		var err error
 		docs, err = t.m.documents.TenantDocuments(ctx, collection, after, limit)
 		return err
@@ -145,7 +145,7 @@ func (t *Tenant) Delete(ctx context.Context, id string) error {
 		return err
 	}
 	deleted := false
-	err := t.m.inTenant(ctx, t.id, "", func(ctx context.Context, collection string) error {
+	err := t.m.inTenant(ctx, t.id, tenantCall{}, func(ctx context.Context, collection string) error {
 		err := t.m.documents.DeleteTenantDocument(ctx, collection, id)
 		if err == nil {
 			deleted = true
@@ -173,7 +173,7 @@ func (t *Tenant) Delete(ctx context.Context, id string) error {
 // It returns ErrNotFound if the organization does not exist or is deleted
 // meanwhile.
 func (m *Manager) InTenant(ctx context.Context, id OrgID, fn func(ctx context.Context, collection string) error) error {
-	return m.inTenant(ctx, id, anyDocument, fn)
+	return m.inTenant(ctx, id, tenantCall{inserted: anyDocument}, fn)
 }
 
 // overtaken counts the runs of tenant calls that a rename or delete
@@ -183,18 +183,28 @@ var overtaken atomic.Int64
 // anyDocument tells inTenant that fn may write any document.
 const anyDocument = "*"
 
+// tenantCall says what the fn of an inTenant call does.
+type tenantCall struct {
+	// readOnly: fn only reads. A read may start from a cached record
+	// that may be stale, since the check after it reads the database
+	// and runs it again if the organization moved; a write may not.
+	readOnly bool
+	// inserted, if not empty: fn inserts (the document with that id, or
+	// anyDocument), so it may create a collection, which is swept if a
+	// rename moved the collection away under it.
+	inserted string
+}
+
 // inTenant runs fn in org id's current tenant collection until a run is
-// not overtaken by a rename or delete. A non-empty inserted says fn
-// inserts (the document with that id, or anyDocument), so it may create a
-// collection, which is swept if a rename moved the collection away under
-// it.
-func (m *Manager) inTenant(ctx context.Context, id OrgID, inserted string, fn func(ctx context.Context, collection string) error) error {
+// not overtaken by a rename or delete.
+func (m *Manager) inTenant(ctx context.Context, id OrgID, call tenantCall, fn func(ctx context.Context, collection string) error) error {
+	inserted := call.inserted
 	writes := inserted != ""
-	reads := m.reads
-	if writes {
-		reads = m.tenantWriteReads
+	first := m.tenantWriteReads
+	if call.readOnly {
+		first = m.reads
 	}
-	org, err := m.settledOrg(ctx, reads, id)
+	org, err := m.settledOrg(ctx, first, id)
 	if err != nil {
 		return err
 	}
@@ -203,7 +213,7 @@ func (m *Manager) inTenant(ctx context.Context, id OrgID, inserted string, fn fu
 		fnErr := fn(ctx, org.TenantCollection)
 		// Even a failed run is checked: a read may have missed because
 		// the collection moved.
-		after, err := m.settledOrg(ctx, reads, id)
+		after, err := m.settledOrg(ctx, m.tenantWriteReads, id)
 		if err != nil && ctx.Err() != nil && writes {
 			// The caller gave up, but what fn wrote may sit in a
 			// collection a rename made stray: check without the caller.
@@ -252,7 +262,7 @@ func (m *Manager) cleanUpAbandoned(ctx context.Context, id OrgID, org *Org, stal
 // settledOrg reads org id, waiting while a rename or delete of it runs. It
 // returns ErrNotFound once the org is gone or was never acknowledged. An
 // operation whose process died is settled here once its lease is over.
-func (m *Manager) settledOrg(ctx context.Context, reads hotReads, id OrgID) (*Org, error) {
+func (m *Manager) settledOrg(ctx context.Context, reads orgReader, id OrgID) (*Org, error) {
 	wait := 2 * time.Millisecond
 	renaming := false
 	for {
@@ -271,9 +281,11 @@ func (m *Manager) settledOrg(ctx context.Context, reads hotReads, id OrgID) (*Or
 		case OrgCreating:
 			return nil, fmt.Errorf("organization %s: %w", id, ErrNotFound)
 		}
-		// What a cache that may be stale says is in progress is read
-		// again from the database.
-		reads = m.tenantWriteReads
+		// What a cache says is in progress is read again from the
+		// database, and dropped from the cache: the operation may have
+		// ended since.
+		m.dropCached(id)
+		reads = m.orgs
 		// If no operation holds the org's lock, the one that left this
 		// state died or failed past the point it could undo: settle it.
 		// A live rename holds the lock, and we wait for it; an org being

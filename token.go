@@ -178,6 +178,12 @@ func (m *Manager) AuthenticateToken(ctx context.Context, token string) (*Claims,
 		och <- orgRead{org, err}
 	}()
 	admin, err := m.reads.AdminByID(ctx, c.AdminID)
+	if err == nil && c.Generation > admin.TokenGeneration && m.cache != nil {
+		// A token newer than the cached account: its password was
+		// changed by another process since the account was cached.
+		m.cache.invalidate(func() { m.cache.admins.Remove(c.AdminID) })
+		admin, err = m.reads.AdminByID(ctx, c.AdminID)
+	}
 	r, o := <-ch, <-och
 	switch {
 	case errors.Is(err, ErrNotFound), o.err == nil && !o.org.visible():
