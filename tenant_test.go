@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -323,10 +324,15 @@ func TestOvertakenInsert(t *testing.T) {
 // server processes on one database, while one of them renames the
 // organization again and again, by renameCollection and by copying.
 // Every acknowledged insert must be in the final collection, once, and no
-// collection may be left under an old name.
+// collection may be left under an old name. It runs with caches too: one
+// Manager with the sole-writer cache doing it all, and two with caches
+// whose entries would stay an hour.
 func TestTenantWritesDuringRenames(t *testing.T) {
-	for _, mode := range []string{"renameCollection", "copy"} {
-		t.Run(mode, func(t *testing.T) {
+	for _, tc := range []struct{ mode, cache string }{
+		{"renameCollection", ""}, {"copy", ""}, {"renameCollection", "sole writer"}, {"copy", "bounded"},
+	} {
+		mode := tc.mode
+		t.Run(strings.TrimSuffix(mode+" "+tc.cache, " "), func(t *testing.T) {
 			t.Parallel()
 			db := mongotest.NewDatabase(t)
 			var opts []mongostore.Option
@@ -337,6 +343,14 @@ func TestTenantWritesDuringRenames(t *testing.T) {
 			require.NoError(t, storeA.EnsureIndexes(t.Context()))
 			storeB := newStore(t, db, opts...)
 			a, b := newManager(t, storeA), newManager(t, storeB)
+			switch tc.cache {
+			case "sole writer":
+				a = newManager(t, storeA, tenancy.WithSoleWriterCache(1000))
+				b = a
+			case "bounded":
+				a = newManager(t, storeA, tenancy.WithCache(1000, time.Hour))
+				b = newManager(t, storeB, tenancy.WithCache(1000, time.Hour))
+			}
 			org := createAcme(t, a)
 
 			// Writers stop between inserts, so that every insert they
