@@ -161,6 +161,7 @@ func byIDEverywhere(cmds []command) string {
 // TestDatabaseRoundTrips counts the commands each hot operation sends to a
 // real MongoDB-wire server, so a change that adds a round trip fails here.
 func TestDatabaseRoundTrips(t *testing.T) {
+	t.Run("cached", roundTripsCached)
 	var log commandLog
 	db := mongotest.NewDatabase(t, options.Client().SetMonitor(log.monitor()))
 	store := newStore(t, db)
@@ -487,12 +488,13 @@ func TestRecoveryTickAtScale(t *testing.T) {
 	assertJournalEmpty(t, store)
 }
 
-// TestDatabaseRoundTripsCached counts the commands of the hot reads with a
-// cache: none for an organization by name or id and for a token check once
-// their records are cached, and only the document for a tenant read. A
-// sole writer's tenant writes use the cache too; a cache that may be
-// stale leaves them reading the organization from the database.
-func TestDatabaseRoundTripsCached(t *testing.T) {
+// roundTripsCached counts the commands of the hot reads with a cache
+// (TestDatabaseRoundTrips/cached): none for an organization by name or id
+// and for a token check once their records are cached, and only the
+// document for a tenant read. A sole writer's tenant writes use the cache
+// too; a cache that may be stale leaves them reading the organization
+// from the database, and reads checking it after.
+func roundTripsCached(t *testing.T) {
 	for _, tc := range []struct {
 		name         string
 		opt          tenancy.Option
