@@ -3,6 +3,7 @@ package mongostore
 import (
 	"context"
 	"errors"
+	"hash/fnv"
 	"strings"
 	"time"
 
@@ -18,11 +19,29 @@ type attemptDoc struct {
 	LastFailedLogin time.Time `bson:"last_failed_login"`
 }
 
-// RecordLoginFailure implements tenancy.Store. Each count is one update;
-// on FerretDB, whose updates read and then write, failures of one address
-// at the same instant may count once.
+// lockLogins serializes the updates of the failed logins of email within
+// this process on FerretDB, and returns the unlock. FerretDB applies an
+// update as a read and then a write, so two parallel conditional updates
+// can both match, and two $inc can count once; MongoDB decides each
+// update alone and needs no lock. The embedded database has one serving
+// process, which makes its counts and claims exact; processes sharing a
+// FerretDB database may still both claim one back-off window.
+func (s *Store) lockLogins(email string) func() {
+	if !s.byIDOnly.Load() {
+		return func() {}
+	}
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(email))
+	mu := &s.loginStripes[h.Sum32()%uint32(len(s.loginStripes))]
+	mu.Lock()
+	return mu.Unlock
+}
+
+// RecordLoginFailure implements tenancy.Store with one update (see
+// lockLogins for FerretDB).
 func (s *Store) RecordLoginFailure(ctx context.Context, email string, known bool, at time.Time) error {
 	email = strings.ToLower(email)
+	defer s.lockLogins(email)()
 	update := failureUpdate(at)
 	if known {
 		filter, err := s.adminByEmailFilter(ctx, email)
@@ -58,6 +77,7 @@ func failureUpdate(at time.Time) bson.D {
 // ClaimLoginAttempt implements tenancy.Store with one conditional update.
 func (s *Store) ClaimLoginAttempt(ctx context.Context, email string, known bool, last, at time.Time) (bool, error) {
 	email = strings.ToLower(email)
+	defer s.lockLogins(email)()
 	var lastFilter any = last
 	if last.IsZero() {
 		lastFilter = bson.D{{Key: "$exists", Value: false}}

@@ -23,6 +23,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"sync/atomic"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -85,7 +86,11 @@ type Store struct {
 	// collection for any filter but exactly one _id: writes that would
 	// filter on more then read by _id and check in Go.
 	byIDOnly atomic.Bool
-	idOrder  IDOrder
+
+	// loginStripes serialize, on FerretDB, the updates of one address's
+	// failed logins within this process (see lockLogins).
+	loginStripes [64]sync.Mutex
+	idOrder      IDOrder
 
 	db       *mongo.Database
 	tenants  *mongo.Database

@@ -487,13 +487,14 @@ func TestParallelLoginsAtBackoff(t *testing.T) {
 	for range 2 {
 		require.Equal(t, http.StatusUnauthorized, do(t, e.h, wrong).status)
 	}
-	statuses := doParallel(t, e.h, wrong, 20)
-	t.Logf("statuses of 20 parallel tries: %v", statuses)
-	assert.Equal(t, 20, statuses[http.StatusUnauthorized]+statuses[http.StatusTooManyRequests], "401 or 429 only: %v", statuses)
-	assert.GreaterOrEqual(t, statuses[http.StatusUnauthorized], 1)
-	// One try, or a few where the server's conditional update reads and
-	// then writes (FerretDB), got its password checked.
-	assert.LessOrEqual(t, statuses[http.StatusUnauthorized], 6, "the back-off window was shared: %v", statuses)
+	const tries = 40
+	statuses := doParallel(t, e.h, wrong, tries)
+	t.Logf("statuses of %d parallel tries: %v", tries, statuses)
+	assert.Equal(t, tries, statuses[http.StatusUnauthorized]+statuses[http.StatusTooManyRequests], "401 or 429 only: %v", statuses)
+	// Exactly one try got its password checked: on FerretDB, whose
+	// conditional updates read and then write, because the store
+	// serializes one address's claims within the process.
+	assert.Equal(t, 1, statuses[http.StatusUnauthorized], "the back-off window was shared: %v", statuses)
 }
 
 // TestHashQueueSheds bounds the waiters per bcrypt slot: past the queue a
