@@ -28,10 +28,12 @@ type Manager struct {
 	documents     DocumentStore
 
 	// reads serve the reads of every request: the store, or the cache
-	// of WithCache. Tenant writes use tenantWriteReads.
-	reads            hotReads
-	tenantWriteReads hotReads
-	cache            *cache
+	// of WithCache. exactReads are never stale: the store, or the cache
+	// of WithSoleWriterCache; tenant writes, and the check after every
+	// tenant call, use them.
+	reads      hotReads
+	exactReads hotReads
+	cache      *cache
 
 	now      func() time.Time
 	log      *slog.Logger
@@ -171,32 +173,32 @@ func New(store Store, opts ...Option) (*Manager, error) {
 		}
 	}
 	m := &Manager{
-		store:            store,
-		orgs:             store,
-		journal:          store,
-		admins:           store,
-		loginFailures:    store,
-		revocations:      store,
-		collections:      store,
-		documents:        store,
-		reads:            store,
-		tenantWriteReads: store,
-		now:              c.now,
-		log:              c.log,
-		cost:             c.cost,
-		lifetime:         c.lifetime,
-		issuer:           c.issuer,
-		keys:             map[string]any{},
-		lease:            c.lease,
-		hashSlots:        make(chan struct{}, c.hashSlots),
-		hashWait:         c.hashWait,
-		hashQueue:        c.hashQueue * c.hashSlots,
-		backoffAfter:     c.backoffAfter,
-		backoffBase:      c.backoffBase,
-		backoffMax:       c.backoffMax,
-		accountAfter:     c.accountAfter,
-		limits:           tenantLimits{quota: c.quota, pageReads: c.pageReads},
-		dummyHash:        newDummyHash(c.cost),
+		store:         store,
+		orgs:          store,
+		journal:       store,
+		admins:        store,
+		loginFailures: store,
+		revocations:   store,
+		collections:   store,
+		documents:     store,
+		reads:         store,
+		exactReads:    store,
+		now:           c.now,
+		log:           c.log,
+		cost:          c.cost,
+		lifetime:      c.lifetime,
+		issuer:        c.issuer,
+		keys:          map[string]any{},
+		lease:         c.lease,
+		hashSlots:     make(chan struct{}, c.hashSlots),
+		hashWait:      c.hashWait,
+		hashQueue:     c.hashQueue * c.hashSlots,
+		backoffAfter:  c.backoffAfter,
+		backoffBase:   c.backoffBase,
+		backoffMax:    c.backoffMax,
+		accountAfter:  c.accountAfter,
+		limits:        tenantLimits{quota: c.quota, pageReads: c.pageReads},
+		dummyHash:     newDummyHash(c.cost),
 	}
 	if c.cacheSize > 0 {
 		m.useCache(newCache(store, c.cacheSize, c.cacheStale, c.now))
@@ -262,6 +264,6 @@ func (m *Manager) useCache(c *cache) {
 	m.orgs, m.journal, m.admins, m.loginFailures = cs, cs, cs, cs
 	m.revocations, m.collections, m.documents = cs, cs, cs
 	if c.maxStale == 0 {
-		m.tenantWriteReads = c
+		m.exactReads = c
 	}
 }

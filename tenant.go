@@ -200,7 +200,7 @@ type tenantCall struct {
 func (m *Manager) inTenant(ctx context.Context, id OrgID, call tenantCall, fn func(ctx context.Context, collection string) error) error {
 	inserted := call.inserted
 	writes := inserted != ""
-	first := m.tenantWriteReads
+	first := m.exactReads
 	if call.readOnly {
 		first = m.reads
 	}
@@ -213,7 +213,7 @@ func (m *Manager) inTenant(ctx context.Context, id OrgID, call tenantCall, fn fu
 		fnErr := fn(ctx, org.TenantCollection)
 		// Even a failed run is checked: a read may have missed because
 		// the collection moved.
-		after, err := m.settledOrg(ctx, m.tenantWriteReads, id)
+		after, err := m.settledOrg(ctx, m.exactReads, id)
 		if err != nil && ctx.Err() != nil && writes {
 			// The caller gave up, but what fn wrote may sit in a
 			// collection a rename made stray: check without the caller.
@@ -248,7 +248,7 @@ func (m *Manager) inTenant(ctx context.Context, id OrgID, call tenantCall, fn fu
 func (m *Manager) cleanUpAbandoned(ctx context.Context, id OrgID, org *Org, stale []*Org, inserted string) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
-	after, err := m.settledOrg(ctx, m.tenantWriteReads, id)
+	after, err := m.settledOrg(ctx, m.exactReads, id)
 	switch {
 	case errors.Is(err, ErrNotFound):
 		m.sweep(ctx, id, append(stale, org), nil, inserted)
