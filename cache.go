@@ -43,7 +43,8 @@ func WithCache(size int, maxStale time.Duration) Option {
 
 // WithSoleWriterCache is WithCache for a Manager that is the only writer of
 // its database, such as the reference server's embedded one (its data
-// directory is locked and its database reachable by that process only):
+// directory is locked by the serving process, and its database reached
+// only through a Unix socket in a directory of mode 0700):
 // the cache is exact, entries never go stale, and tenant writes use it
 // too. Do not use it where another process may write.
 func WithSoleWriterCache(size int) Option {
