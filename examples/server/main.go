@@ -178,7 +178,7 @@ func serve(ctx context.Context, cfg *config, m *tenancy.Manager, log *slog.Logge
 	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(httpapi.LimitConnections(srv, ln, maxConns)) }()
-	log.Info("serving the Organization Management API", "addr", ln.Addr().String(), "database", cfg.database, "docs", "/docs")
+	log.Info("serving the Organization Management API", "addr", ln.Addr().String(), "database", cfg.database, "docs", "/docs", "cache", cfg.cacheMode())
 
 	select {
 	case err := <-served:
@@ -389,4 +389,17 @@ func accessLog(log *slog.Logger, next http.Handler) http.Handler {
 			slog.Duration("duration", time.Since(start)),
 		)
 	})
+}
+
+// cacheMode says, for the start-up log, which cache newManager turns on.
+func (c *config) cacheMode() string {
+	switch {
+	case c.cacheSize == 0:
+		return "off"
+	case c.mongoURI == "":
+		return fmt.Sprintf("exact (sole writer), %d records", c.cacheSize)
+	case c.cacheStale > 0:
+		return fmt.Sprintf("%d records, stale for at most %v", c.cacheSize, c.cacheStale)
+	}
+	return "off (set CACHE_MAX_STALE to turn it on with MONGO_URI)"
 }

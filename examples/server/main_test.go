@@ -465,6 +465,7 @@ func TestLoadConfig(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 2*time.Second, c.cacheStale)
 	assert.Equal(t, 500, c.cacheSize)
+	assert.Equal(t, "500 records, stale for at most 2s", c.cacheMode())
 }
 
 // TestLoadConfigRefusesUnsafeValues refuses the values that parse but
