@@ -2,7 +2,6 @@ package tenancy
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -269,15 +268,4 @@ func (m *Manager) dropCached(id OrgID) {
 	if m.cache != nil {
 		m.cache.invalidate(func() { m.cache.orgs.Remove(id) })
 	}
-}
-
-// errNoCache is what cacheLen reports without a cache.
-var errNoCache = errors.New("tenancy: no cache")
-
-// cacheLen reports how many entries the cache holds, for tests.
-func (m *Manager) cacheLen() (int, error) {
-	if m.cache == nil {
-		return 0, errNoCache
-	}
-	return m.cache.orgs.Len() + m.cache.names.Len() + m.cache.admins.Len() + m.cache.revoked.Len(), nil
 }

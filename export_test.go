@@ -1,6 +1,7 @@
 package tenancy
 
 import (
+	"errors"
 	"sync/atomic"
 	"time"
 
@@ -70,4 +71,10 @@ var (
 )
 
 // CacheLen returns how many entries m's cache holds (WithCache).
-func CacheLen(m *Manager) (int, error) { return m.cacheLen() }
+func CacheLen(m *Manager) (int, error) {
+	if m.cache == nil {
+		return 0, errors.New("tenancy: no cache")
+	}
+	c := m.cache
+	return c.orgs.Len() + c.names.Len() + c.admins.Len() + c.revoked.Len(), nil
+}
