@@ -256,12 +256,19 @@ func (m *Manager) admit(ctx context.Context, email string, known bool, failures 
 // deleted) and one bcrypt comparison; a failure takes the admin and one
 // write, and an unknown email one read more.
 func (m *Manager) AuthenticatePassword(ctx context.Context, email, password string) (*Admin, error) {
+	admin, _, err := m.authenticate(ctx, email, password)
+	return admin, err
+}
+
+// authenticate is AuthenticatePassword, which also returns the admin's
+// home organization (nil if its record is missing).
+func (m *Manager) authenticate(ctx context.Context, email, password string) (*Admin, *Org, error) {
 	var verr ValidationError
 	e, msg := normalizeEmail(email)
 	verr.add("email", msg)
 	verr.add("password", checkPassword(password))
 	if err := verr.err(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	admin, err := m.admins.AdminByEmail(ctx, e)
 	hash := m.dummyHash
@@ -271,19 +278,19 @@ func (m *Manager) AuthenticatePassword(ctx context.Context, email, password stri
 	case errors.Is(err, ErrNotFound):
 		admin = nil
 		if failures, last, err = m.loginFailures.LoginFailures(ctx, e); err != nil {
-			return nil, fmt.Errorf("look up login failures: %w", err)
+			return nil, nil, fmt.Errorf("look up login failures: %w", err)
 		}
 	case err != nil:
-		return nil, fmt.Errorf("look up admin: %w", err)
+		return nil, nil, fmt.Errorf("look up admin: %w", err)
 	default:
 		hash, failures, last = admin.PasswordHash, admin.FailedLogins, admin.LastFailedLogin
 	}
 	ok, err := m.checkCounted(ctx, e, admin != nil, hash, failures, last, password)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if !ok {
-		return nil, errBadCredentials
+		return nil, nil, errBadCredentials
 	}
 	// An admin whose organization is being deleted (or was never
 	// created) is gone for logins as for every reader. A missing record
@@ -291,12 +298,13 @@ func (m *Manager) AuthenticatePassword(ctx context.Context, email, password stri
 	org, err := m.orgs.OrgByID(ctx, admin.OrgID)
 	switch {
 	case errors.Is(err, ErrNotFound):
+		org = nil
 	case err != nil:
-		return nil, fmt.Errorf("look up organization: %w", err)
+		return nil, nil, fmt.Errorf("look up organization: %w", err)
 	case !org.visible():
-		return nil, errBadCredentials
+		return nil, nil, errBadCredentials
 	}
-	return admin, nil
+	return admin, org, nil
 }
 
 // checkCounted checks password against hash under the failure counts of
@@ -385,17 +393,50 @@ type Token struct {
 	TokenType string
 	AdminID   AdminID
 	OrgID     OrgID
+	// Role is the admin's role in OrgID.
+	Role      Role
 	ExpiresAt time.Time
 }
 
-// Login authenticates an admin (see AuthenticatePassword) and issues a token
-// scoped to the admin's organization.
+// Login authenticates an admin (see AuthenticatePassword) and issues a
+// token scoped to the admin's home organization: the first it joined that
+// it still belongs to. LoginTo names the organization.
 func (m *Manager) Login(ctx context.Context, email, password string) (*Token, error) {
-	admin, err := m.AuthenticatePassword(ctx, email, password)
+	return m.LoginTo(ctx, email, password, "")
+}
+
+// LoginTo is Login for the organization named orgName, of which the admin
+// must be a member; "" means the home organization. A name that leads to
+// no organization of the admin's gives ErrUnauthenticated, as a wrong
+// password does, so that logins do not tell memberships apart.
+func (m *Manager) LoginTo(ctx context.Context, email, password, orgName string) (*Token, error) {
+	var org *Org
+	if orgName != "" {
+		var err error
+		if org, err = m.OrgByName(ctx, orgName); errors.Is(err, ErrNotFound) {
+			org = nil
+		} else if err != nil {
+			return nil, err
+		}
+	}
+	admin, home, err := m.authenticate(ctx, email, password)
 	if err != nil {
 		return nil, err
 	}
-	return m.IssueToken(admin)
+	if orgName == "" {
+		org = home
+	}
+	if org == nil || !org.visible() {
+		return nil, errBadCredentials
+	}
+	mb, err := m.membership(ctx, org, admin.ID)
+	if errors.Is(err, ErrNotFound) {
+		return nil, errBadCredentials
+	}
+	if err != nil {
+		return nil, fmt.Errorf("look up membership: %w", err)
+	}
+	return m.IssueToken(admin, mb)
 }
 
 // ChangePassword sets a new password for the admin of claims, after
@@ -438,7 +479,15 @@ func (m *Manager) ChangePassword(ctx context.Context, claims *Claims, current, n
 	}
 	admin.TokenGeneration = gen
 	m.log.InfoContext(ctx, "admin password changed; earlier tokens revoked", "admin_id", admin.ID)
-	return m.IssueToken(admin)
+	role := claims.Role
+	if !role.Valid() {
+		// Claims from VerifyToken of a token from before roles.
+		role = RoleMember
+		if mb, err := m.members.Membership(ctx, claims.OrgID, admin.ID); err == nil {
+			role = mb.Role
+		}
+	}
+	return m.IssueToken(admin, &Membership{OrgID: claims.OrgID, AdminID: admin.ID, Role: role})
 }
 
 // Logout revokes the token of claims until it expires: AuthenticateToken rejects

@@ -146,7 +146,7 @@ func BenchmarkVerifyToken(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	tok, err := m.IssueToken(&tenancy.Admin{ID: "507f191e810c19729de860ea", OrgID: "507f1f77bcf86cd799439011", Email: "a@acme.com"})
+	tok, err := m.IssueToken(&tenancy.Admin{ID: "507f191e810c19729de860ea", Email: "a@acme.com"}, &tenancy.Membership{OrgID: "507f1f77bcf86cd799439011", AdminID: "507f191e810c19729de860ea", Role: tenancy.RoleOwner})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -10,15 +10,16 @@ import (
 )
 
 // WithCache keeps the records every request reads in memory: organizations
-// by id and by identifier, accounts by id (with their token generation)
-// and the revocation state of tokens, at most size of each, least recently
+// by id and by identifier, accounts by id (with their token generation),
+// memberships and the revocation state of tokens, at most size of each, least recently
 // used first out. GET /org/get, AuthenticateToken and tenant reads then
 // cost no database round trip for a record in the cache.
 //
 // Every write through this Manager updates the cache before it is
 // acknowledged, so the Manager always reads its own writes. Writes by
 // other processes are not seen until an entry is older than maxStale: a
-// rename, delete, password change or logout made elsewhere is seen within
+// rename, delete, password change, logout, role change or removal of a
+// member made elsewhere is seen within
 // maxStale, and never later. A revocation that may lag is a security
 // property: choose maxStale knowingly. Tenant calls check the
 // organization in the database after they run, and run again where it
@@ -67,6 +68,7 @@ type hotReads interface {
 	OrgByID(ctx context.Context, id OrgID) (*Org, error)
 	OrgByIdentifier(ctx context.Context, identifier string) (*Org, error)
 	AdminByID(ctx context.Context, id AdminID) (*Admin, error)
+	Membership(ctx context.Context, org OrgID, admin AdminID) (*Membership, error)
 	TokenRevoked(ctx context.Context, jti string) (bool, error)
 }
 
@@ -91,7 +93,14 @@ type cache struct {
 	orgs    *lru.Cache[OrgID, cached[Org]]
 	names   *lru.Cache[string, OrgID] // identifier → org; checked against orgs
 	admins  *lru.Cache[AdminID, cached[Admin]]
+	members *lru.Cache[memberKey, cached[Membership]]
 	revoked *lru.Cache[string, cached[bool]]
+}
+
+// memberKey names a membership in the cache.
+type memberKey struct {
+	org   OrgID
+	admin AdminID
 }
 
 func newCache(store Store, size int, maxStale time.Duration, now func() time.Time) *cache {
@@ -99,6 +108,7 @@ func newCache(store Store, size int, maxStale time.Duration, now func() time.Tim
 	c.orgs, _ = lru.New[OrgID, cached[Org]](size)
 	c.names, _ = lru.New[string, OrgID](size)
 	c.admins, _ = lru.New[AdminID, cached[Admin]](size)
+	c.members, _ = lru.New[memberKey, cached[Membership]](size)
 	c.revoked, _ = lru.New[string, cached[bool]](size)
 	return c
 }
@@ -187,6 +197,24 @@ func (c *cache) AdminByID(ctx context.Context, id AdminID) (*Admin, error) {
 	return admin, nil
 }
 
+// Membership caches the memberships found; a missing one is read again
+// each time, so that lookups of memberships that do not exist cannot
+// grow memory.
+func (c *cache) Membership(ctx context.Context, org OrgID, admin AdminID) (*Membership, error) {
+	k := memberKey{org, admin}
+	if e, ok := c.members.Get(k); ok && c.fresh(e.at) {
+		mb := e.v
+		return &mb, nil
+	}
+	epoch, at := c.begin()
+	mb, err := c.store.Membership(ctx, org, admin)
+	if err != nil {
+		return nil, err
+	}
+	c.fill(epoch, func() { c.members.Add(k, cached[Membership]{*mb, at}) })
+	return mb, nil
+}
+
 func (c *cache) TokenRevoked(ctx context.Context, jti string) (bool, error) {
 	if e, ok := c.revoked.Get(jti); ok && c.fresh(e.at) {
 		return e.v, nil
@@ -255,6 +283,34 @@ func (s cachingStore) SetAdminPassword(ctx context.Context, id AdminID, hash []b
 	gen, err := s.Store.SetAdminPassword(ctx, id, hash)
 	s.drop(err, func() { s.c.admins.Remove(id) })
 	return gen, err
+}
+
+func (s cachingStore) SetAdminHome(ctx context.Context, id AdminID, org OrgID) error {
+	err := s.Store.SetAdminHome(ctx, id, org)
+	s.drop(err, func() { s.c.admins.Remove(id) })
+	return err
+}
+
+func (s cachingStore) dropMember(err error, org OrgID, admin AdminID) {
+	s.drop(err, func() { s.c.members.Remove(memberKey{org, admin}) })
+}
+
+func (s cachingStore) AddMembership(ctx context.Context, mb *Membership) error {
+	err := s.Store.AddMembership(ctx, mb)
+	s.dropMember(err, mb.OrgID, mb.AdminID)
+	return err
+}
+
+func (s cachingStore) SetMemberRole(ctx context.Context, org OrgID, admin AdminID, role Role) error {
+	err := s.Store.SetMemberRole(ctx, org, admin, role)
+	s.dropMember(err, org, admin)
+	return err
+}
+
+func (s cachingStore) DeleteMembership(ctx context.Context, org OrgID, admin AdminID) error {
+	err := s.Store.DeleteMembership(ctx, org, admin)
+	s.dropMember(err, org, admin)
+	return err
 }
 
 func (s cachingStore) RevokeToken(ctx context.Context, jti string, expires time.Time) error {

@@ -96,8 +96,8 @@ func (m *Manager) newCreation(name, id, email string, hash []byte) *creation {
 }
 
 // steps are a create's steps: the journal entry, the name, the record
-// (State creating), the tenant collection, the admin, and the record's
-// activation, which acknowledges the create.
+// (State creating), the tenant collection, the admin, its membership as
+// owner, and the record's activation, which acknowledges the create.
 func (c *creation) steps() []step {
 	return []step{
 		{c.begin, c.endOperation},
@@ -105,6 +105,7 @@ func (c *creation) steps() []step {
 		{c.createRecord, c.deleteRecord},
 		{c.createCollection, c.dropCollection},
 		{c.createAdmin, c.deleteAdmin},
+		{c.addOwner, c.removeOwner},
 		{c.activate, nil},
 	}
 }
@@ -175,6 +176,18 @@ func (c *creation) createAdmin(ctx context.Context) error {
 
 func (c *creation) deleteAdmin(ctx context.Context) error {
 	return ignoreNotFound(c.m.admins.DeleteAdmin(ctx, c.admin.ID))
+}
+
+func (c *creation) addOwner(ctx context.Context) error {
+	err := c.m.members.AddMembership(ctx, &Membership{OrgID: c.org.ID, AdminID: c.admin.ID, Email: c.admin.Email, Role: RoleOwner, JoinedAt: c.now})
+	if err != nil {
+		return fmt.Errorf("add owner: %w", err)
+	}
+	return nil
+}
+
+func (c *creation) removeOwner(ctx context.Context) error {
+	return ignoreNotFound(c.m.members.DeleteMembership(ctx, c.org.ID, c.admin.ID))
 }
 
 func (c *creation) activate(ctx context.Context) error {

@@ -165,7 +165,7 @@ func ExampleManager_VerifyToken() {
 
 func ExampleManager_IssueToken() {
 	m, org := newExampleManager()
-	tok, err := m.IssueToken(&tenancy.Admin{ID: org.AdminID, Email: org.AdminEmail, OrgID: org.ID})
+	tok, err := m.IssueToken(&tenancy.Admin{ID: org.AdminID, Email: org.AdminEmail}, &tenancy.Membership{OrgID: org.ID, AdminID: org.AdminID, Role: tenancy.RoleOwner})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -239,5 +239,5 @@ func ExampleManager_RecoverPending() {
 	}
 	fmt.Printf("%+v\n", rep)
 	// Output:
-	// {CreatesRolledBack:0 RenamesSettled:0 DeletesCompleted:0 NamesReleased:0 Busy:0 Expired:0}
+	// {CreatesRolledBack:0 RenamesSettled:0 DeletesCompleted:0 MemberOperationsSettled:0 NamesReleased:0 Busy:0 Expired:0}
 }

@@ -76,5 +76,5 @@ func CacheLen(m *Manager) (int, error) {
 		return 0, errors.New("tenancy: no cache")
 	}
 	c := m.cache
-	return c.orgs.Len() + c.names.Len() + c.admins.Len() + c.revoked.Len(), nil
+	return c.orgs.Len() + c.names.Len() + c.admins.Len() + c.members.Len() + c.revoked.Len(), nil
 }

@@ -26,6 +26,8 @@ type Manager struct {
 	revocations   RevocationStore
 	collections   CollectionStore
 	documents     DocumentStore
+	members       MemberStore
+	invitations   InvitationStore
 
 	// reads serve the reads of every request: the store, or the cache
 	// of WithCache. exactReads are never stale: the store, or the cache
@@ -62,6 +64,9 @@ type Manager struct {
 	unsettleable sync.Map
 
 	limits tenantLimits
+
+	notify         InvitationNotifier
+	inviteLifetime time.Duration
 
 	// dummyHash is what a login for an unknown email is compared with;
 	// see newDummyHash.
@@ -133,6 +138,9 @@ type config struct {
 	accountAfter  int
 	cacheSize     int
 	cacheStale    time.Duration // 0 with a cache: sole writer
+
+	notify         InvitationNotifier
+	inviteLifetime time.Duration
 }
 
 // Ping checks that the store's database answers, when the store can tell
@@ -166,6 +174,8 @@ func New(store Store, opts ...Option) (*Manager, error) {
 		backoffMax:   defaultBackoffMax,
 		pageReads:    defaultTenantPageReads,
 		accountAfter: defaultAccountBackoffAfter,
+
+		inviteLifetime: DefaultInvitationLifetime,
 	}
 	for _, opt := range opts {
 		if err := opt(&c); err != nil {
@@ -181,6 +191,8 @@ func New(store Store, opts ...Option) (*Manager, error) {
 		revocations:   store,
 		collections:   store,
 		documents:     store,
+		members:       store,
+		invitations:   store,
 		reads:         store,
 		exactReads:    store,
 		now:           c.now,
@@ -199,6 +211,9 @@ func New(store Store, opts ...Option) (*Manager, error) {
 		accountAfter:  c.accountAfter,
 		limits:        tenantLimits{quota: c.quota, pageReads: c.pageReads},
 		dummyHash:     newDummyHash(c.cost),
+
+		notify:         c.notify,
+		inviteLifetime: c.inviteLifetime,
 	}
 	if c.cacheSize > 0 {
 		m.useCache(newCache(store, c.cacheSize, c.cacheStale, c.now))
@@ -263,6 +278,7 @@ func (m *Manager) useCache(c *cache) {
 	m.cache, m.reads = c, c
 	m.orgs, m.journal, m.admins, m.loginFailures = cs, cs, cs, cs
 	m.revocations, m.collections, m.documents = cs, cs, cs
+	m.members, m.invitations = cs, cs
 	if c.maxStale == 0 {
 		m.exactReads = c
 	}

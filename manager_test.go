@@ -147,7 +147,7 @@ func TestSigningOptionsCannotContradict(t *testing.T) {
 			for _, order := range bothOrders(opts) {
 				m, err := tenancy.New(store, order...)
 				require.NoError(t, err)
-				tok, err := m.IssueToken(&tenancy.Admin{ID: "a", OrgID: "o", Email: "a@example.com"})
+				tok, err := m.IssueToken(&tenancy.Admin{ID: "a", Email: "a@example.com"}, &tenancy.Membership{OrgID: "o", AdminID: "a", Role: tenancy.RoleOwner})
 				require.NoError(t, err)
 				parsed, _, err := jwt.NewParser().ParseUnverified(tok.AccessToken, jwt.MapClaims{})
 				require.NoError(t, err)

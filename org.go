@@ -109,8 +109,10 @@ func (m *Manager) settledView(ctx context.Context, org *Org) *Org {
 // and is not being deleted.
 func (o *Org) visible() bool { return o.State == OrgActive || o.State == OrgRenaming }
 
-// DeleteOrg deletes the organization id with its admin, its tenant
-// collection and all of its data. It returns ErrNotFound if there is no
+// DeleteOrg deletes the organization id with its memberships, its
+// invitations, the accounts that belong to no other organization, its
+// tenant collection and all of its data. The accounts that belong to
+// other organizations keep those memberships. It returns ErrNotFound if there is no
 // such organization and ErrConflict if another operation on it is in
 // progress.
 func (m *Manager) DeleteOrg(ctx context.Context, id OrgID) (err error) {
@@ -163,10 +165,10 @@ func (m *Manager) deleteLocked(ctx context.Context, org *Org) error {
 	default:
 		return fmt.Errorf("organization %s is %s: %w", id, org.State, ErrConflict)
 	}
-	// Admin first, so that no new token is issued for a vanishing org;
+	// Members first, so that no new token is issued for a vanishing org;
 	// the name only once the data is gone.
-	if err := ignoreNotFound(m.admins.DeleteAdmin(ctx, org.AdminID)); err != nil {
-		return fmt.Errorf("delete admin of organization %s: %w", id, err)
+	if err := m.removeAllMembers(ctx, org); err != nil {
+		return fmt.Errorf("remove members of organization %s: %w", id, err)
 	}
 	if err := m.dropOwnCollection(ctx, org, true); err != nil {
 		return fmt.Errorf("drop tenant collection %s: %w", org.TenantCollection, err)
@@ -184,6 +186,41 @@ func (m *Manager) deleteLocked(ctx context.Context, org *Org) error {
 	return nil
 }
 
+// removeAllMembers removes every member of org being deleted, deleting
+// the accounts that belong to no other organization, and then its
+// invitations. It is safe to run again.
+func (m *Manager) removeAllMembers(ctx context.Context, org *Org) error {
+	// The primary owner first: an organization from before memberships
+	// has no record of it.
+	if err := m.leave(ctx, org.ID, org.AdminID); err != nil {
+		return err
+	}
+	for {
+		page, err := m.members.OrgMembers(ctx, org.ID, "", 100)
+		if err != nil {
+			return fmt.Errorf("list members: %w", err)
+		}
+		for _, mb := range page {
+			if err := m.leave(ctx, org.ID, mb.AdminID); err != nil {
+				return err
+			}
+		}
+		if len(page) < 100 {
+			break
+		}
+	}
+	invs, err := m.invitations.OrgInvitations(ctx, org.ID)
+	if err != nil {
+		return fmt.Errorf("list invitations: %w", err)
+	}
+	for _, inv := range invs {
+		if err := ignoreNotFound(m.invitations.DeleteInvitation(ctx, inv.ID)); err != nil {
+			return fmt.Errorf("delete invitation: %w", err)
+		}
+	}
+	return nil
+}
+
 // rollbackCreate undoes an unfinished creation. It drops the tenant
 // collection only if this organization created it.
 func (m *Manager) rollbackCreate(ctx context.Context, org *Org) error {
@@ -192,6 +229,9 @@ func (m *Manager) rollbackCreate(ctx context.Context, org *Org) error {
 	// over a half-removed org.
 	org.ModifiedAt = m.now().UTC()
 	if err := m.orgs.UpdateOrg(ctx, org); err != nil {
+		return fmt.Errorf("roll back creation of %s: %w", org.ID, err)
+	}
+	if err := ignoreNotFound(m.members.DeleteMembership(ctx, org.ID, org.AdminID)); err != nil {
 		return fmt.Errorf("roll back creation of %s: %w", org.ID, err)
 	}
 	if err := ignoreNotFound(m.admins.DeleteAdmin(ctx, org.AdminID)); err != nil {

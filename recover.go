@@ -17,6 +17,9 @@ type RecoveryReport struct {
 	RenamesSettled int
 	// DeletesCompleted counts deletions finished.
 	DeletesCompleted int
+	// MemberOperationsSettled counts accepted invitations, removed members
+	// and transfers of ownership completed or rolled back.
+	MemberOperationsSettled int
 	// NamesReleased counts reserved names no organization used.
 	NamesReleased int
 	// Busy counts organizations skipped because a live operation holds them.
@@ -29,6 +32,7 @@ func (r *RecoveryReport) add(o RecoveryReport) {
 	r.CreatesRolledBack += o.CreatesRolledBack
 	r.RenamesSettled += o.RenamesSettled
 	r.DeletesCompleted += o.DeletesCompleted
+	r.MemberOperationsSettled += o.MemberOperationsSettled
 	r.NamesReleased += o.NamesReleased
 	r.Busy += o.Busy
 	r.Expired += o.Expired
@@ -191,7 +195,7 @@ func (m *Manager) Recover(ctx context.Context) (RecoveryReport, error) {
 func (m *Manager) logRecovery(ctx context.Context, rep RecoveryReport) {
 	if rep.settled() {
 		m.log.InfoContext(ctx, "recovered unfinished operations", "creates_rolled_back", rep.CreatesRolledBack,
-			"renames_settled", rep.RenamesSettled, "deletes_completed", rep.DeletesCompleted,
+			"renames_settled", rep.RenamesSettled, "deletes_completed", rep.DeletesCompleted, "member_operations_settled", rep.MemberOperationsSettled,
 			"names_released", rep.NamesReleased, "busy", rep.Busy, "expired_records", rep.Expired)
 	}
 }
@@ -205,10 +209,23 @@ func (m *Manager) recoverOperation(ctx context.Context, op *Operation, rep *Reco
 		return err
 	}
 	defer unlock()
-	// Read the entry again under the lock: an operation may have ended,
-	// or another begun and failed, since the journal was read.
-	if op, err = m.operationOf(ctx, op.OrgID); err != nil || op == nil {
+	return m.settleEntry(ctx, op.OrgID, rep)
+}
+
+// settleEntry settles organization id's journal entry, if it has one,
+// and removes it. The caller holds the organization's lock.
+func (m *Manager) settleEntry(ctx context.Context, id OrgID, rep *RecoveryReport) error {
+	// Read the entry under the lock: an operation may have ended, or
+	// another begun and failed, since the journal was last read.
+	op, err := m.operationOf(ctx, id)
+	if err != nil || op == nil {
 		return err
+	}
+	if isMemberOperation(op.Kind) {
+		if err := m.settleMemberOperation(ctx, op); err != nil {
+			return fmt.Errorf("recover %s on organization %s: %w", op.Kind, op.OrgID, err)
+		}
+		rep.MemberOperationsSettled++
 	}
 	org, err := m.settleOrg(ctx, op.OrgID, rep)
 	if err != nil {

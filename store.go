@@ -23,6 +23,8 @@ type Store interface {
 	RevocationStore
 	CollectionStore
 	DocumentStore
+	MemberStore
+	InvitationStore
 }
 
 // OrgStore keeps the organization records and the reservations of their
@@ -110,6 +112,10 @@ type AdminStore interface {
 	AdminByID(ctx context.Context, id AdminID) (*Admin, error)
 	// DeleteAdmin removes the admin with id, or gives ErrNotFound.
 	DeleteAdmin(ctx context.Context, id AdminID) error
+	// SetAdminHome sets the organization an account logs in to when no
+	// organization is named (Admin.OrgID). It gives ErrNotFound if there is
+	// no such admin.
+	SetAdminHome(ctx context.Context, id AdminID, org OrgID) error
 	// SetAdminPassword replaces the password hash of the admin id and
 	// increments its TokenGeneration, which rejects the tokens issued
 	// before, and returns the new generation. It gives ErrNotFound if there
@@ -213,6 +219,47 @@ type DocumentStore interface {
 	DeleteTenantDocument(ctx context.Context, collection, id string) error
 }
 
+// MemberStore keeps the memberships of accounts in organizations, each
+// with its role. Every membership is claimed by an insert whose key is
+// the organization and the account, so an account is a member of an
+// organization at most once.
+// Store's rules on concurrency, contexts and errors apply.
+type MemberStore interface {
+	// AddMembership inserts mb. It gives ErrConflict if the account is
+	// already a member of the organization.
+	AddMembership(ctx context.Context, mb *Membership) error
+	// Membership returns the membership of admin in org, or ErrNotFound.
+	// It is read on every authenticated request, so it must be one read
+	// by key.
+	Membership(ctx context.Context, org OrgID, admin AdminID) (*Membership, error)
+	// SetMemberRole changes the role of admin in org, or gives ErrNotFound.
+	SetMemberRole(ctx context.Context, org OrgID, admin AdminID, role Role) error
+	// DeleteMembership removes admin from org, or gives ErrNotFound.
+	DeleteMembership(ctx context.Context, org OrgID, admin AdminID) error
+	// OrgMembers returns up to limit memberships of org in the order of
+	// their admin ids, starting after the id after ("" for the first).
+	OrgMembers(ctx context.Context, org OrgID, after AdminID, limit int) ([]*Membership, error)
+	// AdminMemberships returns every membership of admin, oldest first
+	// (by JoinedAt, then organization id).
+	AdminMemberships(ctx context.Context, admin AdminID) ([]*Membership, error)
+}
+
+// InvitationStore keeps the pending invitations to join organizations.
+// Store's rules on concurrency, contexts and errors apply.
+type InvitationStore interface {
+	// CreateInvitation inserts inv. It gives ErrConflict if its id is
+	// taken or org already has an invitation for the same lower-cased
+	// email: the store decides that uniqueness, by an insert.
+	CreateInvitation(ctx context.Context, inv *Invitation) error
+	// Invitation returns the invitation id, or ErrNotFound.
+	Invitation(ctx context.Context, id string) (*Invitation, error)
+	// OrgInvitations returns every invitation of org, expired ones
+	// included, oldest first.
+	OrgInvitations(ctx context.Context, org OrgID) ([]*Invitation, error)
+	// DeleteInvitation removes the invitation id, or gives ErrNotFound.
+	DeleteInvitation(ctx context.Context, id string) error
+}
+
 // OrgID identifies an organization: 24 lower-case hex digits, the text form
 // of a MongoDB ObjectID.
 type OrgID string
@@ -281,6 +328,48 @@ type Admin struct {
 	TokenGeneration int64
 }
 
+// Role is what a member may do in an organization; see Permission.
+type Role string
+
+// Roles. The creator of an organization is its owner and its primary
+// owner (Org.AdminID).
+const (
+	RoleOwner  Role = "owner"
+	RoleAdmin  Role = "admin"
+	RoleMember Role = "member"
+)
+
+// Valid reports whether r is one of the roles.
+func (r Role) Valid() bool { return r == RoleOwner || r == RoleAdmin || r == RoleMember }
+
+// Membership is an account's place in an organization.
+type Membership struct {
+	OrgID   OrgID
+	AdminID AdminID
+	// Email is a copy of the account's email, so that a page of members
+	// takes one read.
+	Email    string
+	Role     Role
+	JoinedAt time.Time
+}
+
+// Invitation is a pending invitation of an email address to join an
+// organization with a role.
+type Invitation struct {
+	// ID is 24 lower-case hex digits; the invitation's token starts with it.
+	ID    string
+	OrgID OrgID
+	// Email is lower-cased.
+	Email string
+	Role  Role
+	// TokenHash is the SHA-256 of the token's secret part: the token
+	// itself is given out once and never stored.
+	TokenHash []byte
+	InvitedBy AdminID
+	CreatedAt time.Time
+	ExpiresAt time.Time
+}
+
 // Document is one document of an organization's tenant data.
 type Document struct {
 	// ID is assigned on insert: 24 lower-case hex digits, the text form of
@@ -300,8 +389,14 @@ type Document struct {
 // unfinished operation by reading the journal alone.
 type Operation struct {
 	OrgID OrgID
-	// Kind is OpCreate, OpRename or OpDelete.
+	// Kind is OpCreate, OpRename, OpDelete, OpAccept, OpRemoveMember or
+	// OpTransfer.
 	Kind string
+	// AdminID is the account a member operation is about: the one
+	// joining, leaving, or becoming primary owner.
+	AdminID AdminID
+	// Invitation is the id of the invitation an OpAccept accepts.
+	Invitation string
 	// Names are the identifiers the operation may reserve: recovery
 	// releases those the organization does not use once it is settled.
 	Names   []string
@@ -313,6 +408,14 @@ const (
 	OpCreate = "create"
 	OpRename = "rename"
 	OpDelete = "delete"
+	// OpAccept adds a member (and, for a new email, its account) from an
+	// invitation; the invitation's removal acknowledges it.
+	OpAccept = "accept"
+	// OpRemoveMember removes a member, and its account if it belongs
+	// nowhere else.
+	OpRemoveMember = "remove_member"
+	// OpTransfer makes a member the primary owner.
+	OpTransfer = "transfer"
 )
 
 // Reservation is a reserved identifier.

@@ -25,8 +25,12 @@ type Claims struct {
 	ID string
 	// Generation is the admin's TokenGeneration when the token was issued.
 	Generation int64
-	IssuedAt   time.Time
-	ExpiresAt  time.Time
+	// Role is the admin's role in the organization: the one held now in
+	// claims from AuthenticateToken, the one held when the token was
+	// issued in claims from VerifyToken alone.
+	Role      Role
+	IssuedAt  time.Time
+	ExpiresAt time.Time
 }
 
 // jwtClaims is the wire form of Claims.
@@ -35,6 +39,7 @@ type jwtClaims struct {
 	OrgID      OrgID   `json:"org_id"`
 	Email      string  `json:"email"`
 	Generation int64   `json:"gen,omitempty"`
+	Role       Role    `json:"role,omitempty"`
 	jwt.RegisteredClaims
 }
 
@@ -58,20 +63,23 @@ func ed25519KID(pub ed25519.PublicKey) string {
 	return base64.RawURLEncoding.EncodeToString(sum[:])
 }
 
-// IssueToken signs a token for admin, valid for the configured lifetime,
-// with the current key, whose id is in the token's kid header. It returns
-// ErrInvalid if admin lacks an id or an organization.
-func (m *Manager) IssueToken(admin *Admin) (*Token, error) {
-	if admin == nil || admin.ID == "" || admin.OrgID == "" {
-		return nil, fmt.Errorf("issue token: admin without id or organization: %w", ErrInvalid)
+// IssueToken signs a token for admin in the organization and with the
+// role of its membership mb, valid for the configured lifetime, with the
+// current key, whose id is in the token's kid header. It does no I/O and
+// checks nothing but its arguments: it returns ErrInvalid if admin lacks
+// an id or mb is not admin's membership.
+func (m *Manager) IssueToken(admin *Admin, mb *Membership) (*Token, error) {
+	if admin == nil || admin.ID == "" || mb == nil || mb.OrgID == "" || mb.AdminID != admin.ID || !mb.Role.Valid() {
+		return nil, fmt.Errorf("issue token: admin without id, or not the membership's: %w", ErrInvalid)
 	}
 	now := m.now()
 	exp := now.Add(m.lifetime)
 	c := jwtClaims{
 		AdminID:    admin.ID,
-		OrgID:      admin.OrgID,
+		OrgID:      mb.OrgID,
 		Email:      admin.Email,
 		Generation: admin.TokenGeneration,
+		Role:       mb.Role,
 		RegisteredClaims: jwt.RegisteredClaims{
 			ID:        newObjectID(now),
 			Subject:   string(admin.ID),
@@ -86,7 +94,7 @@ func (m *Manager) IssueToken(admin *Admin) (*Token, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sign token: %w", err)
 	}
-	return &Token{AccessToken: s, TokenType: "bearer", AdminID: admin.ID, OrgID: admin.OrgID, ExpiresAt: exp.Truncate(time.Second)}, nil
+	return &Token{AccessToken: s, TokenType: "bearer", AdminID: admin.ID, OrgID: mb.OrgID, Role: mb.Role, ExpiresAt: exp.Truncate(time.Second)}, nil
 }
 
 // MaxTokenLength bounds the tokens VerifyToken parses; ours are a few
@@ -123,6 +131,7 @@ func (m *Manager) VerifyToken(token string) (*Claims, error) {
 		Issuer:     c.Issuer,
 		ID:         c.ID,
 		Generation: c.Generation,
+		Role:       c.Role,
 		IssuedAt:   c.IssuedAt.Time,
 		ExpiresAt:  c.ExpiresAt.Time,
 	}, nil
@@ -146,36 +155,39 @@ func (m *Manager) keyFor(t *jwt.Token) (any, error) {
 	return k, nil
 }
 
-// AuthenticateToken is VerifyToken plus the checks that need the database: the
-// admin still exists and belongs to the token's organization (deleting an
-// organization deletes its admin), the token is of the admin's current
-// generation (a password change ends the earlier ones), its organization
-// exists and is not being deleted, and it was not revoked by Logout. It
-// costs three reads by id, run concurrently: the admin, the organization
-// and the revocation list. It returns ErrUnauthenticated for a token that
-// fails any check.
+// AuthenticateToken is VerifyToken plus the checks that need the database:
+// the admin still exists and is a member of the token's organization
+// (removing a member, or deleting the organization, ends its tokens for
+// it), the token is of the admin's current generation (a password change
+// ends the earlier ones), its organization exists and is not being
+// deleted, and it was not revoked by Logout. The claims it returns carry
+// the role the member holds now, which may differ from the token's. It
+// costs four reads by id, run concurrently: the admin, the membership,
+// the organization and the revocation list. It returns
+// ErrUnauthenticated for a token that fails any check.
 func (m *Manager) AuthenticateToken(ctx context.Context, token string) (*Claims, error) {
 	c, err := m.VerifyToken(token)
 	if err != nil {
 		return nil, err
 	}
-	type revoked struct {
-		yes bool
+	type read[T any] struct {
+		v   T
 		err error
 	}
-	type orgRead struct {
-		org *Org
-		err error
-	}
-	ch := make(chan revoked, 1)
+	rch := make(chan read[bool], 1)
 	go func() {
 		yes, err := m.reads.TokenRevoked(ctx, c.ID)
-		ch <- revoked{yes, err}
+		rch <- read[bool]{yes, err}
 	}()
-	och := make(chan orgRead, 1)
+	och := make(chan read[*Org], 1)
 	go func() {
 		org, err := m.reads.OrgByID(ctx, c.OrgID)
-		och <- orgRead{org, err}
+		och <- read[*Org]{org, err}
+	}()
+	mch := make(chan read[*Membership], 1)
+	go func() {
+		mb, err := m.reads.Membership(ctx, c.OrgID, c.AdminID)
+		mch <- read[*Membership]{mb, err}
 	}()
 	admin, err := m.reads.AdminByID(ctx, c.AdminID)
 	if err == nil && c.Generation > admin.TokenGeneration && m.cache != nil {
@@ -184,25 +196,32 @@ func (m *Manager) AuthenticateToken(ctx context.Context, token string) (*Claims,
 		m.cache.invalidate(func() { m.cache.admins.Remove(c.AdminID) })
 		admin, err = m.reads.AdminByID(ctx, c.AdminID)
 	}
-	r, o := <-ch, <-och
+	r, o, mb := <-rch, <-och, <-mch
+	if errors.Is(mb.err, ErrNotFound) && o.err == nil && o.v.AdminID == c.AdminID {
+		// The primary owner of an organization from before memberships.
+		mb.v, mb.err = &Membership{OrgID: c.OrgID, AdminID: c.AdminID, Role: RoleOwner}, nil
+	}
 	switch {
-	case errors.Is(err, ErrNotFound), o.err == nil && !o.org.visible():
+	case errors.Is(err, ErrNotFound), o.err == nil && !o.v.visible():
 		return nil, fmt.Errorf("%w: the admin account or organization of this token no longer exists", ErrUnauthenticated)
 	case err != nil:
 		return nil, fmt.Errorf("look up admin: %w", err)
 	case o.err != nil && !errors.Is(o.err, ErrNotFound):
-		// A missing record (with its admin still there) is left to the
-		// caller's own lookup, which answers ErrNotFound.
 		return nil, fmt.Errorf("look up organization: %w", o.err)
+	case errors.Is(o.err, ErrNotFound):
+		return nil, fmt.Errorf("%w: the organization of this token no longer exists", ErrUnauthenticated)
+	case errors.Is(mb.err, ErrNotFound):
+		return nil, fmt.Errorf("%w: not a member of this organization", ErrUnauthenticated)
+	case mb.err != nil:
+		return nil, fmt.Errorf("look up membership: %w", mb.err)
 	case r.err != nil:
 		return nil, fmt.Errorf("look up revoked tokens: %w", r.err)
-	case admin.OrgID != c.OrgID:
-		return nil, fmt.Errorf("%w: token of another organization", ErrUnauthenticated)
 	case c.Generation != admin.TokenGeneration:
 		return nil, fmt.Errorf("%w: token issued before the password was changed", ErrUnauthenticated)
-	case r.yes:
+	case r.v:
 		return nil, fmt.Errorf("%w: token revoked by logout", ErrUnauthenticated)
 	}
+	c.Role = mb.v.Role
 	return c, nil
 }
 

@@ -151,6 +151,16 @@ func New(m *tenancy.Manager, opts ...Option) (http.Handler, error) {
 		{http.MethodGet, "/tenant/documents", a.requireAuth(http.HandlerFunc(a.listDocuments))},
 		{http.MethodGet, "/tenant/documents/{id}", a.requireAuth(http.HandlerFunc(a.getDocument))},
 		{http.MethodDelete, "/tenant/documents/{id}", a.requireAuth(http.HandlerFunc(a.deleteDocument))},
+		{http.MethodPost, "/org/invitations", a.requireAuth(http.HandlerFunc(a.invite))},
+		{http.MethodGet, "/org/invitations", a.requireAuth(http.HandlerFunc(a.listInvitations))},
+		{http.MethodDelete, "/org/invitations/{id}", a.requireAuth(http.HandlerFunc(a.revokeInvitation))},
+		{http.MethodPost, "/invitations/accept", a.limit(http.HandlerFunc(a.acceptInvitation))},
+		{http.MethodGet, "/org/members", a.requireAuth(http.HandlerFunc(a.listMembers))},
+		{http.MethodPut, "/org/members/{admin_id}", a.requireAuth(http.HandlerFunc(a.changeRole))},
+		{http.MethodDelete, "/org/members/{admin_id}", a.requireAuth(http.HandlerFunc(a.removeMember))},
+		{http.MethodPost, "/org/transfer", a.requireAuth(http.HandlerFunc(a.transfer))},
+		{http.MethodGet, "/admin/me", a.requireAuth(http.HandlerFunc(a.me))},
+		{http.MethodPost, "/admin/switch", a.requireAuth(http.HandlerFunc(a.switchOrg))},
 		{http.MethodGet, "/health", http.HandlerFunc(health)},
 		{http.MethodGet, "/ready", http.HandlerFunc(a.ready)},
 		{http.MethodGet, "/openapi.json", http.HandlerFunc(serveOpenAPI)},
@@ -285,8 +295,12 @@ func (a *api) updateOrg(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
-	if admin.ID != claims.AdminID || admin.OrgID != claims.OrgID {
-		a.writeError(w, r, tenancy.ErrForbidden)
+	if admin.ID != claims.AdminID {
+		a.writeError(w, r, fmt.Errorf("credentials of another account: %w", tenancy.ErrForbidden))
+		return
+	}
+	if !claims.Can(tenancy.PermRenameOrg) {
+		a.writeError(w, r, fmt.Errorf("role %q may not rename the organization: %w", claims.Role, tenancy.ErrForbidden))
 		return
 	}
 	res, err := a.m.RenameOrg(r.Context(), claims.OrgID, req.OrganizationName)
@@ -339,6 +353,9 @@ func (a *api) deleteOrg(w http.ResponseWriter, r *http.Request) {
 	if err == nil && org.ID != claims.OrgID {
 		err = fmt.Errorf("organization %q belongs to another admin: %w", name, tenancy.ErrForbidden)
 	}
+	if err == nil && !claims.Can(tenancy.PermDeleteOrg) {
+		err = fmt.Errorf("role %q may not delete the organization: %w", claims.Role, tenancy.ErrForbidden)
+	}
 	if err == nil {
 		err = a.m.DeleteOrg(r.Context(), claims.OrgID)
 	}
@@ -357,11 +374,11 @@ type tokenBody struct {
 }
 
 func (a *api) login(w http.ResponseWriter, r *http.Request) {
-	var email, password string
-	if !a.decode(w, r, map[string]*string{"email": &email, "password": &password}, false) {
+	var email, password, org string
+	if !a.decode(w, r, map[string]*string{"email": &email, "password": &password, "organization_name": &org}, false) {
 		return
 	}
-	tok, err := a.m.Login(r.Context(), email, password)
+	tok, err := a.m.LoginTo(r.Context(), email, password, org)
 	if err != nil {
 		a.writeError(w, r, err)
 		return

@@ -87,6 +87,20 @@ func (s *Store) adminByEmail(email string) *tenancy.Admin {
 	return nil
 }
 
+// SetAdminHome implements tenancy.Store.
+func (s *Store) SetAdminHome(ctx context.Context, id tenancy.AdminID, org tenancy.OrgID) error {
+	if err := s.lock(ctx); err != nil {
+		return err
+	}
+	defer s.mu.Unlock()
+	a, ok := s.admins[id]
+	if !ok {
+		return fmt.Errorf("admin %s: %w", id, tenancy.ErrNotFound)
+	}
+	a.OrgID = org
+	return nil
+}
+
 // SetAdminPassword implements tenancy.Store.
 func (s *Store) SetAdminPassword(ctx context.Context, id tenancy.AdminID, hash []byte) (int64, error) {
 	if err := s.lock(ctx); err != nil {

@@ -26,6 +26,9 @@ type Store struct {
 	// failures of addresses without an admin account
 	attempts map[string]attempt
 	revoked  map[string]time.Time
+
+	members     map[memberKey]*tenancy.Membership
+	invitations map[string]*tenancy.Invitation
 }
 
 type attempt struct {
@@ -49,6 +52,9 @@ func New() *Store {
 		journal:  make(map[tenancy.OrgID]*tenancy.Operation),
 		attempts: make(map[string]attempt),
 		revoked:  make(map[string]time.Time),
+
+		members:     make(map[memberKey]*tenancy.Membership),
+		invitations: make(map[string]*tenancy.Invitation),
 	}
 }
 

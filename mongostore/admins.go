@@ -23,6 +23,11 @@ type adminDoc struct {
 	FailedLogins    int           `bson:"failed_logins,omitempty"`
 	LastFailedLogin time.Time     `bson:"last_failed_login,omitempty"`
 	TokenGeneration int64         `bson:"token_generation,omitempty"`
+	// Orgs lists the organizations the admin may be a member of, in the
+	// order joined: every one it is a member of, and perhaps some it
+	// left (see AdminMemberships). It is written only under the
+	// account's lock, which the Manager holds for membership changes.
+	Orgs []string `bson:"orgs,omitempty"`
 }
 
 // emailDoc points an email at its admin, so that FerretDB finds an admin
@@ -48,7 +53,7 @@ func (s *Store) CreateAdmin(ctx context.Context, admin *tenancy.Admin) error {
 	email := strings.ToLower(admin.Email)
 	_, err = s.admins.InsertOne(ctx, adminDoc{
 		ID: id, Email: email, PasswordHash: string(admin.PasswordHash),
-		OrgID: org, CreatedAt: admin.CreatedAt,
+		OrgID: org, CreatedAt: admin.CreatedAt, Orgs: []string{string(admin.OrgID)},
 	})
 	if err != nil {
 		return translate(err, "create admin %s", admin.ID)
@@ -119,6 +124,26 @@ func (s *Store) SetAdminPassword(ctx context.Context, id tenancy.AdminID, hash [
 		return 0, translate(err, "set password of admin %s", id)
 	}
 	return d.TokenGeneration, nil
+}
+
+// SetAdminHome implements tenancy.Store.
+func (s *Store) SetAdminHome(ctx context.Context, id tenancy.AdminID, org tenancy.OrgID) error {
+	oid, err := lookupID(string(id), "admin")
+	if err != nil {
+		return err
+	}
+	home, err := objectID(string(org), "organization id")
+	if err != nil {
+		return err
+	}
+	res, err := s.admins.UpdateOne(ctx, bson.D{{Key: "_id", Value: oid}}, bson.D{{Key: "$set", Value: bson.D{{Key: "organization_id", Value: home}}}})
+	if err != nil {
+		return translate(err, "set home organization of admin %s", id)
+	}
+	if res.MatchedCount == 0 {
+		return fmt.Errorf("mongostore: admin %s: %w", id, tenancy.ErrNotFound)
+	}
+	return nil
 }
 
 // DeleteAdmin implements tenancy.Store.

@@ -196,6 +196,9 @@ type operationDoc struct {
 	Kind    string        `bson:"kind"`
 	Names   []string      `bson:"names"`
 	Started time.Time     `bson:"started"`
+	// AdminID and Invitation are set by member operations.
+	AdminID    string `bson:"admin_id,omitempty"`
+	Invitation string `bson:"invitation,omitempty"`
 }
 
 // PutOperation implements tenancy.Store.
@@ -204,7 +207,7 @@ func (s *Store) PutOperation(ctx context.Context, op *tenancy.Operation) error {
 	if err != nil {
 		return err
 	}
-	d := operationDoc{OrgID: id, Kind: op.Kind, Names: op.Names, Started: op.Started}
+	d := operationDoc{OrgID: id, Kind: op.Kind, Names: op.Names, Started: op.Started, AdminID: string(op.AdminID), Invitation: op.Invitation}
 	_, err = s.journal.ReplaceOne(ctx, bson.D{{Key: "_id", Value: id}}, d, options.Replace().SetUpsert(true))
 	return translate(err, "record operation on organization %s", op.OrgID)
 }
@@ -231,7 +234,10 @@ func (s *Store) Operations(ctx context.Context) ([]*tenancy.Operation, error) {
 	}
 	out := make([]*tenancy.Operation, len(docs))
 	for i, d := range docs {
-		out[i] = &tenancy.Operation{OrgID: tenancy.OrgID(d.OrgID.Hex()), Kind: d.Kind, Names: d.Names, Started: d.Started.UTC()}
+		out[i] = &tenancy.Operation{
+			OrgID: tenancy.OrgID(d.OrgID.Hex()), Kind: d.Kind, Names: d.Names, Started: d.Started.UTC(),
+			AdminID: tenancy.AdminID(d.AdminID), Invitation: d.Invitation,
+		}
 	}
 	return out, nil
 }

@@ -14,6 +14,8 @@
 //	admin_emails     each admin's email, _id = email, pointing at the admin
 //	login_attempts   failed logins of addresses without an admin
 //	revoked_tokens   tokens revoked by logout, until they expire
+//	org_members      one per membership, _id = "<org id>:<admin id>"
+//	org_invitations  pending invitations; key "<org id>:<email>" is unique
 //	tenant_*         one per organization, holding its data (in the
 //	                 database given to WithTenantDatabase, if any)
 package mongostore
@@ -55,6 +57,10 @@ const (
 	AttemptsCollection = "login_attempts"
 	// RevokedCollection lists tokens revoked by logout until they expire.
 	RevokedCollection = "revoked_tokens"
+	// MembersCollection holds the memberships of accounts in organizations.
+	MembersCollection = "org_members"
+	// InvitationsCollection holds the pending invitations.
+	InvitationsCollection = "org_invitations"
 )
 
 // Server error codes the store translates.
@@ -102,6 +108,9 @@ type Store struct {
 	emails   *mongo.Collection
 	attempts *mongo.Collection
 	revoked  *mongo.Collection
+
+	members     *mongo.Collection
+	invitations *mongo.Collection
 }
 
 // Option configures a Store. New returns the error of the first option
@@ -213,6 +222,9 @@ func New(db *mongo.Database, opts ...Option) (*Store, error) {
 		emails:    db.Collection(EmailsCollection),
 		attempts:  db.Collection(AttemptsCollection),
 		revoked:   db.Collection(RevokedCollection),
+
+		members:     db.Collection(MembersCollection),
+		invitations: db.Collection(InvitationsCollection),
 	}
 	for _, opt := range opts {
 		if err := opt(s); err != nil {
@@ -259,6 +271,9 @@ func (s *Store) EnsureIndexes(ctx context.Context) error {
 	}); err != nil {
 		return fmt.Errorf("mongostore: create index on %s.email: %w", AdminsCollection, err)
 	}
+	if err := s.memberIndexes(ctx); err != nil {
+		return err
+	}
 	_, err := s.revoked.Indexes().CreateOne(ctx, mongo.IndexModel{
 		Keys:    bson.D{{Key: "expires", Value: 1}},
 		Options: options.Index().SetExpireAfterSeconds(0).SetName("expires_ttl"),
@@ -273,6 +288,23 @@ func (s *Store) EnsureIndexes(ctx context.Context) error {
 	}
 	if err != nil {
 		return fmt.Errorf("mongostore: create index on %s: %w", RevokedCollection, err)
+	}
+	return nil
+}
+
+// memberIndexes creates the indexes of memberships and invitations: the
+// unique key of invitations, and those the listings use on MongoDB.
+func (s *Store) memberIndexes(ctx context.Context) error {
+	if _, err := s.invitations.Indexes().CreateMany(ctx, []mongo.IndexModel{
+		{Keys: bson.D{{Key: "key", Value: 1}}, Options: options.Index().SetUnique(true).SetName("key_unique")},
+		{Keys: bson.D{{Key: "org_id", Value: 1}}, Options: options.Index().SetName("org_id")},
+	}); err != nil {
+		return fmt.Errorf("mongostore: create indexes on %s: %w", InvitationsCollection, err)
+	}
+	if _, err := s.members.Indexes().CreateMany(ctx, []mongo.IndexModel{
+		{Keys: bson.D{{Key: "org_id", Value: 1}, {Key: "admin_id", Value: 1}}, Options: options.Index().SetName("org_admin")},
+	}); err != nil {
+		return fmt.Errorf("mongostore: create indexes on %s: %w", MembersCollection, err)
 	}
 	return nil
 }

@@ -18,7 +18,7 @@ func BenchmarkMiddleware(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	tok, err := e.m.IssueToken(&tenancy.Admin{ID: org.AdminID, OrgID: org.ID, Email: org.AdminEmail})
+	tok, err := e.m.IssueToken(&tenancy.Admin{ID: org.AdminID, Email: org.AdminEmail}, &tenancy.Membership{OrgID: org.ID, AdminID: org.AdminID, Role: tenancy.RoleOwner})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -25,7 +25,7 @@ func FuzzRequests(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	tok, err := m.IssueToken(&tenancy.Admin{ID: org.AdminID, OrgID: org.ID, Email: org.AdminEmail})
+	tok, err := m.IssueToken(&tenancy.Admin{ID: org.AdminID, Email: org.AdminEmail}, &tenancy.Membership{OrgID: org.ID, AdminID: org.AdminID, Role: tenancy.RoleOwner})
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -701,7 +701,7 @@ func TestInternalErrors(t *testing.T) {
 	m, err := tenancy.New(brokenStore{memstore.New()}, tenancy.WithSigningSecret(testSecret), tenancy.WithBcryptCost(tenancy.MinBcryptCost))
 	require.NoError(t, err)
 	h := newHandler(t, m, httpapi.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
-	tok, err := m.IssueToken(&tenancy.Admin{ID: "507f191e810c19729de860ea", OrgID: "507f1f77bcf86cd799439011", Email: "a@acme.com"})
+	tok, err := m.IssueToken(&tenancy.Admin{ID: "507f191e810c19729de860ea", Email: "a@acme.com"}, &tenancy.Membership{OrgID: "507f1f77bcf86cd799439011", AdminID: "507f191e810c19729de860ea", Role: tenancy.RoleOwner})
 	require.NoError(t, err)
 	creds := map[string]string{"organization_name": "Acme", "email": "a@acme.com", "password": "MySecurePassword123"}
 

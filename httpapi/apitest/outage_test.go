@@ -29,7 +29,7 @@ func TestDatabaseUnavailable(t *testing.T) {
 	m, err := tenancy.New(newStore(t, client.Database("down")), tenancy.WithSigningSecret(testSecret), tenancy.WithBcryptCost(tenancy.MinBcryptCost))
 	require.NoError(t, err)
 	h := newHandler(t, m)
-	tok, err := m.IssueToken(&tenancy.Admin{ID: "0123456789abcdef01234567", OrgID: "0123456789abcdef01234568", Email: "a@acme.com"})
+	tok, err := m.IssueToken(&tenancy.Admin{ID: "0123456789abcdef01234567", Email: "a@acme.com"}, &tenancy.Membership{OrgID: "0123456789abcdef01234568", AdminID: "0123456789abcdef01234567", Role: tenancy.RoleOwner})
 	require.NoError(t, err)
 	bearer := tok.AccessToken
 	doc := "0123456789abcdef01234569"

@@ -1,0 +1,542 @@
+package tenancy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+)
+
+// Permission is an action on an organization that a role may or may not
+// take; Claims.Can answers for the role of a token.
+type Permission string
+
+// Permissions, with the roles that have them. Some are refined by the
+// Manager where the target matters: an admin invites and changes the
+// roles of admins and members only, a member removes only itself, and
+// only the primary owner transfers primary ownership.
+const (
+	// PermRenameOrg: owner, admin.
+	PermRenameOrg Permission = "org.rename"
+	// PermDeleteOrg: owner.
+	PermDeleteOrg Permission = "org.delete"
+	// PermInvite covers inviting, listing and revoking invitations:
+	// owner, admin.
+	PermInvite Permission = "invitations.manage"
+	// PermListMembers: every role.
+	PermListMembers Permission = "members.list"
+	// PermChangeRoles: owner, admin.
+	PermChangeRoles Permission = "members.change_role"
+	// PermRemoveMembers is removing others: owner, admin. Every member
+	// may remove itself.
+	PermRemoveMembers Permission = "members.remove"
+	// PermTransferOwnership: owner (and of the owners, the primary one).
+	PermTransferOwnership Permission = "org.transfer"
+	// PermTenantDocuments: every role.
+	PermTenantDocuments Permission = "tenant.documents"
+)
+
+// permissions is the permission table: the roles that hold each.
+var permissions = map[Permission][]Role{
+	PermRenameOrg:         {RoleOwner, RoleAdmin},
+	PermDeleteOrg:         {RoleOwner},
+	PermInvite:            {RoleOwner, RoleAdmin},
+	PermListMembers:       {RoleOwner, RoleAdmin, RoleMember},
+	PermChangeRoles:       {RoleOwner, RoleAdmin},
+	PermRemoveMembers:     {RoleOwner, RoleAdmin},
+	PermTransferOwnership: {RoleOwner},
+	PermTenantDocuments:   {RoleOwner, RoleAdmin, RoleMember},
+}
+
+// Can reports whether role r has permission p. An unknown role or
+// permission has none.
+func (r Role) Can(p Permission) bool { return slices.Contains(permissions[p], r) }
+
+// Can reports whether the role of the token has permission p. The role is
+// the one the member holds now when the claims come from
+// AuthenticateToken (which reads it), and the one written in the token
+// when they come from VerifyToken alone.
+func (c *Claims) Can(p Permission) bool { return c != nil && c.Role.Can(p) }
+
+// ParseRole returns the role named s, or a *ValidationError for field.
+func ParseRole(field, s string) (Role, error) {
+	if r := Role(s); r.Valid() {
+		return r, nil
+	}
+	return "", &ValidationError{Fields: []FieldError{{Field: field, Message: `must be "owner", "admin" or "member"`}}}
+}
+
+// Member is a member of an organization as listings show it.
+type Member struct {
+	AdminID  AdminID
+	Email    string
+	Role     Role
+	JoinedAt time.Time
+}
+
+func memberOf(mb *Membership) Member {
+	return Member{AdminID: mb.AdminID, Email: mb.Email, Role: mb.Role, JoinedAt: mb.JoinedAt}
+}
+
+// memberWait is how long a member operation waits for another operation
+// on the same organization (or account) to finish before it answers
+// ErrConflict: member operations are short, and a burst of invitations
+// to one organization should queue, not fail.
+const memberWait = 5 * time.Second
+
+// lockWait is lockOrg, tried again while another operation holds the
+// lock, for up to memberWait. An operation of a dead process that the
+// organization's journal still holds is settled first, so that a member
+// operation never writes over its entry.
+func (m *Manager) lockWait(ctx context.Context, id OrgID) (context.Context, func(), error) {
+	deadline := time.Now().Add(memberWait)
+	delay := 5 * time.Millisecond
+	for {
+		lctx, unlock, err := m.lockOrg(ctx, id)
+		if err == nil {
+			var rep RecoveryReport
+			if err := m.settleEntry(lctx, id, &rep); err != nil {
+				unlock()
+				return nil, nil, err
+			}
+			return lctx, unlock, nil
+		}
+		if !errors.Is(err, errBusy) || time.Now().After(deadline) {
+			return nil, nil, err
+		}
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, nil, context.Cause(ctx)
+		case <-t.C:
+		}
+		delay = min(delay*2, 100*time.Millisecond)
+	}
+}
+
+// membership returns the membership of admin in org as it is in the
+// store. An organization's primary owner whose membership record is
+// missing (an organization created before memberships existed) is its
+// owner.
+func (m *Manager) membership(ctx context.Context, org *Org, admin AdminID) (*Membership, error) {
+	mb, err := m.members.Membership(ctx, org.ID, admin)
+	if errors.Is(err, ErrNotFound) && org.AdminID == admin {
+		return &Membership{OrgID: org.ID, AdminID: admin, Email: org.AdminEmail, Role: RoleOwner, JoinedAt: org.CreatedAt}, nil
+	}
+	return mb, err
+}
+
+// actor returns the organization of claims and the caller's membership
+// in it, read from the store under the organization's lock. A caller
+// who is no longer a member, or whose organization is gone, gets
+// ErrUnauthenticated, as AuthenticateToken would answer.
+func (m *Manager) actor(ctx context.Context, claims *Claims) (*Org, *Membership, error) {
+	if claims == nil {
+		return nil, nil, fmt.Errorf("no claims: %w", ErrUnauthenticated)
+	}
+	org, err := m.orgs.OrgByID(ctx, claims.OrgID)
+	switch {
+	case errors.Is(err, ErrNotFound) || err == nil && !org.visible():
+		return nil, nil, fmt.Errorf("organization of this token no longer exists: %w", ErrUnauthenticated)
+	case err != nil:
+		return nil, nil, fmt.Errorf("look up organization: %w", err)
+	}
+	me, err := m.membership(ctx, org, claims.AdminID)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return nil, nil, fmt.Errorf("not a member of this organization any more: %w", ErrUnauthenticated)
+	case err != nil:
+		return nil, nil, fmt.Errorf("look up membership: %w", err)
+	}
+	return org, me, nil
+}
+
+func forbidden(format string, args ...any) error {
+	return fmt.Errorf("%s: %w", fmt.Sprintf(format, args...), ErrForbidden)
+}
+
+// Members returns up to limit (1 to MaxListLimit) members of the
+// organization of claims in the order of their ids, starting after the
+// id after ("" for the first page), and the after of the next page (""
+// on the last). Every role may list. It costs one read of the
+// memberships; on FerretDB that reads all of them.
+func (m *Manager) Members(ctx context.Context, claims *Claims, after AdminID, limit int) ([]Member, AdminID, error) {
+	if limit < 1 || limit > MaxListLimit {
+		return nil, "", &ValidationError{Fields: []FieldError{{Field: "limit", Message: fmt.Sprintf("must be between 1 and %d", MaxListLimit)}}}
+	}
+	if !claims.Can(PermListMembers) {
+		return nil, "", forbidden("role %q may not list members", claims.Role)
+	}
+	page, err := m.members.OrgMembers(ctx, claims.OrgID, after, limit+1)
+	if err != nil {
+		return nil, "", fmt.Errorf("list members: %w", err)
+	}
+	var next AdminID
+	if len(page) > limit {
+		page, next = page[:limit], page[limit-1].AdminID
+	}
+	out := make([]Member, len(page))
+	for i, mb := range page {
+		out[i] = memberOf(mb)
+	}
+	return out, next, nil
+}
+
+// ChangeRole gives the member admin of the organization of claims the
+// role role. An owner may give any role to anyone; an admin may move
+// admins and members between those two roles; a member may not
+// (ErrForbidden). It returns ErrNotFound if admin is not a member, and
+// a *ConflictError if the change would leave the organization without
+// an owner, or demote its primary owner (transfer primary ownership
+// first). Role changes of one organization are serialized by its lock,
+// so two owners demoting each other at once leave one owner.
+func (m *Manager) ChangeRole(ctx context.Context, claims *Claims, admin AdminID, role Role) (_ *Member, err error) {
+	if !role.Valid() {
+		_, err := ParseRole("role", string(role))
+		return nil, err
+	}
+	if !claims.Can(PermChangeRoles) {
+		return nil, forbidden("role %q may not change roles", claims.Role)
+	}
+	ctx, unlock, err := m.lockWait(ctx, claims.OrgID)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	defer func() { err = m.leaseError(ctx, err) }()
+	org, me, err := m.actor(ctx, claims)
+	if err != nil {
+		return nil, err
+	}
+	target, err := m.membership(ctx, org, admin)
+	if err != nil {
+		return nil, fmt.Errorf("member %s: %w", admin, err)
+	}
+	if me.Role != RoleOwner && (target.Role == RoleOwner || role == RoleOwner) {
+		return nil, forbidden("only an owner may change the role of an owner or make one")
+	}
+	if !me.Role.Can(PermChangeRoles) {
+		return nil, forbidden("role %q may not change roles", me.Role)
+	}
+	if target.Role == RoleOwner && role != RoleOwner {
+		if err := m.canLoseOwner(ctx, org, admin); err != nil {
+			return nil, err
+		}
+	}
+	if target.Role != role {
+		if err := m.members.SetMemberRole(ctx, org.ID, admin, role); err != nil {
+			return nil, fmt.Errorf("set role: %w", err)
+		}
+		target.Role = role
+	}
+	m.log.InfoContext(ctx, "member role changed", "org_id", org.ID, "admin_id", admin, "role", role, "by", claims.AdminID)
+	out := memberOf(target)
+	return &out, nil
+}
+
+// canLoseOwner returns a *ConflictError if admin, an owner of org, may
+// not stop being one: it is the primary owner, or the last owner.
+func (m *Manager) canLoseOwner(ctx context.Context, org *Org, admin AdminID) error {
+	if org.AdminID == admin {
+		return &ConflictError{Field: "admin_id", Message: "is the primary owner: transfer primary ownership first", Err: ErrConflict}
+	}
+	owners, err := m.countOwners(ctx, org)
+	if err != nil {
+		return err
+	}
+	if owners <= 1 {
+		return &ConflictError{Field: "admin_id", Message: "is the last owner: the organization would have none", Err: ErrConflict}
+	}
+	return nil
+}
+
+// countOwners counts the owners of org.
+func (m *Manager) countOwners(ctx context.Context, org *Org) (int, error) {
+	n := 0
+	var after AdminID
+	for {
+		page, err := m.members.OrgMembers(ctx, org.ID, after, 1000)
+		if err != nil {
+			return 0, fmt.Errorf("count owners: %w", err)
+		}
+		for _, mb := range page {
+			if mb.Role == RoleOwner {
+				n++
+			}
+		}
+		if len(page) < 1000 {
+			return n, nil
+		}
+		after = page[len(page)-1].AdminID
+	}
+}
+
+// RemoveMember removes the member admin from the organization of claims.
+// An owner may remove anyone but the last owner and the primary owner
+// (ConflictError); an admin may remove admins and members; anyone may
+// remove itself. The removed member's tokens for the organization fail
+// AuthenticateToken at once; an account left in no organization is
+// deleted, and one whose home organization this was gets its oldest
+// other membership as home. The removal is journaled: a process that
+// dies midway leaves it to recovery, which completes it.
+func (m *Manager) RemoveMember(ctx context.Context, claims *Claims, admin AdminID) (err error) {
+	if claims == nil {
+		return fmt.Errorf("no claims: %w", ErrUnauthenticated)
+	}
+	ctx, unlock, err := m.lockWait(ctx, claims.OrgID)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	defer func() { err = m.leaseError(ctx, err) }()
+	org, me, err := m.actor(ctx, claims)
+	if err != nil {
+		return err
+	}
+	target, err := m.membership(ctx, org, admin)
+	if err != nil {
+		return fmt.Errorf("member %s: %w", admin, err)
+	}
+	switch {
+	case admin == me.AdminID:
+	case !me.Role.Can(PermRemoveMembers):
+		return forbidden("a member may remove only itself")
+	case target.Role == RoleOwner && me.Role != RoleOwner:
+		return forbidden("only an owner may remove an owner")
+	}
+	if target.Role == RoleOwner {
+		if err := m.canLoseOwner(ctx, org, admin); err != nil {
+			return err
+		}
+	}
+	if err := m.journal.PutOperation(ctx, &Operation{OrgID: org.ID, Kind: OpRemoveMember, AdminID: admin, Started: m.stamp()}); err != nil {
+		return fmt.Errorf("record removal in the journal: %w", err)
+	}
+	if err := m.leave(ctx, org.ID, admin); err != nil {
+		return err
+	}
+	m.endOperation(ctx, org.ID)
+	m.log.InfoContext(ctx, "member removed", "org_id", org.ID, "admin_id", admin, "by", claims.AdminID)
+	return nil
+}
+
+// stamp is the Manager's time as stores keep it (milliseconds), so that
+// a record written with it compares equal once read back.
+func (m *Manager) stamp() time.Time { return m.now().UTC().Truncate(time.Millisecond) }
+
+// leave takes the account admin out of org: its account is settled
+// first (deleted if it belongs nowhere else, given another home if this
+// was its home), then the membership goes, so that a retry still finds
+// the membership and settles the account again. It is safe to run again
+// after any failure. The caller holds org's lock; leave takes the
+// account's, so that an invitation accepted in another organization at
+// the same time is not lost with a deleted account.
+func (m *Manager) leave(ctx context.Context, org OrgID, admin AdminID) error {
+	actx, unlock, err := m.lockWait(ctx, OrgID(admin))
+	if err != nil {
+		return fmt.Errorf("lock account %s: %w", admin, err)
+	}
+	defer unlock()
+	all, err := m.members.AdminMemberships(actx, admin)
+	if err != nil {
+		return fmt.Errorf("list memberships of %s: %w", admin, err)
+	}
+	others := slices.DeleteFunc(all, func(mb *Membership) bool { return mb.OrgID == org })
+	account, err := m.admins.AdminByID(actx, admin)
+	switch {
+	case errors.Is(err, ErrNotFound):
+	case err != nil:
+		return fmt.Errorf("look up account %s: %w", admin, err)
+	case len(others) == 0:
+		if err := ignoreNotFound(m.admins.DeleteAdmin(actx, admin)); err != nil {
+			return fmt.Errorf("delete account %s: %w", admin, err)
+		}
+	case account.OrgID == org:
+		if err := m.admins.SetAdminHome(actx, admin, others[0].OrgID); err != nil {
+			return fmt.Errorf("move home of account %s: %w", admin, err)
+		}
+	}
+	if err := ignoreNotFound(m.members.DeleteMembership(actx, org, admin)); err != nil {
+		return fmt.Errorf("remove membership: %w", err)
+	}
+	return nil
+}
+
+// TransferOwnership makes the member admin the primary owner of the
+// organization of claims (Org.AdminID and AdminEmail), and an owner if it
+// was not. Only the primary owner may (ErrForbidden), who stays an owner.
+// It returns ErrNotFound if admin is not a member. It is journaled, and
+// recovery completes it.
+func (m *Manager) TransferOwnership(ctx context.Context, claims *Claims, admin AdminID) (_ *Org, err error) {
+	if !claims.Can(PermTransferOwnership) {
+		return nil, forbidden("only the primary owner may transfer primary ownership")
+	}
+	ctx, unlock, err := m.lockWait(ctx, claims.OrgID)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	defer func() { err = m.leaseError(ctx, err) }()
+	org, _, err := m.actor(ctx, claims)
+	if err != nil {
+		return nil, err
+	}
+	if org.AdminID != claims.AdminID {
+		return nil, forbidden("only the primary owner may transfer primary ownership")
+	}
+	if org.State != OrgActive {
+		return nil, fmt.Errorf("organization %s is %s: %w", org.ID, org.State, ErrConflict)
+	}
+	if _, err := m.membership(ctx, org, admin); err != nil {
+		return nil, fmt.Errorf("member %s: %w", admin, err)
+	}
+	if admin == org.AdminID {
+		return org, nil
+	}
+	if err := m.journal.PutOperation(ctx, &Operation{OrgID: org.ID, Kind: OpTransfer, AdminID: admin, Started: m.stamp()}); err != nil {
+		return nil, fmt.Errorf("record transfer in the journal: %w", err)
+	}
+	if org, err = m.transfer(ctx, org, admin); err != nil {
+		return nil, err
+	}
+	m.endOperation(ctx, org.ID)
+	m.log.InfoContext(ctx, "primary ownership transferred", "org_id", org.ID, "admin_id", admin, "by", claims.AdminID)
+	return org, nil
+}
+
+// transfer makes admin an owner of org, then its primary owner. It is
+// safe to run again. The caller holds org's lock.
+func (m *Manager) transfer(ctx context.Context, org *Org, admin AdminID) (*Org, error) {
+	mb, err := m.members.Membership(ctx, org.ID, admin)
+	if err != nil {
+		return nil, fmt.Errorf("member %s: %w", admin, err)
+	}
+	if mb.Role != RoleOwner {
+		if err := m.members.SetMemberRole(ctx, org.ID, admin, RoleOwner); err != nil {
+			return nil, fmt.Errorf("make %s an owner: %w", admin, err)
+		}
+	}
+	if org.AdminID == admin {
+		return org, nil
+	}
+	if _, err := m.members.Membership(ctx, org.ID, org.AdminID); errors.Is(err, ErrNotFound) {
+		// The primary owner of an organization from before memberships:
+		// it stays an owner, now on record.
+		err = m.members.AddMembership(ctx, &Membership{OrgID: org.ID, AdminID: org.AdminID, Email: org.AdminEmail, Role: RoleOwner, JoinedAt: org.CreatedAt})
+		if err != nil && !errors.Is(err, ErrConflict) {
+			return nil, fmt.Errorf("record the primary owner: %w", err)
+		}
+	}
+	org.AdminID, org.AdminEmail = admin, mb.Email
+	org.ModifiedAt = m.now().UTC()
+	if err := m.orgs.UpdateOrg(ctx, org); err != nil {
+		return nil, fmt.Errorf("record the new primary owner: %w", err)
+	}
+	return org, nil
+}
+
+// Membership is one organization an account belongs to, as Me lists it.
+type MembershipInfo struct {
+	OrgID            OrgID
+	OrganizationName string
+	Role             Role
+}
+
+// Account is what Me returns: the caller, the organization and role of
+// its token, and every organization it belongs to.
+type Account struct {
+	AdminID       AdminID
+	Email         string
+	OrgID         OrgID
+	Role          Role
+	Organizations []MembershipInfo
+}
+
+// Me returns the account of claims with every organization it belongs to,
+// oldest membership first. It costs a read of the account's memberships
+// (on FerretDB, of all of them) and one read per organization.
+func (m *Manager) Me(ctx context.Context, claims *Claims) (*Account, error) {
+	admin, err := m.admins.AdminByID(ctx, claims.AdminID)
+	if err != nil {
+		return nil, fmt.Errorf("look up account: %w", err)
+	}
+	all, err := m.members.AdminMemberships(ctx, admin.ID)
+	if err != nil {
+		return nil, fmt.Errorf("list memberships: %w", err)
+	}
+	acc := &Account{AdminID: admin.ID, Email: admin.Email, OrgID: claims.OrgID, Role: claims.Role, Organizations: []MembershipInfo{}}
+	seen := false
+	for _, mb := range all {
+		org, err := m.reads.OrgByID(ctx, mb.OrgID)
+		if errors.Is(err, ErrNotFound) || err == nil && !org.visible() {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("look up organization %s: %w", mb.OrgID, err)
+		}
+		seen = seen || org.ID == claims.OrgID
+		acc.Organizations = append(acc.Organizations, MembershipInfo{OrgID: org.ID, OrganizationName: org.Name, Role: mb.Role})
+	}
+	if !seen {
+		// The primary owner of an organization from before memberships.
+		if org, err := m.reads.OrgByID(ctx, claims.OrgID); err == nil && org.visible() && org.AdminID == admin.ID {
+			acc.Organizations = append(acc.Organizations, MembershipInfo{OrgID: org.ID, OrganizationName: org.Name, Role: RoleOwner})
+		}
+	}
+	return acc, nil
+}
+
+// SwitchOrg issues the caller of claims a token for the organization
+// named name, in which it must be a member (ErrForbidden otherwise; it
+// returns ErrNotFound if there is no such organization). The caller's
+// other tokens stay valid: a client may hold one per organization.
+func (m *Manager) SwitchOrg(ctx context.Context, claims *Claims, name string) (*Token, error) {
+	org, err := m.OrgByName(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	mb, err := m.membership(ctx, org, claims.AdminID)
+	if errors.Is(err, ErrNotFound) {
+		return nil, forbidden("not a member of %q", org.Name)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("look up membership: %w", err)
+	}
+	admin, err := m.admins.AdminByID(ctx, claims.AdminID)
+	if err != nil {
+		return nil, fmt.Errorf("look up account: %w", err)
+	}
+	return m.IssueToken(admin, mb)
+}
+
+// settleMemberOperation finishes or rolls back the member operation op
+// of a process that died; the caller holds the organization's lock.
+func (m *Manager) settleMemberOperation(ctx context.Context, op *Operation) error {
+	switch op.Kind {
+	case OpAccept:
+		return m.settleAccept(ctx, op)
+	case OpRemoveMember:
+		return m.leave(ctx, op.OrgID, op.AdminID)
+	case OpTransfer:
+		org, err := m.orgs.OrgByID(ctx, op.OrgID)
+		if errors.Is(err, ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		_, err = m.transfer(ctx, org, op.AdminID)
+		if errors.Is(err, ErrNotFound) {
+			return nil // the member is gone: nothing to transfer to
+		}
+		return err
+	}
+	return nil
+}
+
+// isMemberOperation reports whether kind is one of the member operations.
+func isMemberOperation(kind string) bool {
+	return kind == OpAccept || kind == OpRemoveMember || kind == OpTransfer
+}
