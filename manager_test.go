@@ -1447,3 +1447,23 @@ func newStore(t testing.TB, db *mongo.Database, opts ...mongostore.Option) *mong
 	require.NoError(t, err)
 	return s
 }
+
+func (s *failingStore) AddMembership(ctx context.Context, mb *tenancy.Membership) error {
+	return s.call("AddMembership", func() error { return s.testStore.AddMembership(ctx, mb) })
+}
+
+func (s *failingStore) DeleteMembership(ctx context.Context, org tenancy.OrgID, admin tenancy.AdminID) error {
+	return s.call("DeleteMembership", func() error { return s.testStore.DeleteMembership(ctx, org, admin) })
+}
+
+func (s *failingStore) SetMemberRole(ctx context.Context, org tenancy.OrgID, admin tenancy.AdminID, role tenancy.Role) error {
+	return s.call("SetMemberRole", func() error { return s.testStore.SetMemberRole(ctx, org, admin, role) })
+}
+
+func (s *failingStore) SetAdminHome(ctx context.Context, id tenancy.AdminID, org tenancy.OrgID) error {
+	return s.call("SetAdminHome", func() error { return s.testStore.SetAdminHome(ctx, id, org) })
+}
+
+func (s *failingStore) DeleteInvitation(ctx context.Context, id string) error {
+	return s.call("DeleteInvitation", func() error { return s.testStore.DeleteInvitation(ctx, id) })
+}
