@@ -207,9 +207,9 @@ func (m *Manager) AuthenticateToken(ctx context.Context, token string) (*Claims,
 	case err != nil:
 		return nil, fmt.Errorf("look up admin: %w", err)
 	case o.err != nil && !errors.Is(o.err, ErrNotFound):
+		// A missing record (with its admin and membership still there)
+		// is left to the caller's own lookup, which answers ErrNotFound.
 		return nil, fmt.Errorf("look up organization: %w", o.err)
-	case errors.Is(o.err, ErrNotFound):
-		return nil, fmt.Errorf("%w: the organization of this token no longer exists", ErrUnauthenticated)
 	case errors.Is(mb.err, ErrNotFound):
 		return nil, fmt.Errorf("%w: not a member of this organization", ErrUnauthenticated)
 	case mb.err != nil:

@@ -293,18 +293,21 @@ func (s *Store) EnsureIndexes(ctx context.Context) error {
 }
 
 // memberIndexes creates the indexes of memberships and invitations: the
-// unique key of invitations, and those the listings use on MongoDB.
+// unique key of invitations, and those the listings use on MongoDB. One
+// index per command: FerretDB drops the connection when a command that
+// creates several finds them there already.
 func (s *Store) memberIndexes(ctx context.Context) error {
-	if _, err := s.invitations.Indexes().CreateMany(ctx, []mongo.IndexModel{
-		{Keys: bson.D{{Key: "key", Value: 1}}, Options: options.Index().SetUnique(true).SetName("key_unique")},
-		{Keys: bson.D{{Key: "org_id", Value: 1}}, Options: options.Index().SetName("org_id")},
-	}); err != nil {
-		return fmt.Errorf("mongostore: create indexes on %s: %w", InvitationsCollection, err)
-	}
-	if _, err := s.members.Indexes().CreateMany(ctx, []mongo.IndexModel{
-		{Keys: bson.D{{Key: "org_id", Value: 1}, {Key: "admin_id", Value: 1}}, Options: options.Index().SetName("org_admin")},
-	}); err != nil {
-		return fmt.Errorf("mongostore: create indexes on %s: %w", MembersCollection, err)
+	for _, ix := range []struct {
+		coll  *mongo.Collection
+		model mongo.IndexModel
+	}{
+		{s.invitations, mongo.IndexModel{Keys: bson.D{{Key: "key", Value: 1}}, Options: options.Index().SetUnique(true).SetName("key_unique")}},
+		{s.invitations, mongo.IndexModel{Keys: bson.D{{Key: "org_id", Value: 1}}, Options: options.Index().SetName("org_id")}},
+		{s.members, mongo.IndexModel{Keys: bson.D{{Key: "org_id", Value: 1}, {Key: "admin_id", Value: 1}}, Options: options.Index().SetName("org_admin")}},
+	} {
+		if _, err := ix.coll.Indexes().CreateOne(ctx, ix.model); err != nil {
+			return fmt.Errorf("mongostore: create index on %s: %w", ix.coll.Name(), err)
+		}
 	}
 	return nil
 }

@@ -38,6 +38,8 @@ var suites = []struct {
 	{"Revocations", revocationTests},
 	{"Collections", collectionTests},
 	{"Documents", documentTests},
+	{"Members", memberTests},
+	{"Invitations", invitationTests},
 	{"Contexts", contextTests},
 }
 
@@ -77,12 +79,22 @@ var (
 		{"CopyTenantDocuments", testCopyTenantDocuments},
 	}
 	documentTests = []test{{"TenantDocuments", testTenantDocuments}}
-	contextTests  = []test{{"CanceledContext", testCanceledContext}}
+	memberTests   = []test{
+		{"Memberships", testMemberships},
+		{"OrgMembers", testOrgMembers},
+		{"ConcurrentAddMembership", testConcurrentAddMembership},
+	}
+	invitationTests = []test{
+		{"Invitations", testInvitations},
+		{"ConcurrentCreateInvitation", testConcurrentCreateInvitation},
+	}
+	contextTests = []test{{"CanceledContext", testCanceledContext}}
 )
 
 // Run runs the suite of every role of tenancy.Store, each as a subtest
 // named after the role ("Orgs", "Journal", "Admins", "LoginFailures",
-// "Revocations", "Collections", "Documents", and "Contexts" for what every
+// "Revocations", "Collections", "Documents", "Members", "Invitations",
+// and "Contexts" for what every
 // method owes a done context). newStore must return an empty store that no
 // other test uses. A role's suite runs alone with -run, as in
 // -run 'TestConformance/Journal', or through its own Run function.
@@ -121,6 +133,16 @@ func RunCollections(t *testing.T, newStore func(t *testing.T) tenancy.Store) {
 // RunDocuments runs the suite of tenancy.DocumentStore.
 func RunDocuments(t *testing.T, newStore func(t *testing.T) tenancy.Store) {
 	run(t, documentTests, newStore)
+}
+
+// RunMembers runs the suite of tenancy.MemberStore.
+func RunMembers(t *testing.T, newStore func(t *testing.T) tenancy.Store) {
+	run(t, memberTests, newStore)
+}
+
+// RunInvitations runs the suite of tenancy.InvitationStore.
+func RunInvitations(t *testing.T, newStore func(t *testing.T) tenancy.Store) {
+	run(t, invitationTests, newStore)
 }
 
 func run(t *testing.T, tests []test, newStore func(t *testing.T) tenancy.Store) {

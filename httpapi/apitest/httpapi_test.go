@@ -248,8 +248,14 @@ func do(t *testing.T, h http.Handler, c call) reply {
 
 // templatePath maps a request path to the OpenAPI path it is an instance of.
 func templatePath(path string) string {
-	if rest, ok := strings.CutPrefix(path, "/tenant/documents/"); ok && rest != "" && !strings.Contains(rest, "/") {
-		return "/tenant/documents/{id}"
+	for prefix, template := range map[string]string{
+		"/tenant/documents/": "/tenant/documents/{id}",
+		"/org/invitations/":  "/org/invitations/{id}",
+		"/org/members/":      "/org/members/{admin_id}",
+	} {
+		if rest, ok := strings.CutPrefix(path, prefix); ok && rest != "" && !strings.Contains(rest, "/") {
+			return template
+		}
 	}
 	return path
 }
@@ -693,6 +699,9 @@ func (brokenStore) AdminByEmail(context.Context, string) (*tenancy.Admin, error)
 func (brokenStore) AdminByID(context.Context, tenancy.AdminID) (*tenancy.Admin, error) {
 	return nil, errBroken
 }
+func (brokenStore) Invitation(context.Context, string) (*tenancy.Invitation, error) {
+	return nil, errBroken
+}
 
 // TestInternalErrors checks that a failing database gives a bare 500 with
 // a request id, and that the cause reaches the log, not the client.
@@ -705,7 +714,7 @@ func TestInternalErrors(t *testing.T) {
 	require.NoError(t, err)
 	creds := map[string]string{"organization_name": "Acme", "email": "a@acme.com", "password": "MySecurePassword123"}
 
-	for _, c := range []call{
+	for _, c := range append([]call{
 		{method: "POST", target: "/org/create", body: creds},
 		{method: "GET", target: "/org/get?organization_name=Acme"},
 		{method: "PUT", target: "/org/update", body: creds, token: tok.AccessToken},
@@ -717,13 +726,31 @@ func TestInternalErrors(t *testing.T) {
 		{method: "DELETE", target: "/tenant/documents/0123456789abcdef01234567", token: tok.AccessToken},
 		{method: "POST", target: "/admin/logout", token: tok.AccessToken},
 		{method: "PUT", target: "/admin/password", token: tok.AccessToken, body: map[string]string{"current_password": "MySecurePassword123", "new_password": "AnotherPassword456"}},
-	} {
+	}, memberCalls(tok.AccessToken)...) {
 		r := do(t, h, c)
 		assert.Equal(t, http.StatusInternalServerError, r.status, c.target)
 		assert.NotContains(t, string(r.raw), "10.0.0.7", "no internals in the response")
 		assert.Contains(t, logs.String(), "request_id="+r.body["request_id"].(string), "the log names the request")
 	}
 	assert.Contains(t, logs.String(), "10.0.0.7", "the cause is logged")
+}
+
+// memberCalls are a call to each member and invitation endpoint, with
+// the token bearer.
+func memberCalls(bearer string) []call {
+	id := "0123456789abcdef0123456a"
+	return []call{
+		{method: "POST", target: "/org/invitations", token: bearer, body: map[string]string{"email": "x@acme.com"}},
+		{method: "GET", target: "/org/invitations", token: bearer},
+		{method: "DELETE", target: "/org/invitations/" + id, token: bearer},
+		{method: "POST", target: "/invitations/accept", body: map[string]string{"token": id + ".AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "password": "MySecurePassword123"}},
+		{method: "GET", target: "/org/members", token: bearer},
+		{method: "PUT", target: "/org/members/" + id, token: bearer, body: map[string]string{"role": "admin"}},
+		{method: "DELETE", target: "/org/members/" + id, token: bearer},
+		{method: "POST", target: "/org/transfer", token: bearer, body: map[string]string{"admin_id": id}},
+		{method: "GET", target: "/admin/me", token: bearer},
+		{method: "POST", target: "/admin/switch", token: bearer, body: map[string]string{"organization_name": "Acme"}},
+	}
 }
 
 // newStore is mongostore.New that fails the test on an error.
