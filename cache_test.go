@@ -283,3 +283,44 @@ func TestCacheNewTokenFromAnotherProcess(t *testing.T) {
 		assert.NoError(t, err, "the new token, at once")
 	})
 }
+
+// TestCacheRoleChangesAndRemovals checks that role changes and removals
+// of members are seen at once by the Manager that makes them, and by
+// another Manager once its staleness bound has passed.
+func TestCacheRoleChangesAndRemovals(t *testing.T) {
+	eachStore(t, func(t *testing.T, store testStore) {
+		ctx := t.Context()
+		const bound = time.Minute
+		clock := newTestClock()
+		m := newManager(t, store, clock.opt(), tenancy.WithSoleWriterCache(1000))
+		owner, _, member := team(t, m)
+		tok, err := m.LoginTo(ctx, "member@a.com", pw, "Org A")
+		require.NoError(t, err)
+		reader := newManager(t, store, clock.opt(), tenancy.WithCache(1000, bound))
+		for _, mgr := range []*tenancy.Manager{m, reader} {
+			c, err := mgr.AuthenticateToken(ctx, tok.AccessToken)
+			require.NoError(t, err)
+			assert.Equal(t, tenancy.RoleMember, c.Role)
+		}
+
+		_, err = m.ChangeRole(ctx, owner, member.AdminID, tenancy.RoleAdmin)
+		require.NoError(t, err)
+		c, err := m.AuthenticateToken(ctx, tok.AccessToken)
+		require.NoError(t, err)
+		assert.Equal(t, tenancy.RoleAdmin, c.Role, "its own role change, at once")
+		c, err = reader.AuthenticateToken(ctx, tok.AccessToken)
+		require.NoError(t, err)
+		assert.Equal(t, tenancy.RoleMember, c.Role, "within the bound the cached role may be served")
+		clock.add(bound)
+		c, err = reader.AuthenticateToken(ctx, tok.AccessToken)
+		require.NoError(t, err)
+		assert.Equal(t, tenancy.RoleAdmin, c.Role, "the role change, once the bound has passed")
+
+		require.NoError(t, m.RemoveMember(ctx, owner, member.AdminID))
+		_, err = m.AuthenticateToken(ctx, tok.AccessToken)
+		assert.ErrorIs(t, err, tenancy.ErrUnauthenticated, "its own removal, at once")
+		clock.add(bound)
+		_, err = reader.AuthenticateToken(ctx, tok.AccessToken)
+		assert.ErrorIs(t, err, tenancy.ErrUnauthenticated, "the removal, once the bound has passed")
+	})
+}

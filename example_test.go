@@ -241,3 +241,42 @@ func ExampleManager_RecoverPending() {
 	// Output:
 	// {CreatesRolledBack:0 RenamesSettled:0 DeletesCompleted:0 MemberOperationsSettled:0 NamesReleased:0 Busy:0 Expired:0}
 }
+
+func ExampleManager_Invite() {
+	m, _ := newExampleManager()
+	ctx := context.Background()
+	owner, err := m.Login(ctx, "admin@acme.com", "MySecurePassword123")
+	if err != nil {
+		log.Fatal(err)
+	}
+	claims, err := m.AuthenticateToken(ctx, owner.AccessToken)
+	if err != nil {
+		log.Fatal(err)
+	}
+	// The token is returned once (and given to WithInvitationNotifier's
+	// function, to send): only its hash is stored.
+	inv, token, err := m.Invite(ctx, claims, tenancy.InviteParams{Email: "dev@acme.com", Role: tenancy.RoleAdmin})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("invited", inv.Email, "as", inv.Role)
+
+	// The invitee accepts with a password: a new account here.
+	tok, err := m.AcceptInvitation(ctx, token, "DevPassword123")
+	if err != nil {
+		log.Fatal(err)
+	}
+	dev, err := m.AuthenticateToken(ctx, tok.AccessToken)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("joined as", dev.Role)
+	fmt.Println("may rename:", dev.Can(tenancy.PermRenameOrg), "may delete:", dev.Can(tenancy.PermDeleteOrg))
+	_, err = m.AcceptInvitation(ctx, token, "DevPassword123")
+	fmt.Println("again:", errors.Is(err, tenancy.ErrNotFound))
+	// Output:
+	// invited dev@acme.com as admin
+	// joined as admin
+	// may rename: true may delete: false
+	// again: true
+}

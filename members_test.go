@@ -530,3 +530,28 @@ func TestRecoverDeleteWithMembers(t *testing.T) {
 		assertNoTrace(t, store, "org-a", "owner@a.com")
 	})
 }
+
+// TestRecoverRemoveLastMembership crashes the removal of a member that
+// belongs nowhere else, whose account goes with it: recovery leaves the
+// member with its account, or neither.
+func TestRecoverRemoveLastMembership(t *testing.T) {
+	faults := []fault{{"PutOperation", 1}, {"DeleteAdmin", 1}, {"DeleteMembership", 1}, {"DeleteOperation", 1}}
+	eachCrashBoth(t, faults, func(t *testing.T, store testStore, f fault, after bool) {
+		var owner, member *tenancy.Claims
+		crashAndRecover(t, store, f, after, func(m *tenancy.Manager) {
+			owner, _, member = team(t, m)
+		}, func(m *tenancy.Manager) error {
+			return m.RemoveMember(t.Context(), owner, member.AdminID)
+		})
+		_, merr := store.Membership(t.Context(), member.OrgID, member.AdminID)
+		_, aerr := store.AdminByID(t.Context(), member.AdminID)
+		if merr == nil {
+			require.NoError(t, aerr, "a member keeps its account")
+			_, err := newManager(t, store).Login(t.Context(), "member@a.com", pw)
+			require.NoError(t, err)
+			return
+		}
+		require.ErrorIs(t, merr, tenancy.ErrNotFound)
+		require.ErrorIs(t, aerr, tenancy.ErrNotFound, "an account in no organization is deleted")
+	})
+}
