@@ -237,8 +237,11 @@ func (m *Manager) RevokeInvitation(ctx context.Context, claims *Claims, id strin
 		return err
 	}
 	inv, err := m.invitations.Invitation(ctx, id)
-	if err != nil || inv.OrgID != claims.OrgID {
+	switch {
+	case errors.Is(err, ErrNotFound) || err == nil && inv.OrgID != claims.OrgID:
 		return fmt.Errorf("invitation %q: %w", id, ErrNotFound)
+	case err != nil:
+		return fmt.Errorf("look up invitation: %w", err)
 	}
 	switch {
 	case !me.Role.Can(PermInvite):
@@ -352,7 +355,7 @@ func (a *acceptance) run(ctx context.Context) (_ *Token, err error) {
 	// Lock the account too: its memberships change only under its lock,
 	// so that removing it from its last other organization cannot delete
 	// it under this membership.
-	actx, unlockAccount, err := m.lockWait(ctx, OrgID(a.account.ID))
+	actx, unlockAccount, err := m.lockAccount(ctx, a.account.ID)
 	if err != nil {
 		return nil, err
 	}

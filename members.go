@@ -90,16 +90,36 @@ const memberWait = 5 * time.Second
 // organization's journal still holds is settled first, so that a member
 // operation never writes over its entry.
 func (m *Manager) lockWait(ctx context.Context, id OrgID) (context.Context, func(), error) {
+	lctx, unlock, err := m.lockRetrying(ctx, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := m.settleEntry(lctx, id, &RecoveryReport{}); err != nil {
+		unlock()
+		return nil, nil, err
+	}
+	return lctx, unlock, nil
+}
+
+// lockAccount takes the lock of the account admin, waiting as lockWait
+// does: an account's memberships change only under it. Accounts have no
+// journal entries to settle.
+func (m *Manager) lockAccount(ctx context.Context, admin AdminID) (context.Context, func(), error) {
+	lctx, unlock, err := m.lockRetrying(ctx, OrgID(admin))
+	if err != nil {
+		return nil, nil, fmt.Errorf("lock account %s: %w", admin, err)
+	}
+	return lctx, unlock, nil
+}
+
+// lockRetrying is lockOrg, tried again while another operation holds the
+// lock, for up to memberWait.
+func (m *Manager) lockRetrying(ctx context.Context, id OrgID) (context.Context, func(), error) {
 	deadline := time.Now().Add(memberWait)
 	delay := 5 * time.Millisecond
 	for {
 		lctx, unlock, err := m.lockOrg(ctx, id)
 		if err == nil {
-			var rep RecoveryReport
-			if err := m.settleEntry(lctx, id, &rep); err != nil {
-				unlock()
-				return nil, nil, err
-			}
 			return lctx, unlock, nil
 		}
 		if !errors.Is(err, errBusy) || time.Now().After(deadline) {
@@ -311,10 +331,18 @@ func (m *Manager) RemoveMember(ctx context.Context, claims *Claims, admin AdminI
 			return err
 		}
 	}
+	// The account's lock before the journal entry, so that a busy
+	// account refuses the removal instead of leaving it to recovery.
+	actx, unlockAccount, err := m.lockAccount(ctx, admin)
+	if err != nil {
+		return err
+	}
+	defer unlockAccount()
+	ctx = actx
 	if err := m.journal.PutOperation(ctx, &Operation{OrgID: org.ID, Kind: OpRemoveMember, AdminID: admin, Started: m.stamp()}); err != nil {
 		return fmt.Errorf("record removal in the journal: %w", err)
 	}
-	if err := m.leave(ctx, org.ID, admin); err != nil {
+	if err := m.leaveLocked(ctx, org.ID, admin); err != nil {
 		return err
 	}
 	m.endOperation(ctx, org.ID)
@@ -326,42 +354,81 @@ func (m *Manager) RemoveMember(ctx context.Context, claims *Claims, admin AdminI
 // a record written with it compares equal once read back.
 func (m *Manager) stamp() time.Time { return m.now().UTC().Truncate(time.Millisecond) }
 
-// leave takes the account admin out of org: its account is settled
+// leave takes the account admin out of org (see leaveLocked) under the
+// account's lock, so that an invitation accepted in another organization
+// at the same time is not lost with a deleted account. The caller holds
+// org's lock.
+func (m *Manager) leave(ctx context.Context, org OrgID, admin AdminID) error {
+	actx, unlock, err := m.lockAccount(ctx, admin)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	return m.leaveLocked(actx, org, admin)
+}
+
+// leaveLocked takes the account admin out of org: its account is settled
 // first (deleted if it belongs nowhere else, given another home if this
 // was its home), then the membership goes, so that a retry still finds
 // the membership and settles the account again. It is safe to run again
-// after any failure. The caller holds org's lock; leave takes the
-// account's, so that an invitation accepted in another organization at
-// the same time is not lost with a deleted account.
-func (m *Manager) leave(ctx context.Context, org OrgID, admin AdminID) error {
-	actx, unlock, err := m.lockWait(ctx, OrgID(admin))
-	if err != nil {
-		return fmt.Errorf("lock account %s: %w", admin, err)
-	}
-	defer unlock()
-	all, err := m.members.AdminMemberships(actx, admin)
+// after any failure. The caller holds the locks of org and of the
+// account.
+func (m *Manager) leaveLocked(ctx context.Context, org OrgID, admin AdminID) error {
+	all, err := m.members.AdminMemberships(ctx, admin)
 	if err != nil {
 		return fmt.Errorf("list memberships of %s: %w", admin, err)
 	}
 	others := slices.DeleteFunc(all, func(mb *Membership) bool { return mb.OrgID == org })
-	account, err := m.admins.AdminByID(actx, admin)
+	account, err := m.admins.AdminByID(ctx, admin)
 	switch {
 	case errors.Is(err, ErrNotFound):
 	case err != nil:
 		return fmt.Errorf("look up account %s: %w", admin, err)
+	case len(others) == 0 && account.OrgID != org:
+		// The primary owner of an organization from before memberships
+		// has no record of it: it keeps its account, and gets the record.
+		kept, err := m.keepLegacyOwner(ctx, account)
+		if err != nil {
+			return err
+		}
+		if !kept {
+			if err := ignoreNotFound(m.admins.DeleteAdmin(ctx, admin)); err != nil {
+				return fmt.Errorf("delete account %s: %w", admin, err)
+			}
+		}
 	case len(others) == 0:
-		if err := ignoreNotFound(m.admins.DeleteAdmin(actx, admin)); err != nil {
+		if err := ignoreNotFound(m.admins.DeleteAdmin(ctx, admin)); err != nil {
 			return fmt.Errorf("delete account %s: %w", admin, err)
 		}
 	case account.OrgID == org:
-		if err := m.admins.SetAdminHome(actx, admin, others[0].OrgID); err != nil {
+		if err := m.admins.SetAdminHome(ctx, admin, others[0].OrgID); err != nil {
 			return fmt.Errorf("move home of account %s: %w", admin, err)
 		}
 	}
-	if err := ignoreNotFound(m.members.DeleteMembership(actx, org, admin)); err != nil {
+	if err := ignoreNotFound(m.members.DeleteMembership(ctx, org, admin)); err != nil {
 		return fmt.Errorf("remove membership: %w", err)
 	}
 	return nil
+}
+
+// keepLegacyOwner reports whether account is the primary owner of its
+// home organization without a membership record of it (an organization
+// created before memberships), and if so writes that record.
+func (m *Manager) keepLegacyOwner(ctx context.Context, account *Admin) (bool, error) {
+	home, err := m.orgs.OrgByID(ctx, account.OrgID)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("look up organization %s: %w", account.OrgID, err)
+	case home.AdminID != account.ID || home.State == OrgDeleting:
+		return false, nil
+	}
+	err = m.members.AddMembership(ctx, &Membership{OrgID: home.ID, AdminID: account.ID, Email: account.Email, Role: RoleOwner, JoinedAt: home.CreatedAt})
+	if err != nil && !errors.Is(err, ErrConflict) {
+		return false, fmt.Errorf("record the primary owner of %s: %w", home.ID, err)
+	}
+	return true, nil
 }
 
 // TransferOwnership makes the member admin the primary owner of the

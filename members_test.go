@@ -371,6 +371,18 @@ func TestInviteRacingAcceptance(t *testing.T) {
 	})
 }
 
+// joinAThenB has email accept an invitation of ownerA's organization (as
+// a new account, whose home it is), then one of "Org B", whose owner is
+// owner@b.com.
+func joinAThenB(t *testing.T, m *tenancy.Manager, ownerA *tenancy.Claims, email string) {
+	t.Helper()
+	_, err := m.AcceptInvitation(t.Context(), invite(t, m, ownerA, email, tenancy.RoleMember), pw)
+	require.NoError(t, err)
+	_, ownerB := authed(t, m, "owner@b.com", pw, "")
+	_, err = m.AcceptInvitation(t.Context(), invite(t, m, ownerB, email, tenancy.RoleMember), pw)
+	require.NoError(t, err)
+}
+
 // eachCrashBoth is eachCrash on memstore and on mongostore.
 func eachCrashBoth(t *testing.T, faults []fault, fn func(t *testing.T, store testStore, f fault, after bool)) {
 	forEachFault(t, faults, func(t *testing.T, f fault, after bool) {
@@ -433,11 +445,7 @@ func TestRecoverRemoveMember(t *testing.T) {
 			createOrg(t, m, "Org A", "owner@a.com")
 			createOrg(t, m, "Org B", "owner@b.com")
 			_, owner = authed(t, m, "owner@a.com", pw, "")
-			_, err := m.AcceptInvitation(t.Context(), invite(t, m, owner, "x@a.com", tenancy.RoleMember), pw)
-			require.NoError(t, err)
-			_, ownerB := authed(t, m, "owner@b.com", pw, "")
-			_, err = m.AcceptInvitation(t.Context(), invite(t, m, ownerB, "x@a.com", tenancy.RoleMember), pw)
-			require.NoError(t, err)
+			joinAThenB(t, m, owner, "x@a.com")
 			_, x = authed(t, m, "x@a.com", pw, "Org A")
 		}, func(m *tenancy.Manager) error {
 			return m.RemoveMember(t.Context(), owner, x.AdminID)
@@ -498,11 +506,7 @@ func TestRecoverDeleteWithMembers(t *testing.T) {
 			// (its home is A).
 			_, err := m.AcceptInvitation(t.Context(), invite(t, m, owner, "owner@b.com", tenancy.RoleMember), pw)
 			require.NoError(t, err)
-			_, err = m.AcceptInvitation(t.Context(), invite(t, m, owner, "x@a.com", tenancy.RoleMember), pw)
-			require.NoError(t, err)
-			_, ownerB := authed(t, m, "owner@b.com", pw, "")
-			_, err = m.AcceptInvitation(t.Context(), invite(t, m, ownerB, "x@a.com", tenancy.RoleMember), pw)
-			require.NoError(t, err)
+			joinAThenB(t, m, owner, "x@a.com")
 			invite(t, m, owner, "pending@a.com", tenancy.RoleMember)
 		}, func(m *tenancy.Manager) error {
 			return m.DeleteOrg(t.Context(), owner.OrgID)
@@ -553,5 +557,93 @@ func TestRecoverRemoveLastMembership(t *testing.T) {
 		}
 		require.ErrorIs(t, merr, tenancy.ErrNotFound)
 		require.ErrorIs(t, aerr, tenancy.ErrNotFound, "an account in no organization is deleted")
+	})
+}
+
+// TestRenameAndDeleteCheckTheRoleHeldNow demotes an owner in one process
+// while another, whose cache still holds the old role, serves its token:
+// RenameOrgAs and DeleteOrgAs read the role under the lock, and refuse.
+func TestRenameAndDeleteCheckTheRoleHeldNow(t *testing.T) {
+	eachStore(t, func(t *testing.T, store testStore) {
+		ctx := t.Context()
+		m := newManager(t, store)
+		owner, admin, _ := team(t, m)
+		_, err := m.ChangeRole(ctx, owner, admin.AdminID, tenancy.RoleOwner)
+		require.NoError(t, err)
+		tok, err := m.LoginTo(ctx, "admin@a.com", pw, "")
+		require.NoError(t, err)
+		other := newManager(t, store, tenancy.WithCache(100, time.Hour))
+		stale, err := other.AuthenticateToken(ctx, tok.AccessToken)
+		require.NoError(t, err)
+		require.Equal(t, tenancy.RoleOwner, stale.Role)
+
+		_, err = m.ChangeRole(ctx, owner, admin.AdminID, tenancy.RoleMember)
+		require.NoError(t, err)
+		stale, err = other.AuthenticateToken(ctx, tok.AccessToken)
+		require.NoError(t, err)
+		require.Equal(t, tenancy.RoleOwner, stale.Role, "the cache still says owner")
+		require.ErrorIs(t, other.DeleteOrgAs(ctx, stale), tenancy.ErrForbidden)
+		_, err = other.RenameOrgAs(ctx, stale, "Org Renamed")
+		require.ErrorIs(t, err, tenancy.ErrForbidden)
+		_, err = m.OrgByID(ctx, owner.OrgID)
+		require.NoError(t, err, "not deleted")
+
+		_, err = other.RenameOrgAs(ctx, owner, "Org Renamed")
+		require.NoError(t, err, "the owner may")
+		require.NoError(t, other.DeleteOrgAs(ctx, owner))
+	})
+}
+
+// TestRenameSettlesACrashedMemberOperation crashes an accept after its
+// account was created; a rename that takes the lock before the recovery
+// loop settles the accept first, instead of writing over its journal
+// entry.
+func TestRenameSettlesACrashedMemberOperation(t *testing.T) {
+	eachStore(t, func(t *testing.T, store testStore) {
+		ctx := t.Context()
+		m := newManager(t, store)
+		createOrg(t, m, "Org A", "owner@a.com")
+		_, owner := authed(t, m, "owner@a.com", pw, "")
+		token := invite(t, m, owner, "new@a.com", tenancy.RoleMember)
+		dying := &failingStore{testStore: store, method: "AddMembership", nth: 1, crash: true}
+		_, err := newManager(t, dying, tenancy.WithOperationLease(tenancy.MinOperationLease)).AcceptInvitation(ctx, token, pw)
+		require.Error(t, err)
+		_, err = store.AdminByEmail(ctx, "new@a.com")
+		require.NoError(t, err, "the crash left the account without its membership")
+
+		later := newManager(t, store, tenancy.WithClock(func() time.Time { return time.Now().Add(time.Minute) }))
+		_, err = later.RenameOrg(ctx, owner.OrgID, "Org Renamed")
+		require.NoError(t, err)
+		_, err = store.AdminByEmail(ctx, "new@a.com")
+		require.ErrorIs(t, err, tenancy.ErrNotFound, "the accept was rolled back first")
+		assertJournalEmpty(t, store)
+		_, err = later.AcceptInvitation(ctx, token, pw)
+		require.NoError(t, err, "and the invitation still works")
+	})
+}
+
+// TestLegacyOwnerKeepsAccount is an organization created before
+// memberships (its owner has no membership record): its owner joins
+// another organization and leaves it, and keeps its account.
+func TestLegacyOwnerKeepsAccount(t *testing.T) {
+	eachStore(t, func(t *testing.T, store testStore) {
+		ctx := t.Context()
+		m := newManager(t, store)
+		a := createOrg(t, m, "Org A", "owner@a.com")
+		createOrg(t, m, "Org B", "owner@b.com")
+		require.NoError(t, store.DeleteMembership(ctx, a.ID, a.AdminID))
+		_, legacy := authed(t, m, "owner@a.com", pw, "")
+		assert.Equal(t, tenancy.RoleOwner, legacy.Role, "the primary owner without a record")
+		_, ownerB := authed(t, m, "owner@b.com", pw, "")
+		_, err := m.AcceptInvitation(ctx, invite(t, m, ownerB, "owner@a.com", tenancy.RoleMember), pw)
+		require.NoError(t, err)
+		_, inB := authed(t, m, "owner@a.com", pw, "Org B")
+		require.NoError(t, m.RemoveMember(ctx, inB, inB.AdminID))
+		tok, err := m.Login(ctx, "owner@a.com", pw)
+		require.NoError(t, err, "the account stays")
+		assert.Equal(t, a.ID, tok.OrgID)
+		mb, err := store.Membership(ctx, a.ID, a.AdminID)
+		require.NoError(t, err, "and has its record now")
+		assert.Equal(t, tenancy.RoleOwner, mb.Role)
 	})
 }

@@ -115,13 +115,38 @@ func (o *Org) visible() bool { return o.State == OrgActive || o.State == OrgRena
 // other organizations keep those memberships. It returns ErrNotFound if there is no
 // such organization and ErrConflict if another operation on it is in
 // progress.
-func (m *Manager) DeleteOrg(ctx context.Context, id OrgID) (err error) {
+func (m *Manager) DeleteOrg(ctx context.Context, id OrgID) error {
+	return m.deleteOrg(ctx, id, nil)
+}
+
+// DeleteOrgAs is DeleteOrg of the organization of claims, by its caller:
+// the caller's role, read under the organization's lock, must have
+// PermDeleteOrg (ErrForbidden otherwise; ErrUnauthenticated if it is no
+// longer a member).
+func (m *Manager) DeleteOrgAs(ctx context.Context, claims *Claims) error {
+	if claims == nil {
+		return fmt.Errorf("no claims: %w", ErrUnauthenticated)
+	}
+	return m.deleteOrg(ctx, claims.OrgID, m.permitted(claims, PermDeleteOrg))
+}
+
+func (m *Manager) deleteOrg(ctx context.Context, id OrgID, check func(context.Context) error) (err error) {
 	ctx, unlock, err := m.lockOrg(ctx, id)
 	if err != nil {
 		return err
 	}
 	defer unlock()
 	defer func() { err = m.leaseError(ctx, err) }()
+	// What a dead process left in the journal first: its entry is this
+	// organization's one, which this deletion's would replace.
+	if err := m.settleEntry(ctx, id, &RecoveryReport{}); err != nil {
+		return err
+	}
+	if check != nil {
+		if err := check(ctx); err != nil {
+			return err
+		}
+	}
 	org, err := m.orgs.OrgByID(ctx, id)
 	if err != nil {
 		return fmt.Errorf("organization %s: %w", id, err)

@@ -40,7 +40,40 @@ type RenameResult struct {
 // for a bad name, ErrNotFound if the organization does not exist, and
 // ErrConflict if the new identifier is taken or another operation on the
 // organization is in progress.
-func (m *Manager) RenameOrg(ctx context.Context, id OrgID, newName string) (_ *RenameResult, err error) {
+func (m *Manager) RenameOrg(ctx context.Context, id OrgID, newName string) (*RenameResult, error) {
+	return m.renameOrg(ctx, id, newName, nil)
+}
+
+// RenameOrgAs is RenameOrg of the organization of claims, by its caller:
+// the caller's role, read under the organization's lock, must have
+// PermRenameOrg (ErrForbidden otherwise; ErrUnauthenticated if it is no
+// longer a member).
+func (m *Manager) RenameOrgAs(ctx context.Context, claims *Claims, newName string) (*RenameResult, error) {
+	if claims == nil {
+		return nil, fmt.Errorf("no claims: %w", ErrUnauthenticated)
+	}
+	return m.renameOrg(ctx, claims.OrgID, newName, m.permitted(claims, PermRenameOrg))
+}
+
+// permitted returns a check, run under the organization's lock, that the
+// caller of claims is a member whose role has p.
+func (m *Manager) permitted(claims *Claims, p Permission) func(context.Context) error {
+	return func(ctx context.Context) error {
+		if _, err := m.orgs.OrgByID(ctx, claims.OrgID); errors.Is(err, ErrNotFound) {
+			return fmt.Errorf("organization %s: %w", claims.OrgID, err)
+		}
+		_, me, err := m.actor(ctx, claims)
+		if err != nil {
+			return err
+		}
+		if !me.Role.Can(p) {
+			return forbidden("role %q may not do this", me.Role)
+		}
+		return nil
+	}
+}
+
+func (m *Manager) renameOrg(ctx context.Context, id OrgID, newName string, check func(context.Context) error) (_ *RenameResult, err error) {
 	name, newID, msg := identifier(newName)
 	if msg != "" {
 		return nil, &ValidationError{Fields: []FieldError{{Field: "organization_name", Message: msg}}}
@@ -51,6 +84,16 @@ func (m *Manager) RenameOrg(ctx context.Context, id OrgID, newName string) (_ *R
 	}
 	defer unlock()
 	defer func() { err = m.leaseError(ctx, err) }()
+	// What a dead process left in the journal first: its entry is this
+	// organization's one, which this rename's would replace.
+	if err := m.settleEntry(ctx, id, &RecoveryReport{}); err != nil {
+		return nil, err
+	}
+	if check != nil {
+		if err := check(ctx); err != nil {
+			return nil, err
+		}
+	}
 	org, err := m.renamableOrg(ctx, id, newName, newID)
 	if err != nil {
 		return nil, err

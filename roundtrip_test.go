@@ -329,6 +329,7 @@ func TestDatabaseRoundTrips(t *testing.T) {
 	})
 	assert.Equal(t, concat(
 		"find", "insert", "find", "update", "delete", // the lock, pruning the previous claim
+		"find",             // the journal: nothing a dead process left
 		"find",             // the org record
 		"update",           // the journal entry
 		"insert",           // reserve the new name
@@ -363,11 +364,11 @@ func TestDatabaseRoundTrips(t *testing.T) {
 	if ferret {
 		assert.Equal(t, []string{
 			"find", "insert", "find", "update", "delete", // the lock, pruning the previous claim
+			"find",           // the journal: nothing a dead process left
 			"find",           // the org record
 			"update",         // the journal entry
 			"find", "update", // record the deletion
 			"find", "insert", "find", "update", // the owner's account's lock
-			"find",         // no dead operation holds the account
 			"find", "find", // the account's memberships: its list, then each
 			"find",             // the account
 			"delete",           // the account, a member nowhere else

@@ -303,7 +303,7 @@ func (a *api) updateOrg(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, fmt.Errorf("role %q may not rename the organization: %w", claims.Role, tenancy.ErrForbidden))
 		return
 	}
-	res, err := a.m.RenameOrg(r.Context(), claims.OrgID, req.OrganizationName)
+	res, err := a.m.RenameOrgAs(r.Context(), claims, req.OrganizationName)
 	if err != nil {
 		a.writeError(w, r, err)
 		return
@@ -357,7 +357,7 @@ func (a *api) deleteOrg(w http.ResponseWriter, r *http.Request) {
 		err = fmt.Errorf("role %q may not delete the organization: %w", claims.Role, tenancy.ErrForbidden)
 	}
 	if err == nil {
-		err = a.m.DeleteOrg(r.Context(), claims.OrgID)
+		err = a.m.DeleteOrgAs(r.Context(), claims)
 	}
 	if err != nil {
 		a.writeError(w, r, err)

@@ -87,7 +87,7 @@ func (a *api) listInvitations(w http.ResponseWriter, r *http.Request) {
 
 func (a *api) revokeInvitation(w http.ResponseWriter, r *http.Request) {
 	if err := a.m.RevokeInvitation(r.Context(), ClaimsFrom(r.Context()), r.PathValue("id")); err != nil {
-		a.writeError(w, r, err)
+		a.writeErrorNotFound(w, r, err, "Invitation not found")
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"message": "Invitation revoked"})
@@ -99,13 +99,12 @@ func (a *api) acceptInvitation(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if token == "" {
-		writeProblem(w, r, Problem{Status: http.StatusBadRequest, Detail: "token is required",
-			Errors: []tenancy.FieldError{{Field: "token", Message: "is required"}}})
+		missingField(w, r, "token")
 		return
 	}
 	tok, err := a.m.AcceptInvitation(r.Context(), token, password)
 	if err != nil {
-		a.writeError(w, r, err)
+		a.writeErrorNotFound(w, r, err, "Invitation token unknown, used, revoked or expired")
 		return
 	}
 	writeJSON(w, http.StatusOK, tokenBodyOf(tok))
@@ -177,7 +176,7 @@ func (a *api) changeRole(w http.ResponseWriter, r *http.Request) {
 	}
 	mb, err := a.m.ChangeRole(r.Context(), ClaimsFrom(r.Context()), tenancy.AdminID(r.PathValue("admin_id")), parsed)
 	if err != nil {
-		a.writeError(w, r, err)
+		a.writeErrorNotFound(w, r, err, "Member not found")
 		return
 	}
 	writeJSON(w, http.StatusOK, memberBodyOf(*mb))
@@ -185,7 +184,7 @@ func (a *api) changeRole(w http.ResponseWriter, r *http.Request) {
 
 func (a *api) removeMember(w http.ResponseWriter, r *http.Request) {
 	if err := a.m.RemoveMember(r.Context(), ClaimsFrom(r.Context()), tenancy.AdminID(r.PathValue("admin_id"))); err != nil {
-		a.writeError(w, r, err)
+		a.writeErrorNotFound(w, r, err, "Member not found")
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"message": "Member removed"})
@@ -197,13 +196,12 @@ func (a *api) transfer(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if admin == "" {
-		writeProblem(w, r, Problem{Status: http.StatusBadRequest, Detail: "admin_id is required",
-			Errors: []tenancy.FieldError{{Field: "admin_id", Message: "is required"}}})
+		missingField(w, r, "admin_id")
 		return
 	}
 	org, err := a.m.TransferOwnership(r.Context(), ClaimsFrom(r.Context()), tenancy.AdminID(admin))
 	if err != nil {
-		a.writeError(w, r, err)
+		a.writeErrorNotFound(w, r, err, "Not a member of this organization")
 		return
 	}
 	writeJSON(w, http.StatusOK, orgBodyOf(org))

@@ -118,6 +118,22 @@ func (a *api) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	writeProblem(w, r, p)
 }
 
+// writeErrorNotFound is writeError with detail as the message of a 404,
+// for endpoints where what is not found is not an organization.
+func (a *api) writeErrorNotFound(w http.ResponseWriter, r *http.Request, err error, detail string) {
+	if statusOf(err) == http.StatusNotFound {
+		writeProblem(w, r, Problem{Status: http.StatusNotFound, Detail: detail})
+		return
+	}
+	a.writeError(w, r, err)
+}
+
+// missingField answers a request that lacks the required string field.
+func missingField(w http.ResponseWriter, r *http.Request, field string) {
+	writeProblem(w, r, Problem{Status: http.StatusBadRequest, Detail: field + " is required",
+		Errors: []tenancy.FieldError{{Field: field, Message: "is required"}}})
+}
+
 // writeJSON sends v with status.
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")

@@ -2,7 +2,9 @@ package apitest_test
 
 import (
 	"net/http"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -319,4 +321,27 @@ func TestAcceptRateLimited(t *testing.T) {
 	assert.Equal(t, 429, r.status)
 	assert.NotEmpty(t, r.header.Get("Retry-After"))
 	assert.Equal(t, 404, do(t, e.h, call{method: "POST", target: "/invitations/accept", body: body, remoteAddr: "192.0.2.8:1234"}).status, "another address is not limited")
+}
+
+// TestMemberOperationsBusy holds an organization's lock as another
+// process's operation would: member operations wait for it a few seconds,
+// then answer 409.
+func TestMemberOperationsBusy(t *testing.T) {
+	t.Parallel()
+	e := newEnvWith(t, nil, []httpapi.Option{httpapi.WithLoginRateLimit(0, 0)})
+	tm := newTeam(t, e.h, "Busy Org", "busy.")
+	id := pendingInvitation(t, e.h, tm)
+	now := time.Now()
+	require.NoError(t, e.store.LockOrg(t.Context(), tenancy.OrgID(tm.org["id"].(string)), "another process", now.Add(time.Minute), now))
+	var wg sync.WaitGroup
+	for _, c := range []call{
+		{method: "DELETE", target: "/org/invitations/" + id, token: tm.owner},
+		{method: "POST", target: "/org/transfer", token: tm.owner, body: map[string]string{"admin_id": tm.adminID}},
+	} {
+		wg.Go(func() {
+			r := do(t, e.h, c)
+			assert.Equal(t, http.StatusConflict, r.status, "%s %s: %s", c.method, c.target, r.raw)
+		})
+	}
+	wg.Wait()
 }
