@@ -292,11 +292,11 @@ func TestCacheRoleChangesAndRemovals(t *testing.T) {
 		ctx := t.Context()
 		const bound = time.Minute
 		clock := newTestClock()
-		m := newManager(t, store, clock.opt(), tenancy.WithSoleWriterCache(1000))
+		m := newManager(t, store, cheap, clock.opt(), tenancy.WithSoleWriterCache(1000))
 		owner, _, member := team(t, m)
 		tok, err := m.LoginTo(ctx, "member@a.com", pw, "Org A")
 		require.NoError(t, err)
-		reader := newManager(t, store, clock.opt(), tenancy.WithCache(1000, bound))
+		reader := newManager(t, store, cheap, clock.opt(), tenancy.WithCache(1000, bound))
 		for _, mgr := range []*tenancy.Manager{m, reader} {
 			c, err := mgr.AuthenticateToken(ctx, tok.AccessToken)
 			require.NoError(t, err)

@@ -1,6 +1,8 @@
 package tenancy
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"sync/atomic"
 	"time"
@@ -77,4 +79,26 @@ func CacheLen(m *Manager) (int, error) {
 	}
 	c := m.cache
 	return c.orgs.Len() + c.names.Len() + c.admins.Len() + c.members.Len() + c.revoked.Len(), nil
+}
+
+// WithCheapPasswordHashes replaces bcrypt with one SHA-256, for tests of
+// journaling and races whose setup would otherwise spend minutes in
+// bcrypt under the race detector. Never outside tests.
+func WithCheapPasswordHashes() Option {
+	return func(c *config) error {
+		c.cheapHashes = &passwordHashes{
+			generate: func(password []byte, _ int) ([]byte, error) {
+				sum := sha256.Sum256(password)
+				return []byte("cheap$" + hex.EncodeToString(sum[:])), nil
+			},
+			compare: func(hash, password []byte) error {
+				sum := sha256.Sum256(password)
+				if string(hash) != "cheap$"+hex.EncodeToString(sum[:]) {
+					return errors.New("mismatch")
+				}
+				return nil
+			},
+		}
+		return nil
+	}
 }

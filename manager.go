@@ -68,6 +68,9 @@ type Manager struct {
 	notify         InvitationNotifier
 	inviteLifetime time.Duration
 
+	// cheapHashes, set only by tests, replace bcrypt.
+	cheapHashes *passwordHashes
+
 	// dummyHash is what a login for an unknown email is compared with;
 	// see newDummyHash.
 	dummyHash []byte
@@ -141,6 +144,7 @@ type config struct {
 
 	notify         InvitationNotifier
 	inviteLifetime time.Duration
+	cheapHashes    *passwordHashes
 }
 
 // Ping checks that the store's database answers, when the store can tell
@@ -214,6 +218,7 @@ func New(store Store, opts ...Option) (*Manager, error) {
 
 		notify:         c.notify,
 		inviteLifetime: c.inviteLifetime,
+		cheapHashes:    c.cheapHashes,
 	}
 	if c.cacheSize > 0 {
 		m.useCache(newCache(store, c.cacheSize, c.cacheStale, c.now))

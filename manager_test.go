@@ -904,17 +904,24 @@ const crashLease = 2 * time.Second
 // journal of operations in flight.
 func crashAndRecover(t *testing.T, store testStore, f fault, after bool, setup func(m *tenancy.Manager), op func(m *tenancy.Manager) error) {
 	t.Helper()
-	setup(newManager(t, store))
+	crashAndRecoverWith(t, store, f, after, nil, setup, op)
+}
+
+// crashAndRecoverWith is crashAndRecover with opts for every Manager.
+func crashAndRecoverWith(t *testing.T, store testStore, f fault, after bool, opts []tenancy.Option, setup func(m *tenancy.Manager), op func(m *tenancy.Manager) error) {
+	t.Helper()
+	with := func(more ...tenancy.Option) []tenancy.Option { return append(slices.Clone(opts), more...) }
+	setup(newManager(t, store, with()...))
 	dying := &failingStore{testStore: store, method: f.method, nth: f.nth, after: after, crash: true}
 	// The operation's error, if any, is what its dying process saw; only
 	// the state it left matters here.
-	_ = op(newManager(t, dying, tenancy.WithOperationLease(crashLease)))
+	_ = op(newManager(t, dying, with(tenancy.WithOperationLease(crashLease))...))
 	require.True(t, dying.hasFailed(), "the fault %v was reached", f)
 
 	ctx, stop := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() {
-		done <- newManager(t, store, tenancy.WithOperationLease(crashLease)).RunRecovery(ctx, 20*time.Millisecond)
+		done <- newManager(t, store, with(tenancy.WithOperationLease(crashLease))...).RunRecovery(ctx, 20*time.Millisecond)
 	}()
 	require.Eventually(t, func() bool {
 		ops, err := store.Operations(t.Context())

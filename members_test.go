@@ -3,6 +3,7 @@ package tenancy_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -44,10 +45,15 @@ func createOrg(t *testing.T, m *tenancy.Manager, name, email string) *tenancy.Or
 
 const pw = "MySecurePassword123"
 
+// cheap replaces bcrypt in the members' tests: they test journaling,
+// roles and races, and their setup would otherwise spend minutes in
+// bcrypt under the race detector.
+var cheap = tenancy.WithCheapPasswordHashes()
+
 func TestMembersFlow(t *testing.T) {
 	eachStore(t, func(t *testing.T, store testStore) {
 		ctx := t.Context()
-		m := newManager(t, store)
+		m := newManager(t, store, cheap)
 		a := createOrg(t, m, "Org A", "owner@a.com")
 		b := createOrg(t, m, "Org B", "owner@b.com")
 		_, owner := authed(t, m, "owner@a.com", pw, "")
@@ -171,7 +177,7 @@ func TestInvitationRules(t *testing.T) {
 	eachStore(t, func(t *testing.T, store testStore) {
 		ctx := t.Context()
 		var sent []string
-		m := newManager(t, store, tenancy.WithInvitationNotifier(func(_ context.Context, inv tenancy.Invitation, token string) error {
+		m := newManager(t, store, cheap, tenancy.WithInvitationNotifier(func(_ context.Context, inv tenancy.Invitation, token string) error {
 			sent = append(sent, inv.Email+" "+token)
 			if inv.Email == "bounce@a.com" {
 				return errors.New("mail server said no")
@@ -218,7 +224,7 @@ func TestInvitationRules(t *testing.T) {
 		// Expiry, on the Manager's clock.
 		_, token, err = m.Invite(ctx, owner, tenancy.InviteParams{Email: "late@a.com"})
 		require.NoError(t, err)
-		later := newManager(t, store, tenancy.WithClock(func() time.Time { return time.Now().Add(tenancy.DefaultInvitationLifetime + time.Minute) }))
+		later := newManager(t, store, cheap, tenancy.WithClock(func() time.Time { return time.Now().Add(tenancy.DefaultInvitationLifetime + time.Minute) }))
 		_, err = later.AcceptInvitation(ctx, token, pw)
 		require.ErrorIs(t, err, tenancy.ErrNotFound, "an expired invitation")
 		_, laterOwner := authed(t, later, "owner@a.com", pw, "")
@@ -271,7 +277,7 @@ func team(t *testing.T, m *tenancy.Manager) (owner, admin, member *tenancy.Claim
 
 func TestConcurrentAcceptsOneWinner(t *testing.T) {
 	eachStore(t, func(t *testing.T, store testStore) {
-		m := newManager(t, store)
+		m := newManager(t, store, cheap)
 		createOrg(t, m, "Org A", "owner@a.com")
 		_, owner := authed(t, m, "owner@a.com", pw, "")
 		token := invite(t, m, owner, "new@a.com", tenancy.RoleMember)
@@ -296,7 +302,7 @@ func TestConcurrentAcceptsOneWinner(t *testing.T) {
 
 func TestOwnersDemotingEachOther(t *testing.T) {
 	eachStore(t, func(t *testing.T, store testStore) {
-		m := newManager(t, store)
+		m := newManager(t, store, cheap)
 		owner, admin, _ := team(t, m)
 		_, err := m.ChangeRole(t.Context(), owner, admin.AdminID, tenancy.RoleOwner)
 		require.NoError(t, err)
@@ -331,7 +337,7 @@ func TestOwnersDemotingEachOther(t *testing.T) {
 // too, can be neither removed nor demoted, and that a member may leave.
 func TestLastOwnerStays(t *testing.T) {
 	eachStore(t, func(t *testing.T, store testStore) {
-		m := newManager(t, store)
+		m := newManager(t, store, cheap)
 		owner, _, member := team(t, m)
 		require.ErrorIs(t, m.RemoveMember(t.Context(), owner, owner.AdminID), tenancy.ErrConflict, "the primary and last owner stays")
 		_, err := m.ChangeRole(t.Context(), owner, owner.AdminID, tenancy.RoleAdmin)
@@ -344,7 +350,7 @@ func TestLastOwnerStays(t *testing.T) {
 
 func TestInviteRacingAcceptance(t *testing.T) {
 	eachStore(t, func(t *testing.T, store testStore) {
-		m := newManager(t, store)
+		m := newManager(t, store, cheap)
 		createOrg(t, m, "Org A", "owner@a.com")
 		createOrg(t, m, "Org B", "x@b.com")
 		_, owner := authed(t, m, "owner@a.com", pw, "")
@@ -383,17 +389,34 @@ func joinAThenB(t *testing.T, m *tenancy.Manager, ownerA *tenancy.Claims, email 
 	require.NoError(t, err)
 }
 
-// eachCrashBoth is eachCrash on memstore and on mongostore.
+// eachCrashBoth runs fn for every fault, before and after the call, on
+// memstore and on mongostore. The cases run at once, not under
+// t.Parallel: each spends most of its time waiting for a lease to run
+// out, which -parallel (the number of CPUs) would queue.
 func eachCrashBoth(t *testing.T, faults []fault, fn func(t *testing.T, store testStore, f fault, after bool)) {
-	forEachFault(t, faults, func(t *testing.T, f fault, after bool) {
-		t.Parallel()
-		t.Run("memstore", func(t *testing.T) { fn(t, memstore.New(), f, after) })
-		t.Run("mongostore", func(t *testing.T) {
-			s := newStore(t, mongotest.NewDatabase(t))
-			require.NoError(t, s.EnsureIndexes(t.Context()))
-			fn(t, s, f, after)
-		})
-	})
+	t.Parallel()
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 12)
+	for _, f := range faults {
+		for _, after := range []bool{false, true} {
+			for _, kind := range []string{"memstore", "mongostore"} {
+				wg.Go(func() {
+					sem <- struct{}{}
+					defer func() { <-sem }()
+					t.Run(fmt.Sprintf("%s#%d/after=%v/%s", f.method, f.nth, after, kind), func(t *testing.T) {
+						var store testStore = memstore.New()
+						if kind == "mongostore" {
+							s := newStore(t, mongotest.NewDatabase(t))
+							require.NoError(t, s.EnsureIndexes(t.Context()))
+							store = s
+						}
+						fn(t, store, f, after)
+					})
+				})
+			}
+		}
+	}
+	wg.Wait()
 }
 
 func TestRecoverAccept(t *testing.T) {
@@ -404,7 +427,7 @@ func TestRecoverAccept(t *testing.T) {
 	eachCrashBoth(t, faults, func(t *testing.T, store testStore, f fault, after bool) {
 		var token string
 		var owner *tenancy.Claims
-		crashAndRecover(t, store, f, after, func(m *tenancy.Manager) {
+		crashAndRecoverWith(t, store, f, after, []tenancy.Option{cheap}, func(m *tenancy.Manager) {
 			createOrg(t, m, "Org A", "owner@a.com")
 			_, owner = authed(t, m, "owner@a.com", pw, "")
 			token = invite(t, m, owner, "new@a.com", tenancy.RoleAdmin)
@@ -412,7 +435,7 @@ func TestRecoverAccept(t *testing.T) {
 			_, err := m.AcceptInvitation(t.Context(), token, pw)
 			return err
 		})
-		m := newManager(t, store)
+		m := newManager(t, store, cheap)
 		members, _, err := m.Members(t.Context(), owner, "", 10)
 		require.NoError(t, err)
 		if len(members) == 2 {
@@ -440,7 +463,7 @@ func TestRecoverRemoveMember(t *testing.T) {
 	}
 	eachCrashBoth(t, faults, func(t *testing.T, store testStore, f fault, after bool) {
 		var owner, x *tenancy.Claims
-		crashAndRecover(t, store, f, after, func(m *tenancy.Manager) {
+		crashAndRecoverWith(t, store, f, after, []tenancy.Option{cheap}, func(m *tenancy.Manager) {
 			// x's home is A; it is a member of B too.
 			createOrg(t, m, "Org A", "owner@a.com")
 			createOrg(t, m, "Org B", "owner@b.com")
@@ -450,7 +473,7 @@ func TestRecoverRemoveMember(t *testing.T) {
 		}, func(m *tenancy.Manager) error {
 			return m.RemoveMember(t.Context(), owner, x.AdminID)
 		})
-		m := newManager(t, store)
+		m := newManager(t, store, cheap)
 		_, err := store.Membership(t.Context(), x.OrgID, x.AdminID)
 		if err == nil {
 			// Not begun: the old state.
@@ -471,7 +494,7 @@ func TestRecoverTransfer(t *testing.T) {
 	faults := []fault{{"PutOperation", 1}, {"SetMemberRole", 1}, {"UpdateOrg", 1}, {"DeleteOperation", 1}}
 	eachCrashBoth(t, faults, func(t *testing.T, store testStore, f fault, after bool) {
 		var owner, admin *tenancy.Claims
-		crashAndRecover(t, store, f, after, func(m *tenancy.Manager) {
+		crashAndRecoverWith(t, store, f, after, []tenancy.Option{cheap}, func(m *tenancy.Manager) {
 			owner, admin, _ = team(t, m)
 		}, func(m *tenancy.Manager) error {
 			_, err := m.TransferOwnership(t.Context(), owner, admin.AdminID)
@@ -498,7 +521,7 @@ func TestRecoverDeleteWithMembers(t *testing.T) {
 	}
 	eachCrashBoth(t, faults, func(t *testing.T, store testStore, f fault, after bool) {
 		var owner *tenancy.Claims
-		crashAndRecover(t, store, f, after, func(m *tenancy.Manager) {
+		crashAndRecoverWith(t, store, f, after, []tenancy.Option{cheap}, func(m *tenancy.Manager) {
 			createOrg(t, m, "Org A", "owner@a.com")
 			createOrg(t, m, "Org B", "owner@b.com")
 			_, owner = authed(t, m, "owner@a.com", pw, "")
@@ -511,7 +534,7 @@ func TestRecoverDeleteWithMembers(t *testing.T) {
 		}, func(m *tenancy.Manager) error {
 			return m.DeleteOrg(t.Context(), owner.OrgID)
 		})
-		m := newManager(t, store)
+		m := newManager(t, store, cheap)
 		if _, err := m.OrgByID(t.Context(), owner.OrgID); err == nil {
 			members, _, err := m.Members(t.Context(), owner, "", 10)
 			require.NoError(t, err)
@@ -542,7 +565,7 @@ func TestRecoverRemoveLastMembership(t *testing.T) {
 	faults := []fault{{"PutOperation", 1}, {"DeleteAdmin", 1}, {"DeleteMembership", 1}, {"DeleteOperation", 1}}
 	eachCrashBoth(t, faults, func(t *testing.T, store testStore, f fault, after bool) {
 		var owner, member *tenancy.Claims
-		crashAndRecover(t, store, f, after, func(m *tenancy.Manager) {
+		crashAndRecoverWith(t, store, f, after, []tenancy.Option{cheap}, func(m *tenancy.Manager) {
 			owner, _, member = team(t, m)
 		}, func(m *tenancy.Manager) error {
 			return m.RemoveMember(t.Context(), owner, member.AdminID)
@@ -551,7 +574,7 @@ func TestRecoverRemoveLastMembership(t *testing.T) {
 		_, aerr := store.AdminByID(t.Context(), member.AdminID)
 		if merr == nil {
 			require.NoError(t, aerr, "a member keeps its account")
-			_, err := newManager(t, store).Login(t.Context(), "member@a.com", pw)
+			_, err := newManager(t, store, cheap).Login(t.Context(), "member@a.com", pw)
 			require.NoError(t, err)
 			return
 		}
@@ -566,13 +589,13 @@ func TestRecoverRemoveLastMembership(t *testing.T) {
 func TestRenameAndDeleteCheckTheRoleHeldNow(t *testing.T) {
 	eachStore(t, func(t *testing.T, store testStore) {
 		ctx := t.Context()
-		m := newManager(t, store)
+		m := newManager(t, store, cheap)
 		owner, admin, _ := team(t, m)
 		_, err := m.ChangeRole(ctx, owner, admin.AdminID, tenancy.RoleOwner)
 		require.NoError(t, err)
 		tok, err := m.LoginTo(ctx, "admin@a.com", pw, "")
 		require.NoError(t, err)
-		other := newManager(t, store, tenancy.WithCache(100, time.Hour))
+		other := newManager(t, store, cheap, tenancy.WithCache(100, time.Hour))
 		stale, err := other.AuthenticateToken(ctx, tok.AccessToken)
 		require.NoError(t, err)
 		require.Equal(t, tenancy.RoleOwner, stale.Role)
@@ -601,17 +624,17 @@ func TestRenameAndDeleteCheckTheRoleHeldNow(t *testing.T) {
 func TestRenameSettlesACrashedMemberOperation(t *testing.T) {
 	eachStore(t, func(t *testing.T, store testStore) {
 		ctx := t.Context()
-		m := newManager(t, store)
+		m := newManager(t, store, cheap)
 		createOrg(t, m, "Org A", "owner@a.com")
 		_, owner := authed(t, m, "owner@a.com", pw, "")
 		token := invite(t, m, owner, "new@a.com", tenancy.RoleMember)
 		dying := &failingStore{testStore: store, method: "AddMembership", nth: 1, crash: true}
-		_, err := newManager(t, dying, tenancy.WithOperationLease(tenancy.MinOperationLease)).AcceptInvitation(ctx, token, pw)
+		_, err := newManager(t, dying, cheap, tenancy.WithOperationLease(tenancy.MinOperationLease)).AcceptInvitation(ctx, token, pw)
 		require.Error(t, err)
 		_, err = store.AdminByEmail(ctx, "new@a.com")
 		require.NoError(t, err, "the crash left the account without its membership")
 
-		later := newManager(t, store, tenancy.WithClock(func() time.Time { return time.Now().Add(time.Minute) }))
+		later := newManager(t, store, cheap, tenancy.WithClock(func() time.Time { return time.Now().Add(time.Minute) }))
 		_, err = later.RenameOrg(ctx, owner.OrgID, "Org Renamed")
 		require.NoError(t, err)
 		_, err = store.AdminByEmail(ctx, "new@a.com")
@@ -628,7 +651,7 @@ func TestRenameSettlesACrashedMemberOperation(t *testing.T) {
 func TestLegacyOwnerKeepsAccount(t *testing.T) {
 	eachStore(t, func(t *testing.T, store testStore) {
 		ctx := t.Context()
-		m := newManager(t, store)
+		m := newManager(t, store, cheap)
 		a := createOrg(t, m, "Org A", "owner@a.com")
 		createOrg(t, m, "Org B", "owner@b.com")
 		require.NoError(t, store.DeleteMembership(ctx, a.ID, a.AdminID))

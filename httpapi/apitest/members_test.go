@@ -8,6 +8,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/tenancy/tenancy"
 	"github.com/tenancy/tenancy/httpapi"
@@ -47,6 +49,51 @@ func newTeam(t *testing.T, h http.Handler, name, prefix string) teamOf {
 	require.Equal(t, http.StatusOK, me.status)
 	tm.ownerID = me.body["admin_id"].(string)
 	return tm
+}
+
+var (
+	teamHashOnce sync.Once
+	teamHash     []byte
+)
+
+// quickTeam is newTeam with one bcrypt hash instead of six: the
+// organization is created over HTTP, and the admin and the member are
+// written into the store with a hash made once for all teams, their
+// tokens issued without a login. The permission table needs forty-five
+// teams; under the race detector, bcrypt would take minutes of them.
+func quickTeam(t *testing.T, e *env, name, prefix string) teamOf {
+	t.Helper()
+	teamHashOnce.Do(func() {
+		var err error
+		teamHash, err = bcrypt.GenerateFromPassword([]byte(teamPW), tenancy.MinBcryptCost)
+		require.NoError(t, err)
+	})
+	ctx := t.Context()
+	tm := teamOf{org: create(t, e.h, name, prefix+"owner@example.com", teamPW)}
+	org := tenancy.OrgID(tm.org["id"].(string))
+	owner, err := e.store.AdminByEmail(ctx, prefix+"owner@example.com")
+	require.NoError(t, err)
+	tm.ownerID = string(owner.ID)
+	tm.owner = issue(t, e, owner, &tenancy.Membership{OrgID: org, AdminID: owner.ID, Role: tenancy.RoleOwner})
+	for _, who := range []struct {
+		role    tenancy.Role
+		tok, id *string
+	}{{tenancy.RoleAdmin, &tm.admin, &tm.adminID}, {tenancy.RoleMember, &tm.member, &tm.mbID}} {
+		now := time.Now().UTC().Truncate(time.Millisecond)
+		a := &tenancy.Admin{ID: tenancy.AdminID(bson.NewObjectID().Hex()), Email: prefix + string(who.role) + "@example.com", PasswordHash: teamHash, OrgID: org, CreatedAt: now}
+		require.NoError(t, e.store.CreateAdmin(ctx, a))
+		mb := &tenancy.Membership{OrgID: org, AdminID: a.ID, Email: a.Email, Role: who.role, JoinedAt: now}
+		require.NoError(t, e.store.AddMembership(ctx, mb))
+		*who.tok, *who.id = issue(t, e, a, mb), string(a.ID)
+	}
+	return tm
+}
+
+func issue(t *testing.T, e *env, a *tenancy.Admin, mb *tenancy.Membership) string {
+	t.Helper()
+	tok, err := e.m.IssueToken(a, mb)
+	require.NoError(t, err)
+	return tok.AccessToken
 }
 
 func (tm teamOf) token(role string) string {
@@ -125,7 +172,7 @@ func TestPermissionTable(t *testing.T) {
 	for i, c := range cells {
 		t.Run(c.action+"/"+c.role, func(t *testing.T) {
 			t.Parallel()
-			tm := newTeam(t, e.h, "Team "+string(rune('A'+i/26))+string(rune('a'+i%26)), string(rune('a'+i/26))+string(rune('a'+i%26))+".")
+			tm := quickTeam(t, e, "Team "+string(rune('A'+i/26))+string(rune('a'+i%26)), string(rune('a'+i/26))+string(rune('a'+i%26))+".")
 			r := do(t, e.h, c.req(tm))
 			assert.Equal(t, c.status, r.status, "%s as %s: %s", c.action, c.role, r.raw)
 		})
