@@ -32,9 +32,12 @@ func ClaimsFrom(ctx context.Context) *tenancy.Claims {
 // valid "Authorization: Bearer <token>" issued by m and still in force,
 // and puts the token's claims in the request context (see ClaimsFrom).
 // Other requests get 401 problem details. It checks with
-// tenancy.Manager.AuthenticateToken that the token was not revoked by a logout or
-// a password change and that its admin and organization exist: two
-// database reads, run concurrently. RequireValidToken skips them.
+// tenancy.Manager.AuthenticateToken that the token was not revoked by a
+// logout or a password change, that its admin and organization exist and
+// that the admin is still a member, whose current role the claims carry
+// (see RequirePermission): four database reads, run concurrently, or
+// none with a warm cache (tenancy.WithCache). RequireValidToken skips
+// them.
 func RequireAuth(m *tenancy.Manager) func(http.Handler) http.Handler {
 	a := &api{m: m, log: discardLogger}
 	return a.requireAuth
