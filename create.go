@@ -79,7 +79,7 @@ type creation struct {
 }
 
 func (m *Manager) newCreation(name, id, email string, hash []byte) *creation {
-	now := m.now().UTC()
+	now := m.stamp() // as stores keep it, so that joins compare in order
 	org := &Org{
 		ID:               OrgID(newObjectID(now)),
 		Name:             name,
