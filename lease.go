@@ -216,3 +216,60 @@ func (m *Manager) rollback(ctx context.Context, op string, id OrgID, undo undoLi
 		}
 	}
 }
+
+// memberWait is how long a member operation waits for another operation
+// on the same organization (or account) to finish before it answers
+// ErrConflict: member operations are short, and a burst of invitations
+// to one organization should queue, not fail.
+const memberWait = 5 * time.Second
+
+// lockWait is lockOrg, tried again while another operation holds the
+// lock, for up to memberWait. An operation of a dead process that the
+// organization's journal still holds is settled first, so that a member
+// operation never writes over its entry.
+func (m *Manager) lockWait(ctx context.Context, id OrgID) (context.Context, func(), error) {
+	lctx, unlock, err := m.lockRetrying(ctx, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := m.settleEntry(lctx, id, &RecoveryReport{}); err != nil {
+		unlock()
+		return nil, nil, err
+	}
+	return lctx, unlock, nil
+}
+
+// lockAccount takes the lock of the account admin, waiting as lockWait
+// does: an account's memberships change only under it. Accounts have no
+// journal entries to settle.
+func (m *Manager) lockAccount(ctx context.Context, admin AdminID) (context.Context, func(), error) {
+	lctx, unlock, err := m.lockRetrying(ctx, OrgID(admin))
+	if err != nil {
+		return nil, nil, fmt.Errorf("lock account %s: %w", admin, err)
+	}
+	return lctx, unlock, nil
+}
+
+// lockRetrying is lockOrg, tried again while another operation holds the
+// lock, for up to memberWait.
+func (m *Manager) lockRetrying(ctx context.Context, id OrgID) (context.Context, func(), error) {
+	deadline := time.Now().Add(memberWait)
+	delay := 5 * time.Millisecond
+	for {
+		lctx, unlock, err := m.lockOrg(ctx, id)
+		if err == nil {
+			return lctx, unlock, nil
+		}
+		if !errors.Is(err, errBusy) || time.Now().After(deadline) {
+			return nil, nil, err
+		}
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, nil, context.Cause(ctx)
+		case <-t.C:
+		}
+		delay = min(delay*2, 100*time.Millisecond)
+	}
+}
