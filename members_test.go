@@ -233,6 +233,15 @@ func TestInvitationRules(t *testing.T) {
 		_, laterOwner := authed(t, later, "owner@a.com", pw, "")
 		_, _, err = later.Invite(ctx, laterOwner, tenancy.InviteParams{Email: "late@a.com"})
 		require.NoError(t, err, "an expired invitation is replaced")
+
+		// Recovery's full pass removes what expired.
+		gone, _, err := m.Invite(ctx, owner, tenancy.InviteParams{Email: "gone@a.com"})
+		require.NoError(t, err)
+		rep, err := later.Recover(ctx)
+		require.NoError(t, err)
+		assert.Equal(t, int64(1), rep.Expired, "the expired invitation")
+		_, err = store.Invitation(ctx, gone.ID)
+		require.ErrorIs(t, err, tenancy.ErrNotFound)
 	})
 }
 

@@ -24,7 +24,8 @@ type RecoveryReport struct {
 	NamesReleased int
 	// Busy counts organizations skipped because a live operation holds them.
 	Busy int
-	// Expired counts expired revocations and login-failure records removed.
+	// Expired counts expired revocations, login-failure records and
+	// invitations removed.
 	Expired int64
 }
 
@@ -187,6 +188,11 @@ func (m *Manager) Recover(ctx context.Context) (RecoveryReport, error) {
 	if full.Expired, err = m.revocations.DeleteExpired(ctx, now, now.Add(-FailureMemory)); err != nil {
 		errs = append(errs, fmt.Errorf("recover: delete expired records: %w", err))
 	}
+	invitations, err := m.invitations.DeleteExpiredInvitations(ctx, now)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("recover: delete expired invitations: %w", err))
+	}
+	full.Expired += invitations
 	m.logRecovery(ctx, full)
 	rep.add(full)
 	return rep, errors.Join(errs...)

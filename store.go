@@ -258,6 +258,9 @@ type InvitationStore interface {
 	OrgInvitations(ctx context.Context, org OrgID) ([]*Invitation, error)
 	// DeleteInvitation removes the invitation id, or gives ErrNotFound.
 	DeleteInvitation(ctx context.Context, id string) error
+	// DeleteExpiredInvitations removes the invitations that expired
+	// before before, and returns how many it removed.
+	DeleteExpiredInvitations(ctx context.Context, before time.Time) (int64, error)
 }
 
 // OrgID identifies an organization: 24 lower-case hex digits, the text form

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/tenancy/tenancy"
 )
@@ -80,4 +81,20 @@ func (s *Store) DeleteInvitation(ctx context.Context, id string) error {
 	}
 	delete(s.invitations, id)
 	return nil
+}
+
+// DeleteExpiredInvitations implements tenancy.Store.
+func (s *Store) DeleteExpiredInvitations(ctx context.Context, before time.Time) (int64, error) {
+	if err := s.lock(ctx); err != nil {
+		return 0, err
+	}
+	defer s.mu.Unlock()
+	var n int64
+	for id, inv := range s.invitations {
+		if inv.ExpiresAt.Before(before) {
+			delete(s.invitations, id)
+			n++
+		}
+	}
+	return n, nil
 }

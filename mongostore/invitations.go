@@ -91,3 +91,14 @@ func (s *Store) DeleteInvitation(ctx context.Context, id string) error {
 	}
 	return nil
 }
+
+// DeleteExpiredInvitations implements tenancy.Store. On MongoDB the index
+// on expires_at serves it; FerretDB reads every invitation for it, which
+// is why the Manager runs it in its hourly full pass only.
+func (s *Store) DeleteExpiredInvitations(ctx context.Context, before time.Time) (int64, error) {
+	res, err := s.invitations.DeleteMany(ctx, bson.D{{Key: "expires_at", Value: bson.D{{Key: "$lt", Value: before}}}})
+	if err != nil {
+		return 0, translate(err, "delete expired invitations")
+	}
+	return res.DeletedCount, nil
+}

@@ -303,6 +303,7 @@ func (s *Store) memberIndexes(ctx context.Context) error {
 	}{
 		{s.invitations, mongo.IndexModel{Keys: bson.D{{Key: "key", Value: 1}}, Options: options.Index().SetUnique(true).SetName("key_unique")}},
 		{s.invitations, mongo.IndexModel{Keys: bson.D{{Key: "org_id", Value: 1}}, Options: options.Index().SetName("org_id")}},
+		{s.invitations, mongo.IndexModel{Keys: bson.D{{Key: "expires_at", Value: 1}}, Options: options.Index().SetName("expires_at")}},
 		{s.members, mongo.IndexModel{Keys: bson.D{{Key: "org_id", Value: 1}, {Key: "admin_id", Value: 1}}, Options: options.Index().SetName("org_admin")}},
 	} {
 		if _, err := ix.coll.Indexes().CreateOne(ctx, ix.model); err != nil {

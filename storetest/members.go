@@ -137,6 +137,18 @@ func testInvitations(t *testing.T, s tenancy.Store) {
 	_, err = s.Invitation(ctx, inv.ID)
 	assert.ErrorIs(t, err, tenancy.ErrNotFound)
 	require.NoError(t, s.CreateInvitation(ctx, sampleInvitation(org, "new@acme.com")), "the address is free again")
+
+	expired := sampleInvitation(org, "late@acme.com")
+	expired.ExpiresAt = now().Add(-time.Minute)
+	require.NoError(t, s.CreateInvitation(ctx, expired))
+	n, err := s.DeleteExpiredInvitations(ctx, now())
+	require.NoError(t, err)
+	assert.Equal(t, int64(1), n, "the expired one only")
+	_, err = s.Invitation(ctx, expired.ID)
+	assert.ErrorIs(t, err, tenancy.ErrNotFound)
+	list, err = s.OrgInvitations(ctx, org)
+	require.NoError(t, err)
+	assert.Len(t, list, 2, "the pending ones stay")
 }
 
 func testConcurrentCreateInvitation(t *testing.T, s tenancy.Store) {
