@@ -316,7 +316,8 @@ func (m *Manager) Login(ctx context.Context, email, password string) (*Token, er
 // must be a member; "" means the home organization. A name that leads to
 // no organization of the admin's gives ErrUnauthenticated, as a wrong
 // password does, so that logins do not tell memberships apart.
-func (m *Manager) LoginTo(ctx context.Context, email, password, orgName string) (*Token, error) {
+func (m *Manager) LoginTo(ctx context.Context, email, password, orgName string) (_ *Token, err error) {
+	defer func() { m.login(err) }()
 	var org *Org
 	if orgName != "" {
 		var err error

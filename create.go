@@ -22,6 +22,7 @@ type CreateOrgParams struct {
 // if the name's identifier or the email is taken. On any failure the steps
 // already taken are undone.
 func (m *Manager) CreateOrg(ctx context.Context, p CreateOrgParams) (_ *Org, err error) {
+	defer m.operation("create", &err)
 	var verr ValidationError
 	name, id, msg := identifier(p.Name)
 	verr.add("organization_name", msg)

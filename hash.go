@@ -41,6 +41,7 @@ func (m *Manager) hashPassword(ctx context.Context, password string) ([]byte, er
 // flood of logins costs a refusal each instead of taking every CPU from
 // other requests.
 func (m *Manager) acquireHash(ctx context.Context) (release func(), err error) {
+	defer m.hashWaited(time.Now())
 	select {
 	case m.hashSlots <- struct{}{}:
 		return func() { <-m.hashSlots }, nil

@@ -70,6 +70,7 @@ type Manager struct {
 
 	// cheapHashes, set only by tests, replace bcrypt.
 	cheapHashes *passwordHashes
+	hooks       Hooks
 
 	// dummyHash is what a login for an unknown email is compared with;
 	// see newDummyHash.
@@ -145,6 +146,7 @@ type config struct {
 	notify         InvitationNotifier
 	inviteLifetime time.Duration
 	cheapHashes    *passwordHashes
+	hooks          Hooks
 }
 
 // Ping checks that the store's database answers, when the store can tell
@@ -219,6 +221,7 @@ func New(store Store, opts ...Option) (*Manager, error) {
 		notify:         c.notify,
 		inviteLifetime: c.inviteLifetime,
 		cheapHashes:    c.cheapHashes,
+		hooks:          c.hooks,
 	}
 	if c.cacheSize > 0 {
 		m.useCache(newCache(store, c.cacheSize, c.cacheStale, c.now))

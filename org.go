@@ -131,6 +131,7 @@ func (m *Manager) DeleteOrgAs(ctx context.Context, claims *Claims) error {
 }
 
 func (m *Manager) deleteOrg(ctx context.Context, id OrgID, check func(context.Context) error) (err error) {
+	defer m.operation("delete", &err)
 	ctx, unlock, err := m.lockOrg(ctx, id)
 	if err != nil {
 		return err

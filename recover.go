@@ -199,6 +199,7 @@ func (m *Manager) Recover(ctx context.Context) (RecoveryReport, error) {
 }
 
 func (m *Manager) logRecovery(ctx context.Context, rep RecoveryReport) {
+	m.recoverySettled(rep)
 	if rep.settled() {
 		m.log.InfoContext(ctx, "recovered unfinished operations", "creates_rolled_back", rep.CreatesRolledBack,
 			"renames_settled", rep.RenamesSettled, "deletes_completed", rep.DeletesCompleted, "member_operations_settled", rep.MemberOperationsSettled,

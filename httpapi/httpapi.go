@@ -111,6 +111,7 @@ type api struct {
 	maxBody      int64
 	readyTimeout time.Duration
 	tenantWait   time.Duration
+	requestHook  RequestHook
 }
 
 // New returns the API's http.Handler over m, or the error of the first
@@ -189,7 +190,7 @@ func New(m *tenancy.Manager, opts ...Option) (http.Handler, error) {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, Problem{Status: http.StatusNotFound, Detail: "No such endpoint: " + r.URL.Path})
 	})
-	return noSniff(withRequestID(mux)), nil
+	return noSniff(withRequestID(a.observe(mux))), nil
 }
 
 // redirectSlash sends a browser from /docs to docs/ relative to where the

@@ -45,6 +45,7 @@ type config struct {
 	maxConns      int
 	cacheSize     int
 	cacheStale    time.Duration // with MONGO_URI; 0: no cache there
+	metricsAddr   string        // "": no metrics served
 }
 
 func loadConfig(getenv func(string) string) (*config, error) {
@@ -62,6 +63,13 @@ func loadConfig(getenv func(string) string) (*config, error) {
 		return nil, fmt.Errorf("ADDR %q must be host:port", c.addr)
 	} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
 		return nil, fmt.Errorf("PORT %q must be a number from 0 to 65535", port)
+	}
+	if c.metricsAddr = getenv("METRICS_ADDR"); c.metricsAddr != "" {
+		if _, port, err := net.SplitHostPort(c.metricsAddr); err != nil {
+			return nil, fmt.Errorf("METRICS_ADDR %q must be host:port", c.metricsAddr)
+		} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+			return nil, fmt.Errorf("METRICS_ADDR %q: port must be a number from 0 to 65535", c.metricsAddr)
+		}
 	}
 	if !databaseName.MatchString(c.database) {
 		return nil, fmt.Errorf("PRIMARY_DB %q must be 1 to 63 letters, digits, _ or -", c.database)

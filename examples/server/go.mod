@@ -41,7 +41,6 @@ require (
 	github.com/munnerz/goautoneg v0.0.0-20191010083416-a7dc8b61c822 // indirect
 	github.com/ncruces/go-strftime v0.1.9 // indirect
 	github.com/pmezard/go-difflib v1.0.0 // indirect
-	github.com/prometheus/client_golang v1.22.0 // indirect
 	github.com/prometheus/client_model v0.6.2 // indirect
 	github.com/prometheus/common v0.64.0 // indirect
 	github.com/prometheus/procfs v0.15.1 // indirect
@@ -79,6 +78,9 @@ require github.com/tenancy/tenancy v0.0.0-00010101000000-000000000000
 
 replace github.com/tenancy/tenancy => ../..
 
-require github.com/tenancy/tenancy/internal/embeddb v0.0.0-00010101000000-000000000000
+require (
+	github.com/prometheus/client_golang v1.22.0
+	github.com/tenancy/tenancy/internal/embeddb v0.0.0-00010101000000-000000000000
+)
 
 replace github.com/tenancy/tenancy/internal/embeddb => ../../internal/embeddb

@@ -80,7 +80,16 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer) erro
 		return err
 	}
 	defer closeDB()
-	m, err := newManager(cfg, store, log)
+	var x *metrics
+	if cfg.metricsAddr != "" {
+		x = newMetrics()
+		stopMetrics, err := serveMetrics(ctx, cfg.metricsAddr, x, log)
+		if err != nil {
+			return err
+		}
+		defer stopMetrics()
+	}
+	m, err := newManager(cfg, store, log, x)
 	if err != nil {
 		return err
 	}
@@ -96,7 +105,7 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer) erro
 		_ = m.RunRecovery(recoveryCtx, recoveryInterval)
 	}()
 	defer func() { stopRecovery(); <-recovered }()
-	return serve(ctx, cfg, m, log)
+	return serve(ctx, cfg, m, log, x)
 }
 
 // loadSigningKey reads, or generates and keeps under DATA_DIR, the key
@@ -124,12 +133,16 @@ func loadSigningKey(cfg *config, log *slog.Logger) (err error) {
 }
 
 // newManager returns the Manager cfg describes over store.
-func newManager(cfg *config, store tenancy.Store, log *slog.Logger) (*tenancy.Manager, error) {
+// x, if not nil, counts what it does.
+func newManager(cfg *config, store tenancy.Store, log *slog.Logger, x *metrics) (*tenancy.Manager, error) {
 	opts := []tenancy.Option{
 		tenancy.WithTokenLifetime(cfg.tokenLifetime),
 		tenancy.WithBcryptCost(cfg.bcryptCost),
 		tenancy.WithLogger(log),
 		tenancy.WithTenantQuota(cfg.tenantQuota),
+	}
+	if x != nil {
+		opts = append(opts, tenancy.WithHooks(x.hooks()))
 	}
 	switch {
 	case cfg.cacheSize == 0:
@@ -149,7 +162,7 @@ func newManager(cfg *config, store tenancy.Store, log *slog.Logger) (*tenancy.Ma
 
 // serve serves the API over m on cfg's address until ctx is done, then
 // shuts down gracefully: requests in flight finish first.
-func serve(ctx context.Context, cfg *config, m *tenancy.Manager, log *slog.Logger) error {
+func serve(ctx context.Context, cfg *config, m *tenancy.Manager, log *slog.Logger, x *metrics) error {
 	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.addr, err)
@@ -160,9 +173,13 @@ func serve(ctx context.Context, cfg *config, m *tenancy.Manager, log *slog.Logge
 		maxConns = int(max(fds, 2*reservedFiles) - reservedFiles)
 		log.Warn("MAX_CONNECTIONS lowered to fit the open file limit", "max_connections", maxConns, "open_files", fds)
 	}
-	api, err := httpapi.New(m, httpapi.WithLogger(log),
+	opts := []httpapi.Option{httpapi.WithLogger(log),
 		httpapi.WithLoginRateLimit(cfg.loginRate, max(1, int(3*cfg.loginRate))),
-		httpapi.WithTrustedProxies(cfg.proxies...))
+		httpapi.WithTrustedProxies(cfg.proxies...)}
+	if x != nil {
+		opts = append(opts, httpapi.WithRequestHook(x.request))
+	}
+	api, err := httpapi.New(m, opts...)
 	if err != nil {
 		_ = ln.Close()
 		return err

@@ -97,7 +97,7 @@ func cleanEnv(extra ...string) []string {
 		switch name {
 		case "MONGO_URI", "PRIMARY_DB", "SECRET_KEY", "ALGORITHM", "TOKEN_LIFETIME", "LOG_LEVEL", "PORT", "ADDR", "DATA_DIR", "BCRYPT_COST",
 			"PREVIOUS_SECRET_KEYS", "ED25519_PRIVATE_KEY", "LOGIN_RATE_LIMIT", "TRUSTED_PROXIES", "RENAME_BY_COPY", "TENANT_QUOTA", "TENANT_DB", "DB_TIMEOUT", "MAX_CONNECTIONS",
-			"CACHE_SIZE", "CACHE_MAX_STALE":
+			"CACHE_SIZE", "CACHE_MAX_STALE", "METRICS_ADDR":
 			continue
 		}
 		env = append(env, kv)
@@ -343,6 +343,7 @@ func TestConfigErrors(t *testing.T) {
 		{"huge lifetime", []string{"TOKEN_LIFETIME=153722867280912931"}, "TOKEN_LIFETIME"},
 		{"bad port", []string{"PORT=http"}, `PORT "http"`},
 		{"bad addr", []string{"ADDR=localhost"}, `ADDR "localhost"`},
+		{"bad metrics addr", []string{"METRICS_ADDR=9090"}, `METRICS_ADDR "9090" must be host:port`},
 		{"short previous secret", []string{"PREVIOUS_SECRET_KEYS=" + randomSecret + ",short"}, "PREVIOUS_SECRET_KEYS: key 2: signing secret is 5 bytes"},
 		{"bad Ed25519 key", []string{"ALGORITHM=EdDSA", "ED25519_PRIVATE_KEY=not-base64!"}, "ED25519_PRIVATE_KEY must be"},
 		{"bad login rate", []string{"LOGIN_RATE_LIMIT=lots"}, `LOGIN_RATE_LIMIT "lots"`},

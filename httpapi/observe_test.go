@@ -1,0 +1,50 @@
+package httpapi_test
+
+import (
+	"net/http/httptest"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/tenancy/tenancy"
+	"github.com/tenancy/tenancy/httpapi"
+	"github.com/tenancy/tenancy/memstore"
+)
+
+// TestRequestHook checks that the hook is told the route pattern, never
+// the raw path, with the status answered.
+func TestRequestHook(t *testing.T) {
+	m, err := tenancy.New(memstore.New(), tenancy.WithSigningSecret([]byte("hook-test-secret-Xk3vQp8sLm2nRt7wYz5cBd9f")))
+	require.NoError(t, err)
+	var mu sync.Mutex
+	var got []string
+	h, err := httpapi.New(m, httpapi.WithRequestHook(func(method, route string, status int, d time.Duration) {
+		mu.Lock()
+		defer mu.Unlock()
+		assert.Positive(t, d)
+		got = append(got, method+" "+route+" "+strconv.Itoa(status))
+	}))
+	require.NoError(t, err)
+	for _, req := range []struct{ method, target string }{
+		{"GET", "/health"},
+		{"GET", "/org/get?organization_name=Nobody"},
+		{"PUT", "/org/members/0123456789abcdef01234567"},
+		{"DELETE", "/health"},
+		{"GET", "/no/such/path/4711"},
+	} {
+		h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(req.method, req.target, nil))
+	}
+	assert.Equal(t, []string{
+		"GET /health 200",
+		"GET /org/get 404",
+		"PUT /org/members/{admin_id} 401",
+		"DELETE /health 405",
+		"GET / 404",
+	}, got)
+	_, err = httpapi.New(m, httpapi.WithRequestHook(nil))
+	assert.ErrorContains(t, err, "request hook")
+}
