@@ -317,7 +317,8 @@ func (m *Manager) Login(ctx context.Context, email, password string) (*Token, er
 // no organization of the admin's gives ErrUnauthenticated, as a wrong
 // password does, so that logins do not tell memberships apart.
 func (m *Manager) LoginTo(ctx context.Context, email, password, orgName string) (_ *Token, err error) {
-	defer func() { m.login(err) }()
+	ctx, end := m.trace(ctx, "login")
+	defer func() { end(err); m.login(err) }()
 	var org *Org
 	if orgName != "" {
 		var err error

@@ -22,7 +22,8 @@ type CreateOrgParams struct {
 // if the name's identifier or the email is taken. On any failure the steps
 // already taken are undone.
 func (m *Manager) CreateOrg(ctx context.Context, p CreateOrgParams) (_ *Org, err error) {
-	defer m.operation("create", &err)
+	ctx, done := m.begin(ctx, "create")
+	defer done(&err)
 	var verr ValidationError
 	name, id, msg := identifier(p.Name)
 	verr.add("organization_name", msg)

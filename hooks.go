@@ -1,6 +1,7 @@
 package tenancy
 
 import (
+	"context"
 	"errors"
 	"time"
 )
@@ -32,6 +33,12 @@ type Hooks struct {
 	// "rename", "delete", "member_operation", "name_released" or
 	// "expired".
 	RecoverySettled func(kind string, n int)
+	// Trace, if set, starts a span (or any scope) for an operation, as
+	// Operation names them, and for "login" and "authenticate_token": the
+	// Manager runs the operation in the context it returns, so that the
+	// store's calls are its children, and calls end with the operation's
+	// error.
+	Trace func(ctx context.Context, operation string) (_ context.Context, end func(error))
 }
 
 // WithHooks sets the hooks told what the Manager does (see Hooks).
@@ -62,12 +69,25 @@ func resultOf(err error) string {
 	return "error"
 }
 
-// operation tells Hooks.Operation the result of operation, whose error
-// *errp holds once the operation returns: defer m.operation("create", &err).
-func (m *Manager) operation(operation string, errp *error) {
-	if m.hooks.Operation != nil {
-		m.hooks.Operation(operation, resultOf(*errp))
+// begin starts operation in ctx for the hooks (Trace, Operation), and
+// returns the context to run it in and what to call with its error once
+// it returns: ctx, done := m.begin(ctx, "create"); defer done(&err).
+func (m *Manager) begin(ctx context.Context, operation string) (context.Context, func(*error)) {
+	ctx, end := m.trace(ctx, operation)
+	return ctx, func(errp *error) {
+		end(*errp)
+		if m.hooks.Operation != nil {
+			m.hooks.Operation(operation, resultOf(*errp))
+		}
 	}
+}
+
+// trace starts name with Hooks.Trace, if set.
+func (m *Manager) trace(ctx context.Context, name string) (context.Context, func(error)) {
+	if m.hooks.Trace == nil {
+		return ctx, func(error) {}
+	}
+	return m.hooks.Trace(ctx, name)
 }
 
 // login tells Hooks.Login the result of a login that returned err.

@@ -1,6 +1,7 @@
 package tenancy_test
 
 import (
+	"context"
 	"sync"
 	"testing"
 	"time"
@@ -18,16 +19,44 @@ type hookLog struct {
 	logins    map[string]int
 	ops       map[string]int
 	settled   map[string]int
+	traces    map[string]int // name and result of each ended trace
 	hashWaits int
 }
 
+// traceKey marks the context a traced operation runs in.
+type traceKey struct{}
+
+// tracedStore checks that what the Manager asks of the store during a
+// traced operation runs in the operation's context.
+type tracedStore struct {
+	tenancy.Store
+	untraced *int
+	mu       *sync.Mutex
+}
+
+func (s tracedStore) CreateOrg(ctx context.Context, org *tenancy.Org) error {
+	if ctx.Value(traceKey{}) == nil {
+		s.mu.Lock()
+		*s.untraced++
+		s.mu.Unlock()
+	}
+	return s.Store.CreateOrg(ctx, org)
+}
+
 func (l *hookLog) hooks() tenancy.Hooks {
-	l.logins, l.ops, l.settled = map[string]int{}, map[string]int{}, map[string]int{}
+	l.logins, l.ops, l.settled, l.traces = map[string]int{}, map[string]int{}, map[string]int{}, map[string]int{}
 	return tenancy.Hooks{
 		Login:            func(r string) { l.mu.Lock(); l.logins[r]++; l.mu.Unlock() },
 		PasswordHashWait: func(time.Duration) { l.mu.Lock(); l.hashWaits++; l.mu.Unlock() },
 		Operation:        func(op, r string) { l.mu.Lock(); l.ops[op+" "+r]++; l.mu.Unlock() },
 		RecoverySettled:  func(k string, n int) { l.mu.Lock(); l.settled[k] += n; l.mu.Unlock() },
+		Trace: func(ctx context.Context, name string) (context.Context, func(error)) {
+			return context.WithValue(ctx, traceKey{}, name), func(err error) {
+				l.mu.Lock()
+				defer l.mu.Unlock()
+				l.traces[name+" "+map[bool]string{true: "ok", false: "err"}[err == nil]]++
+			}
+		},
 	}
 }
 
@@ -35,7 +64,8 @@ func TestHooks(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
 	var l hookLog
-	store := memstore.New()
+	untraced := 0
+	store := tracedStore{Store: memstore.New(), untraced: &untraced, mu: &l.mu}
 	m := newManager(t, store, tenancy.WithHooks(l.hooks()), tenancy.WithLoginBackoff(2, time.Minute, time.Hour))
 	org := createOrg(t, m, "Org A", "owner@a.com")
 	_, err := m.CreateOrg(ctx, tenancy.CreateOrgParams{Name: "Org A", AdminEmail: "other@a.com", AdminPassword: pw})
@@ -55,7 +85,7 @@ func TestHooks(t *testing.T) {
 		AdminID: "0123456789abcdef01234568", State: tenancy.OrgCreating, CreatedAt: time.Now(), ModifiedAt: time.Now()}
 	require.NoError(t, store.PutOperation(ctx, &tenancy.Operation{OrgID: ghost.ID, Kind: tenancy.OpCreate, Names: []string{"ghost"}, Started: time.Now()}))
 	require.NoError(t, store.ReserveName(ctx, "ghost", ghost.ID, time.Now()))
-	require.NoError(t, store.CreateOrg(ctx, ghost))
+	require.NoError(t, store.Store.CreateOrg(ctx, ghost))
 	_, err = m.RecoverPending(ctx)
 	require.NoError(t, err)
 
@@ -68,4 +98,11 @@ func TestHooks(t *testing.T) {
 	}, l.ops)
 	assert.Equal(t, map[string]int{"create_rolled_back": 1}, l.settled)
 	assert.GreaterOrEqual(t, l.hashWaits, 4, "each hash and comparison: create, login, accept, two wrong passwords")
+	assert.Equal(t, 1, l.traces["create ok"])
+	assert.Equal(t, 1, l.traces["create err"])
+	assert.Equal(t, 1, l.traces["login ok"])
+	assert.Equal(t, 3, l.traces["login err"])
+	assert.Positive(t, l.traces["authenticate_token ok"])
+	assert.Equal(t, 1, l.traces["accept_invitation ok"])
+	assert.Zero(t, untraced, "the store's calls run in the operation's context")
 }

@@ -88,7 +88,8 @@ type InviteParams struct {
 // member or already has a pending invitation (an expired one is
 // replaced).
 func (m *Manager) Invite(ctx context.Context, claims *Claims, p InviteParams) (_ *Invitation, token string, err error) {
-	defer m.operation("invite", &err)
+	ctx, done := m.begin(ctx, "invite")
+	defer done(&err)
 	var verr ValidationError
 	email, msg := normalizeEmail(p.Email)
 	verr.add("email", msg)
@@ -224,7 +225,8 @@ func (m *Manager) Invitations(ctx context.Context, claims *Claims) ([]*Invitatio
 // member (ErrForbidden otherwise). It returns ErrNotFound if the
 // organization has no such invitation.
 func (m *Manager) RevokeInvitation(ctx context.Context, claims *Claims, id string) (err error) {
-	defer m.operation("revoke_invitation", &err)
+	ctx, done := m.begin(ctx, "revoke_invitation")
+	defer done(&err)
 	if !claims.Can(PermInvite) {
 		return forbidden("role %q may not revoke invitations", claims.Role)
 	}
@@ -269,7 +271,8 @@ func (m *Manager) RevokeInvitation(ctx context.Context, claims *Claims, id strin
 // dies midway leaves it to recovery, which rolls it back unless the
 // invitation was already used up (the acknowledgement).
 func (m *Manager) AcceptInvitation(ctx context.Context, token, password string) (_ *Token, err error) {
-	defer m.operation("accept_invitation", &err)
+	ctx, done := m.begin(ctx, "accept_invitation")
+	defer done(&err)
 	if err := CheckPassword(password); err != nil {
 		return nil, err
 	}

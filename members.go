@@ -97,7 +97,8 @@ func (m *Manager) Members(ctx context.Context, claims *Claims, after AdminID, li
 // first). Role changes of one organization are serialized by its lock,
 // so two owners demoting each other at once leave one owner.
 func (m *Manager) ChangeRole(ctx context.Context, claims *Claims, admin AdminID, role Role) (_ *Member, err error) {
-	defer m.operation("change_role", &err)
+	ctx, done := m.begin(ctx, "change_role")
+	defer done(&err)
 	if !role.Valid() {
 		_, err := ParseRole("role", string(role))
 		return nil, err
@@ -187,7 +188,8 @@ func (m *Manager) countOwners(ctx context.Context, org *Org) (int, error) {
 // other membership as home. The removal is journaled: a process that
 // dies midway leaves it to recovery, which completes it.
 func (m *Manager) RemoveMember(ctx context.Context, claims *Claims, admin AdminID) (err error) {
-	defer m.operation("remove_member", &err)
+	ctx, done := m.begin(ctx, "remove_member")
+	defer done(&err)
 	if claims == nil {
 		return fmt.Errorf("no claims: %w", ErrUnauthenticated)
 	}
@@ -323,7 +325,8 @@ func (m *Manager) keepLegacyOwner(ctx context.Context, account *Admin) (bool, er
 // It returns ErrNotFound if admin is not a member. It is journaled, and
 // recovery completes it.
 func (m *Manager) TransferOwnership(ctx context.Context, claims *Claims, admin AdminID) (_ *Org, err error) {
-	defer m.operation("transfer", &err)
+	ctx, done := m.begin(ctx, "transfer")
+	defer done(&err)
 	if !claims.Can(PermTransferOwnership) {
 		return nil, forbidden("only the primary owner may transfer primary ownership")
 	}

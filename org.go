@@ -131,7 +131,8 @@ func (m *Manager) DeleteOrgAs(ctx context.Context, claims *Claims) error {
 }
 
 func (m *Manager) deleteOrg(ctx context.Context, id OrgID, check func(context.Context) error) (err error) {
-	defer m.operation("delete", &err)
+	ctx, done := m.begin(ctx, "delete")
+	defer done(&err)
 	ctx, unlock, err := m.lockOrg(ctx, id)
 	if err != nil {
 		return err

@@ -74,7 +74,8 @@ func (m *Manager) permitted(claims *Claims, p Permission) func(context.Context) 
 }
 
 func (m *Manager) renameOrg(ctx context.Context, id OrgID, newName string, check func(context.Context) error) (_ *RenameResult, err error) {
-	defer m.operation("rename", &err)
+	ctx, done := m.begin(ctx, "rename")
+	defer done(&err)
 	name, newID, msg := identifier(newName)
 	if msg != "" {
 		return nil, &ValidationError{Fields: []FieldError{{Field: "organization_name", Message: msg}}}

@@ -165,7 +165,9 @@ func (m *Manager) keyFor(t *jwt.Token) (any, error) {
 // costs four reads by id, run concurrently: the admin, the membership,
 // the organization and the revocation list. It returns
 // ErrUnauthenticated for a token that fails any check.
-func (m *Manager) AuthenticateToken(ctx context.Context, token string) (*Claims, error) {
+func (m *Manager) AuthenticateToken(ctx context.Context, token string) (_ *Claims, err error) {
+	ctx, end := m.trace(ctx, "authenticate_token")
+	defer func() { end(err) }()
 	c, err := m.VerifyToken(token)
 	if err != nil {
 		return nil, err

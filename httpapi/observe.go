@@ -7,12 +7,14 @@ import (
 	"time"
 )
 
-// RequestHook is told, after each request the handler serves, its method,
-// its route (the pattern it matched, such as "/org/members/{admin_id}",
-// never the raw path; "/" for paths the API does not serve), the status
-// it answered and how long it took. It runs on the request's goroutine,
-// so it must be fast.
-type RequestHook func(method, route string, status int, d time.Duration)
+// RequestHook is told, after each request the handler serves, the request
+// (whose context carries the request id, RequestID, and whatever the
+// application's middleware put there, such as a span), its route (the
+// pattern it matched, such as "/org/members/{admin_id}", never the raw
+// path; "/" for paths the API does not serve), the status it answered and
+// how long it took. It runs on the request's goroutine, so it must be
+// fast.
+type RequestHook func(r *http.Request, route string, status int, d time.Duration)
 
 // WithRequestHook sets the hook told of every request (see RequestHook),
 // for metrics; the reference server wires it to Prometheus.
@@ -41,7 +43,7 @@ func (a *api) observe(next http.Handler) http.Handler {
 		if !ok {
 			route = r.Pattern
 		}
-		a.requestHook(r.Method, route, sw.status(), time.Since(start))
+		a.requestHook(r, route, sw.status(), time.Since(start))
 	})
 }
 

@@ -1,6 +1,7 @@
 package httpapi_test
 
 import (
+	"net/http"
 	"net/http/httptest"
 	"strconv"
 	"sync"
@@ -22,11 +23,12 @@ func TestRequestHook(t *testing.T) {
 	require.NoError(t, err)
 	var mu sync.Mutex
 	var got []string
-	h, err := httpapi.New(m, httpapi.WithRequestHook(func(method, route string, status int, d time.Duration) {
+	h, err := httpapi.New(m, httpapi.WithRequestHook(func(r *http.Request, route string, status int, d time.Duration) {
 		mu.Lock()
 		defer mu.Unlock()
 		assert.Positive(t, d)
-		got = append(got, method+" "+route+" "+strconv.Itoa(status))
+		assert.NotEmpty(t, httpapi.RequestID(r.Context()), "the request's context")
+		got = append(got, r.Method+" "+route+" "+strconv.Itoa(status))
 	}))
 	require.NoError(t, err)
 	for _, req := range []struct{ method, target string }{

@@ -75,7 +75,15 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer) erro
 	if err := loadSigningKey(cfg, log); err != nil {
 		return err
 	}
-	store, closeDB, err := openStore(ctx, cfg, log)
+	tr, err := newTracing(ctx, getenv)
+	if err != nil {
+		return err
+	}
+	if tr != nil {
+		defer tr.shutdown()
+		log.Info("exporting OpenTelemetry traces over OTLP")
+	}
+	store, closeDB, err := openStore(ctx, cfg, log, tr)
 	if err != nil {
 		return err
 	}
@@ -89,7 +97,7 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer) erro
 		}
 		defer stopMetrics()
 	}
-	m, err := newManager(cfg, store, log, x)
+	m, err := newManager(cfg, store, log, x, tr)
 	if err != nil {
 		return err
 	}
@@ -105,7 +113,7 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer) erro
 		_ = m.RunRecovery(recoveryCtx, recoveryInterval)
 	}()
 	defer func() { stopRecovery(); <-recovered }()
-	return serve(ctx, cfg, m, log, x)
+	return serve(ctx, cfg, m, log, x, tr)
 }
 
 // loadSigningKey reads, or generates and keeps under DATA_DIR, the key
@@ -133,17 +141,22 @@ func loadSigningKey(cfg *config, log *slog.Logger) (err error) {
 }
 
 // newManager returns the Manager cfg describes over store.
-// x, if not nil, counts what it does.
-func newManager(cfg *config, store tenancy.Store, log *slog.Logger, x *metrics) (*tenancy.Manager, error) {
+// x, if not nil, counts what it does, and tr traces it.
+func newManager(cfg *config, store tenancy.Store, log *slog.Logger, x *metrics, tr *tracing) (*tenancy.Manager, error) {
 	opts := []tenancy.Option{
 		tenancy.WithTokenLifetime(cfg.tokenLifetime),
 		tenancy.WithBcryptCost(cfg.bcryptCost),
 		tenancy.WithLogger(log),
 		tenancy.WithTenantQuota(cfg.tenantQuota),
 	}
+	var hooks tenancy.Hooks
 	if x != nil {
-		opts = append(opts, tenancy.WithHooks(x.hooks()))
+		hooks = x.hooks()
 	}
+	if tr != nil {
+		hooks = tr.hooks(hooks)
+	}
+	opts = append(opts, tenancy.WithHooks(hooks))
 	switch {
 	case cfg.cacheSize == 0:
 	case cfg.mongoURI == "":
@@ -162,7 +175,7 @@ func newManager(cfg *config, store tenancy.Store, log *slog.Logger, x *metrics) 
 
 // serve serves the API over m on cfg's address until ctx is done, then
 // shuts down gracefully: requests in flight finish first.
-func serve(ctx context.Context, cfg *config, m *tenancy.Manager, log *slog.Logger, x *metrics) error {
+func serve(ctx context.Context, cfg *config, m *tenancy.Manager, log *slog.Logger, x *metrics, tr *tracing) error {
 	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.addr, err)
@@ -173,19 +186,13 @@ func serve(ctx context.Context, cfg *config, m *tenancy.Manager, log *slog.Logge
 		maxConns = int(max(fds, 2*reservedFiles) - reservedFiles)
 		log.Warn("MAX_CONNECTIONS lowered to fit the open file limit", "max_connections", maxConns, "open_files", fds)
 	}
-	opts := []httpapi.Option{httpapi.WithLogger(log),
-		httpapi.WithLoginRateLimit(cfg.loginRate, max(1, int(3*cfg.loginRate))),
-		httpapi.WithTrustedProxies(cfg.proxies...)}
-	if x != nil {
-		opts = append(opts, httpapi.WithRequestHook(x.request))
-	}
-	api, err := httpapi.New(m, opts...)
+	handler, err := newHandler(cfg, m, log, x, tr)
 	if err != nil {
 		_ = ln.Close()
 		return err
 	}
 	srv := &http.Server{
-		Handler:           accessLog(log, api),
+		Handler:           handler,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       15 * time.Second,
 		WriteTimeout:      30 * time.Second,
@@ -212,12 +219,39 @@ func serve(ctx context.Context, cfg *config, m *tenancy.Manager, log *slog.Logge
 	return nil
 }
 
+// newHandler returns the API over m with the server's middleware: its
+// access log, and x's and tr's hooks when they are on.
+func newHandler(cfg *config, m *tenancy.Manager, log *slog.Logger, x *metrics, tr *tracing) (http.Handler, error) {
+	opts := []httpapi.Option{httpapi.WithLogger(log),
+		httpapi.WithLoginRateLimit(cfg.loginRate, max(1, int(3*cfg.loginRate))),
+		httpapi.WithTrustedProxies(cfg.proxies...)}
+	if x != nil || tr != nil {
+		opts = append(opts, httpapi.WithRequestHook(func(r *http.Request, route string, status int, d time.Duration) {
+			if x != nil {
+				x.request(r, route, status, d)
+			}
+			if tr != nil {
+				tr.request(r, route, status, d)
+			}
+		}))
+	}
+	api, err := httpapi.New(m, opts...)
+	if err != nil {
+		return nil, err
+	}
+	handler := accessLog(log, api)
+	if tr != nil {
+		handler = tr.handler(handler)
+	}
+	return handler, nil
+}
+
 // openStore opens the store of cfg: on MONGO_URI, or on an embedded
 // FerretDB under DATA_DIR started here. Where the embedded database keeps
 // its tenants in a database of their own (TENANT_DB), it first moves
 // there the tenant collections an earlier version kept in PRIMARY_DB. The
 // function it returns closes what it opened.
-func openStore(ctx context.Context, cfg *config, log *slog.Logger) (_ *mongostore.Store, _ func(), err error) {
+func openStore(ctx context.Context, cfg *config, log *slog.Logger, tr *tracing) (_ *mongostore.Store, _ func(), err error) {
 	var closers []func()
 	closeAll := func() {
 		for i := len(closers) - 1; i >= 0; i-- {
@@ -255,8 +289,11 @@ func openStore(ctx context.Context, cfg *config, log *slog.Logger) (_ *mongostor
 	// A request finds the database down within DB_TIMEOUT and answers
 	// 503, instead of waiting the driver's default 30 s; options in
 	// MONGO_URI win.
-	client, err := mongo.Connect(options.Client().
-		SetServerSelectionTimeout(cfg.dbTimeout).SetConnectTimeout(cfg.dbTimeout).ApplyURI(uri))
+	clientOpts := options.Client().SetServerSelectionTimeout(cfg.dbTimeout).SetConnectTimeout(cfg.dbTimeout)
+	if tr != nil {
+		clientOpts.SetMonitor(tr.monitor())
+	}
+	client, err := mongo.Connect(clientOpts.ApplyURI(uri))
 	if err != nil {
 		return nil, nil, fmt.Errorf("MONGO_URI: %w", err)
 	}

@@ -78,9 +78,9 @@ func (x *metrics) hooks() tenancy.Hooks {
 }
 
 // request is the API's request hook.
-func (x *metrics) request(method, route string, status int, d time.Duration) {
-	x.requests.WithLabelValues(method, route, strconv.Itoa(status)).Inc()
-	x.duration.WithLabelValues(method, route).Observe(d.Seconds())
+func (x *metrics) request(r *http.Request, route string, status int, d time.Duration) {
+	x.requests.WithLabelValues(r.Method, route, strconv.Itoa(status)).Inc()
+	x.duration.WithLabelValues(r.Method, route).Observe(d.Seconds())
 }
 
 // serveMetrics serves x at /metrics on addr until ctx is done.
