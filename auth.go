@@ -7,6 +7,7 @@ import (
 	"net/mail"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -59,6 +60,11 @@ func normalizeEmail(email string) (string, string) {
 	e := strings.ToLower(strings.TrimSpace(email))
 	if e == "" {
 		return "", "is required"
+	}
+	if strings.ContainsFunc(e, func(r rune) bool { return unicode.Is(defaultIgnorable, r) || unicode.IsControl(r) }) {
+		// Two addresses differing by these look the same in a list of
+		// members, and no mail system needs them.
+		return "", "must not contain invisible or control characters"
 	}
 	if len(e) > MaxEmailLength {
 		return "", fmt.Sprintf("must be at most %d bytes", MaxEmailLength)

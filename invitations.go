@@ -368,8 +368,11 @@ func (a *acceptance) run(ctx context.Context) (_ *Token, err error) {
 	defer unlockAccount()
 	ctx = actx
 	if a.hash == nil {
-		if a.account, err = m.admins.AdminByID(ctx, a.account.ID); err != nil {
-			return nil, fmt.Errorf("account of %s was deleted meanwhile; accept again: %w", a.inv.Email, ErrConflict)
+		a.account, err = m.admins.AdminByID(ctx, a.account.ID)
+		if errors.Is(err, ErrNotFound) {
+			return nil, &ConflictError{Field: "email", Message: "lost its account to a removal meanwhile; accept again", Err: err}
+		} else if err != nil {
+			return nil, fmt.Errorf("look up account: %w", err)
 		}
 	}
 	var undo undoList

@@ -103,8 +103,8 @@ func (m *Manager) ChangeRole(ctx context.Context, claims *Claims, admin AdminID,
 		_, err := ParseRole("role", string(role))
 		return nil, err
 	}
-	if !claims.Can(PermChangeRoles) {
-		return nil, forbidden("role %q may not change roles", claims.Role)
+	if err := m.precheckTarget(ctx, claims, admin, claims.Can(PermChangeRoles)); err != nil {
+		return nil, err
 	}
 	ctx, unlock, err := m.lockWait(ctx, claims.OrgID)
 	if err != nil {
@@ -140,6 +140,28 @@ func (m *Manager) ChangeRole(ctx context.Context, claims *Claims, admin AdminID,
 	m.log.InfoContext(ctx, "member role changed", "org_id", org.ID, "admin_id", admin, "role", role, "by", claims.AdminID)
 	out := memberOf(target)
 	return &out, nil
+}
+
+// precheckTarget refuses, before the organization's lock is taken, what
+// the caller of claims may not do (allowed false: ErrForbidden) and a
+// target admin that is no member (ErrNotFound), so that requests bound to
+// fail do not hold the lock that other operations wait for. The checks
+// are made again under the lock.
+func (m *Manager) precheckTarget(ctx context.Context, claims *Claims, admin AdminID, allowed bool) error {
+	if !allowed {
+		return forbidden("role %q may not do this", claims.Role)
+	}
+	_, err := m.members.Membership(ctx, claims.OrgID, admin)
+	if errors.Is(err, ErrNotFound) {
+		// Perhaps the primary owner of an organization from before
+		// memberships: the check under the lock decides.
+		org, oerr := m.orgs.OrgByID(ctx, claims.OrgID)
+		if oerr == nil && org.AdminID == admin {
+			return nil
+		}
+		return fmt.Errorf("member %s: %w", admin, err)
+	}
+	return nil // a store failure is left to the check under the lock
 }
 
 // canLoseOwner returns a *ConflictError if admin, an owner of org, may
@@ -192,6 +214,9 @@ func (m *Manager) RemoveMember(ctx context.Context, claims *Claims, admin AdminI
 	defer done(&err)
 	if claims == nil {
 		return fmt.Errorf("no claims: %w", ErrUnauthenticated)
+	}
+	if err := m.precheckTarget(ctx, claims, admin, admin == claims.AdminID || claims.Can(PermRemoveMembers)); err != nil {
+		return err
 	}
 	ctx, unlock, err := m.lockWait(ctx, claims.OrgID)
 	if err != nil {

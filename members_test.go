@@ -190,6 +190,10 @@ func TestInvitationRules(t *testing.T) {
 		createOrg(t, m, "Org A", "owner@a.com")
 		_, owner := authed(t, m, "owner@a.com", pw, "")
 
+		for _, hidden := range []string{"mem@a.com\u200b", "m\u00adem@a.com", "mem@a.com\x00"} {
+			_, _, err := m.Invite(ctx, owner, tenancy.InviteParams{Email: hidden})
+			assert.Equal(t, map[string]string{"email": "must not contain invisible or control characters"}, fieldsOf(t, err), "%q", hidden)
+		}
 		_, _, err := m.Invite(ctx, owner, tenancy.InviteParams{Email: "not an email", Role: "boss"})
 		assert.Equal(t, map[string]string{"email": "must be an email address like admin@example.com", "role": `must be "owner", "admin" or "member"`}, fieldsOf(t, err))
 		_, _, err = m.Invite(ctx, owner, tenancy.InviteParams{Email: "owner@a.com"})
@@ -681,4 +685,49 @@ func TestLegacyOwnerKeepsAccount(t *testing.T) {
 		require.NoError(t, err, "and has its record now")
 		assert.Equal(t, tenancy.RoleOwner, mb.Role)
 	})
+}
+
+// TestRejoinDoesNotReviveOldTokens removes a member and invites it back:
+// the tokens of its first membership stay refused.
+func TestRejoinDoesNotReviveOldTokens(t *testing.T) {
+	eachStore(t, func(t *testing.T, store testStore) {
+		ctx := t.Context()
+		clock := newTestClock()
+		m := newManager(t, store, cheap, clock.opt())
+		createOrg(t, m, "Org A", "owner@a.com")
+		createOrg(t, m, "Org B", "x@b.com") // so that x keeps its account
+		_, owner := authed(t, m, "owner@a.com", pw, "")
+		_, err := m.AcceptInvitation(ctx, invite(t, m, owner, "x@b.com", tenancy.RoleAdmin), pw)
+		require.NoError(t, err)
+		old, x := authed(t, m, "x@b.com", pw, "Org A")
+
+		clock.add(time.Second)
+		require.NoError(t, m.RemoveMember(ctx, owner, x.AdminID))
+		clock.add(time.Second)
+		_, err = m.AcceptInvitation(ctx, invite(t, m, owner, "x@b.com", tenancy.RoleMember), pw)
+		require.NoError(t, err)
+		_, err = m.AuthenticateToken(ctx, old.AccessToken)
+		require.ErrorIs(t, err, tenancy.ErrUnauthenticated, "a token of the membership that ended")
+		authed(t, m, "x@b.com", pw, "Org A") // a new one works
+	})
+}
+
+// TestRefusedMemberCallsTakeNoLock checks that a member's calls bound to
+// fail are refused before the organization's lock, which other
+// operations wait for.
+func TestRefusedMemberCallsTakeNoLock(t *testing.T) {
+	t.Parallel()
+	store := &failingStore{testStore: memstore.New()}
+	m := newManager(t, store, cheap)
+	owner, admin, member := team(t, m)
+	locks := store.count("LockOrg")
+	require.ErrorIs(t, m.RemoveMember(t.Context(), member, admin.AdminID), tenancy.ErrForbidden)
+	require.ErrorIs(t, m.RemoveMember(t.Context(), owner, "0123456789abcdef01234567"), tenancy.ErrNotFound)
+	_, err := m.ChangeRole(t.Context(), member, admin.AdminID, tenancy.RoleMember)
+	require.ErrorIs(t, err, tenancy.ErrForbidden)
+	_, err = m.ChangeRole(t.Context(), owner, "0123456789abcdef01234567", tenancy.RoleMember)
+	require.ErrorIs(t, err, tenancy.ErrNotFound)
+	_, _, err = m.Invite(t.Context(), member, tenancy.InviteParams{Email: "x@a.com"})
+	require.ErrorIs(t, err, tenancy.ErrForbidden)
+	assert.Equal(t, locks, store.count("LockOrg"), "no lock taken")
 }

@@ -162,7 +162,9 @@ func (m *Manager) keyFor(t *jwt.Token) (any, error) {
 // ends the earlier ones), its organization exists and is not being
 // deleted, and it was not revoked by Logout. The claims it returns carry
 // the role the member holds now, which may differ from the token's. It
-// costs four reads by id, run concurrently: the admin, the membership,
+// rejects a token issued before the membership began (one of an earlier
+// membership that was removed). It costs four reads by id, run
+// concurrently: the admin, the membership,
 // the organization and the revocation list. It returns
 // ErrUnauthenticated for a token that fails any check.
 func (m *Manager) AuthenticateToken(ctx context.Context, token string) (_ *Claims, err error) {
@@ -220,6 +222,10 @@ func (m *Manager) AuthenticateToken(ctx context.Context, token string) (_ *Claim
 		return nil, fmt.Errorf("look up revoked tokens: %w", r.err)
 	case c.Generation != admin.TokenGeneration:
 		return nil, fmt.Errorf("%w: token issued before the password was changed", ErrUnauthenticated)
+	case c.IssuedAt.Before(mb.v.JoinedAt.Truncate(time.Second)):
+		// Issued for an earlier membership, which ended: a member
+		// removed and invited again does not get its old tokens back.
+		return nil, fmt.Errorf("%w: token issued before this membership began", ErrUnauthenticated)
 	case r.v:
 		return nil, fmt.Errorf("%w: token revoked by logout", ErrUnauthenticated)
 	}

@@ -190,7 +190,22 @@ func New(m *tenancy.Manager, opts ...Option) (http.Handler, error) {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, Problem{Status: http.StatusNotFound, Detail: "No such endpoint: " + r.URL.Path})
 	})
-	return noSniff(withRequestID(a.observe(mux))), nil
+	return noSniff(withRequestID(a.observe(cleanPaths(mux)))), nil
+}
+
+// cleanPaths answers 404 to a path with empty, "." or ".." segments, which
+// ServeMux would redirect to its clean form (a 307 that keeps the method
+// and body) instead of answering it: no client of this API sends one.
+func cleanPaths(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := r.URL.Path
+		if strings.Contains(p, "//") || strings.Contains(p, "/./") || strings.Contains(p, "/../") ||
+			strings.HasSuffix(p, "/.") || strings.HasSuffix(p, "/..") {
+			writeProblem(w, r, Problem{Status: http.StatusNotFound, Detail: "No such endpoint: " + p})
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // redirectSlash sends a browser from /docs to docs/ relative to where the

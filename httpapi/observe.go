@@ -43,6 +43,9 @@ func (a *api) observe(next http.Handler) http.Handler {
 		if !ok {
 			route = r.Pattern
 		}
+		if route == "" {
+			route = "/" // refused before routing (cleanPaths)
+		}
 		a.requestHook(r, route, sw.status(), time.Since(start))
 	})
 }

@@ -50,3 +50,21 @@ func TestRequestHook(t *testing.T) {
 	_, err = httpapi.New(m, httpapi.WithRequestHook(nil))
 	assert.ErrorContains(t, err, "request hook")
 }
+
+// TestUncleanPathsAre404 checks that a path ServeMux would redirect to its
+// clean form gets a 404 problem instead.
+func TestUncleanPathsAre404(t *testing.T) {
+	m, err := tenancy.New(memstore.New(), tenancy.WithSigningSecret([]byte("hook-test-secret-Xk3vQp8sLm2nRt7wYz5cBd9f")))
+	require.NoError(t, err)
+	h, err := httpapi.New(m)
+	require.NoError(t, err)
+	for _, p := range []string{"/org/members/a/../0123456789abcdef01234567", "/org/members//x", "/org/invitations/..", "/./health", "/docs/."} {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest("PUT", "http://api.test"+p, nil))
+		assert.Equal(t, http.StatusNotFound, rec.Code, p)
+		assert.Equal(t, "application/problem+json", rec.Header().Get("Content-Type"), p)
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/docs/", nil))
+	assert.Equal(t, http.StatusOK, rec.Code, "a clean path with a trailing slash")
+}
