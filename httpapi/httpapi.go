@@ -195,10 +195,12 @@ func New(m *tenancy.Manager, opts ...Option) (http.Handler, error) {
 
 // cleanPaths answers 404 to a path with empty, "." or ".." segments, which
 // ServeMux would redirect to its clean form (a 307 that keeps the method
-// and body) instead of answering it: no client of this API sends one.
+// and body) instead of answering it: no client of this API sends one. It
+// looks at the path as sent, as ServeMux does: an escaped slash is part
+// of a segment, such as a document id, whose handler refuses it.
 func cleanPaths(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p := r.URL.Path
+		p := r.URL.EscapedPath()
 		if strings.Contains(p, "//") || strings.Contains(p, "/./") || strings.Contains(p, "/../") ||
 			strings.HasSuffix(p, "/.") || strings.HasSuffix(p, "/..") {
 			writeProblem(w, r, Problem{Status: http.StatusNotFound, Detail: "No such endpoint: " + p})
