@@ -302,6 +302,10 @@ func TestMembersFlow(t *testing.T) {
 	assert.Equal(t, "admin", r.body["role"])
 	me = do(t, e.h, call{method: "GET", target: "/admin/me", token: memberA})
 	assert.Equal(t, "admin", me.body["role"], "the role held now, not the token's")
+	r = role(owner, memberID, map[string]string{"role": "member"}, false)
+	require.Equal(t, 200, r.status, string(r.raw))
+	assert.Equal(t, "member", r.body["role"], "demoted")
+	assert.Equal(t, 403, do(t, e.h, call{method: "GET", target: "/org/invitations", token: memberA}).status, "with the rights of a member again, at once")
 
 	// Transfer.
 	tr := func(tok string, body any, invalid bool) reply {
