@@ -297,10 +297,10 @@ func (m *Manager) leaveLocked(ctx context.Context, org OrgID, admin AdminID) err
 	case errors.Is(err, ErrNotFound):
 	case err != nil:
 		return fmt.Errorf("look up account %s: %w", admin, err)
-	case len(others) == 0 && account.OrgID != org:
+	case len(others) == 0:
 		// The primary owner of an organization from before memberships
 		// has no record of it: it keeps its account, and gets the record.
-		kept, err := m.keepLegacyOwner(ctx, account)
+		kept, err := m.keepLegacyOwner(ctx, account, org)
 		if err != nil {
 			return err
 		}
@@ -308,10 +308,6 @@ func (m *Manager) leaveLocked(ctx context.Context, org OrgID, admin AdminID) err
 			if err := ignoreNotFound(m.admins.DeleteAdmin(ctx, admin)); err != nil {
 				return fmt.Errorf("delete account %s: %w", admin, err)
 			}
-		}
-	case len(others) == 0:
-		if err := ignoreNotFound(m.admins.DeleteAdmin(ctx, admin)); err != nil {
-			return fmt.Errorf("delete account %s: %w", admin, err)
 		}
 	case account.OrgID == org:
 		if err := m.admins.SetAdminHome(ctx, admin, others[0].OrgID); err != nil {
@@ -324,10 +320,14 @@ func (m *Manager) leaveLocked(ctx context.Context, org OrgID, admin AdminID) err
 	return nil
 }
 
-// keepLegacyOwner reports whether account is the primary owner of its
-// home organization without a membership record of it (an organization
-// created before memberships), and if so writes that record.
-func (m *Manager) keepLegacyOwner(ctx context.Context, account *Admin) (bool, error) {
+// keepLegacyOwner reports whether account, leaving the organization
+// leaving, is the primary owner of another, its home, without a
+// membership record of it (an organization created before memberships),
+// and if so writes that record.
+func (m *Manager) keepLegacyOwner(ctx context.Context, account *Admin, leaving OrgID) (bool, error) {
+	if account.OrgID == leaving {
+		return false, nil
+	}
 	home, err := m.orgs.OrgByID(ctx, account.OrgID)
 	switch {
 	case errors.Is(err, ErrNotFound):
