@@ -77,5 +77,5 @@ func (m *Manager) SwitchOrg(ctx context.Context, claims *Claims, name string) (*
 	if err != nil {
 		return nil, fmt.Errorf("look up account: %w", err)
 	}
-	return m.IssueToken(admin, mb)
+	return m.issueLogin(ctx, admin, mb, "switch")
 }

@@ -203,6 +203,14 @@ func (m *Manager) authenticate(ctx context.Context, email, password string) (*Ad
 		return nil, nil, err
 	}
 	if !ok {
+		if admin != nil {
+			// Recorded aside, so that a wrong password for an account
+			// takes as long as any password for an unknown address.
+			ev := m.newEvent(EventAdminLoginFailed, admin.OrgID, admin.ID, map[string]any{
+				"admin_id": string(admin.ID), "email": admin.Email, "reason": "wrong_password",
+			})
+			go m.recordOne(context.WithoutCancel(ctx), ev)
+		}
 		return nil, nil, errBadCredentials
 	}
 	// An admin whose organization is being deleted (or was never
@@ -351,7 +359,20 @@ func (m *Manager) LoginTo(ctx context.Context, email, password, orgName string) 
 	if err != nil {
 		return nil, fmt.Errorf("look up membership: %w", err)
 	}
-	return m.IssueToken(admin, mb)
+	return m.issueLogin(ctx, admin, mb, "password")
+}
+
+// issueLogin issues admin's token for the membership mb and records its
+// admin.logged_in event; method is how the admin logged in.
+func (m *Manager) issueLogin(ctx context.Context, admin *Admin, mb *Membership, method string) (*Token, error) {
+	tok, err := m.IssueToken(admin, mb)
+	if err != nil {
+		return nil, err
+	}
+	m.recordOne(ctx, m.newEvent(EventAdminLoggedIn, mb.OrgID, admin.ID, map[string]any{
+		"admin_id": string(admin.ID), "email": admin.Email, "role": string(mb.Role), "method": method,
+	}))
+	return tok, nil
 }
 
 // ChangePassword sets a new password for the admin of claims, after
@@ -394,6 +415,9 @@ func (m *Manager) ChangePassword(ctx context.Context, claims *Claims, current, n
 	}
 	admin.TokenGeneration = gen
 	m.log.InfoContext(ctx, "admin password changed; earlier tokens revoked", "admin_id", admin.ID)
+	m.recordOne(ctx, m.newEvent(EventAdminPasswordChanged, claims.OrgID, admin.ID, map[string]any{
+		"admin_id": string(admin.ID), "email": admin.Email,
+	}))
 	role := claims.Role
 	if !role.Valid() {
 		// Claims from VerifyToken of a token from before roles.
@@ -413,5 +437,8 @@ func (m *Manager) Logout(ctx context.Context, claims *Claims) error {
 	if err := m.revocations.RevokeToken(ctx, claims.ID, claims.ExpiresAt.Add(MaxLeeway)); err != nil {
 		return fmt.Errorf("revoke token: %w", err)
 	}
+	m.recordOne(ctx, m.newEvent(EventAdminLoggedOut, claims.OrgID, claims.AdminID, map[string]any{
+		"admin_id": string(claims.AdminID), "email": claims.Email, "token_id": claims.ID,
+	}))
 	return nil
 }

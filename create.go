@@ -63,7 +63,7 @@ func (m *Manager) CreateOrg(ctx context.Context, p CreateOrgParams) (_ *Org, err
 	if err := m.runSteps(ctx, "create", c.org.ID, &undo, c.steps()...); err != nil {
 		return nil, err
 	}
-	m.endOperation(ctx, c.org.ID)
+	m.finishOperation(ctx, c.org.ID, c.event)
 	m.log.InfoContext(ctx, "organization created", "org_id", c.org.ID, "identifier", id)
 	return c.org, nil
 }
@@ -78,6 +78,7 @@ type creation struct {
 	// ownCollection is false once the tenant collection was found to be
 	// another's, which undo must then leave alone.
 	ownCollection bool
+	event         *Event
 }
 
 func (m *Manager) newCreation(name, id, email string, hash []byte) *creation {
@@ -94,7 +95,11 @@ func (m *Manager) newCreation(name, id, email string, hash []byte) *creation {
 		ModifiedAt:       now,
 	}
 	admin := &Admin{ID: org.AdminID, Email: email, PasswordHash: hash, OrgID: org.ID, CreatedAt: now}
-	return &creation{m: m, org: org, admin: admin, now: now, ownCollection: true}
+	ev := m.newEvent(EventOrgCreated, org.ID, admin.ID, map[string]any{
+		"organization_name": name, "organization_identifier": id, "tenant_collection": org.TenantCollection,
+		"admin_id": string(admin.ID), "admin_email": email,
+	})
+	return &creation{m: m, org: org, admin: admin, now: now, ownCollection: true, event: ev}
 }
 
 // steps are a create's steps: the journal entry, the name, the record
@@ -113,7 +118,7 @@ func (c *creation) steps() []step {
 }
 
 func (c *creation) begin(ctx context.Context) error {
-	return c.m.beginOperation(ctx, c.org.ID, OpCreate, c.org.Identifier)
+	return c.m.beginOperation(ctx, c.org.ID, OpCreate, c.event, c.org.Identifier)
 }
 
 func (c *creation) endOperation(ctx context.Context) error {

@@ -39,6 +39,11 @@ type Hooks struct {
 	// store's calls are its children, and calls end with the operation's
 	// error.
 	Trace func(ctx context.Context, operation string) (_ context.Context, end func(error))
+	// EventDelivery is told the result of each delivery of an event by
+	// DeliverEvents: "success", "failure" (to be tried again) or
+	// "dropped" (given up), and the event's lag: how long after it was
+	// recorded this delivery ended.
+	EventDelivery func(result string, lag time.Duration)
 }
 
 // WithHooks sets the hooks told what the Manager does (see Hooks).
@@ -116,6 +121,14 @@ func (m *Manager) recoverySettled(rep RecoveryReport) {
 		if n > 0 {
 			m.hooks.RecoverySettled(kind, n)
 		}
+	}
+}
+
+// eventDelivered tells Hooks.EventDelivery the result of a delivery of
+// ev.
+func (m *Manager) eventDelivered(result string, ev *Event) {
+	if m.hooks.EventDelivery != nil {
+		m.hooks.EventDelivery(result, m.now().Sub(ev.At))
 	}
 }
 

@@ -132,17 +132,29 @@ func (m *Manager) Invite(ctx context.Context, claims *Claims, p InviteParams) (_
 		InvitedBy: claims.AdminID, CreatedAt: now, ExpiresAt: now.Add(m.inviteLifetime),
 	}
 	token, inv.TokenHash = newInvitationToken(inv.ID)
+	ev := m.newEvent(EventMemberInvited, org.ID, claims.AdminID, map[string]any{
+		"invitation_id": inv.ID, "email": email, "role": string(role), "expires_at": inv.ExpiresAt.Format(timeFormat),
+	})
+	if err := m.journal.PutOperation(ctx, &Operation{OrgID: org.ID, Kind: OpInvite, Invitation: inv.ID, Started: now, Event: ev}); err != nil {
+		return nil, "", fmt.Errorf("record invitation in the journal: %w", err)
+	}
 	if err := m.createInvitation(ctx, inv); err != nil {
+		if errors.Is(err, ErrConflict) {
+			m.endOperation(ctx, org.ID) // nothing written
+		}
 		return nil, "", err
 	}
 	if m.notify != nil {
 		if err := m.notify(ctx, *inv, token); err != nil {
 			if derr := m.invitations.DeleteInvitation(context.WithoutCancel(ctx), inv.ID); derr != nil {
 				m.log.ErrorContext(ctx, "undo invitation after the notifier failed", "invitation", inv.ID, "err", derr)
+			} else {
+				m.endOperation(ctx, org.ID)
 			}
 			return nil, "", fmt.Errorf("invitation notifier: %w", err)
 		}
 	}
+	m.finishOperation(ctx, org.ID, ev)
 	m.log.InfoContext(ctx, "member invited", "org_id", org.ID, "invitation", inv.ID, "role", role, "by", claims.AdminID)
 	return inv, token, nil
 }
@@ -253,9 +265,16 @@ func (m *Manager) RevokeInvitation(ctx context.Context, claims *Claims, id strin
 	case inv.Role == RoleOwner && me.Role != RoleOwner:
 		return forbidden("only an owner may revoke an invitation of an owner")
 	}
+	ev := m.newEvent(EventInvitationRevoked, claims.OrgID, claims.AdminID, map[string]any{
+		"invitation_id": id, "email": inv.Email, "role": string(inv.Role),
+	})
+	if err := m.journal.PutOperation(ctx, &Operation{OrgID: claims.OrgID, Kind: OpRevoke, Invitation: id, Started: m.stamp(), Event: ev}); err != nil {
+		return fmt.Errorf("record revocation in the journal: %w", err)
+	}
 	if err := m.invitations.DeleteInvitation(ctx, id); err != nil {
 		return fmt.Errorf("revoke invitation %q: %w", id, err)
 	}
+	m.finishOperation(ctx, claims.OrgID, ev)
 	m.log.InfoContext(ctx, "invitation revoked", "org_id", claims.OrgID, "invitation", id, "by", claims.AdminID)
 	return nil
 }
@@ -333,6 +352,7 @@ type acceptance struct {
 	hash    []byte
 	mb      *Membership
 	started time.Time
+	event   *Event
 }
 
 func (a *acceptance) run(ctx context.Context) (_ *Token, err error) {
@@ -379,7 +399,7 @@ func (a *acceptance) run(ctx context.Context) (_ *Token, err error) {
 	if err := m.runSteps(ctx, "accept invitation", org.ID, &undo, a.steps()...); err != nil {
 		return nil, err
 	}
-	m.endOperation(ctx, org.ID)
+	m.finishOperation(ctx, org.ID, a.event)
 	m.log.InfoContext(ctx, "invitation accepted", "org_id", org.ID, "admin_id", a.mb.AdminID, "role", a.mb.Role)
 	return m.IssueToken(a.account, a.mb)
 }
@@ -397,7 +417,11 @@ func (a *acceptance) steps() []step {
 
 func (a *acceptance) begin(ctx context.Context) error {
 	a.mb = &Membership{OrgID: a.inv.OrgID, AdminID: a.account.ID, Email: a.account.Email, Role: a.inv.Role, JoinedAt: a.started}
-	op := &Operation{OrgID: a.inv.OrgID, Kind: OpAccept, AdminID: a.account.ID, Invitation: a.inv.ID, Started: a.started}
+	a.event = a.m.newEvent(EventMemberJoined, a.inv.OrgID, a.account.ID, map[string]any{
+		"admin_id": string(a.account.ID), "email": a.account.Email, "role": string(a.inv.Role),
+		"invitation_id": a.inv.ID, "new_account": a.hash != nil,
+	})
+	op := &Operation{OrgID: a.inv.OrgID, Kind: OpAccept, AdminID: a.account.ID, Invitation: a.inv.ID, Started: a.started, Event: a.event}
 	if err := a.m.journal.PutOperation(ctx, op); err != nil {
 		return fmt.Errorf("record accept in the journal: %w", err)
 	}

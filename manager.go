@@ -28,6 +28,7 @@ type Manager struct {
 	documents     DocumentStore
 	members       MemberStore
 	invitations   InvitationStore
+	events        EventStore
 
 	// reads serve the reads of every request: the store, or the cache
 	// of WithCache. exactReads are never stale: the store, or the cache
@@ -71,6 +72,10 @@ type Manager struct {
 	// cheapHashes, set only by tests, replace bcrypt.
 	cheapHashes *passwordHashes
 	hooks       Hooks
+
+	delivery EventDelivery
+	// recorded wakes DeliverEvents when this process records an event.
+	recorded chan struct{}
 
 	// dummyHash is what a login for an unknown email is compared with;
 	// see newDummyHash.
@@ -147,6 +152,7 @@ type config struct {
 	inviteLifetime time.Duration
 	cheapHashes    *passwordHashes
 	hooks          Hooks
+	delivery       EventDelivery
 }
 
 // Ping checks that the store's database answers, when the store can tell
@@ -199,6 +205,7 @@ func New(store Store, opts ...Option) (*Manager, error) {
 		documents:     store,
 		members:       store,
 		invitations:   store,
+		events:        store,
 		reads:         store,
 		exactReads:    store,
 		now:           c.now,
@@ -222,6 +229,8 @@ func New(store Store, opts ...Option) (*Manager, error) {
 		inviteLifetime: c.inviteLifetime,
 		cheapHashes:    c.cheapHashes,
 		hooks:          c.hooks,
+		delivery:       c.delivery.withDefaults(),
+		recorded:       make(chan struct{}, 1),
 	}
 	if c.cacheSize > 0 {
 		m.useCache(newCache(store, c.cacheSize, c.cacheStale, c.now))
@@ -286,7 +295,7 @@ func (m *Manager) useCache(c *cache) {
 	m.cache, m.reads = c, c
 	m.orgs, m.journal, m.admins, m.loginFailures = cs, cs, cs, cs
 	m.revocations, m.collections, m.documents = cs, cs, cs
-	m.members, m.invitations = cs, cs
+	m.members, m.invitations, m.events = cs, cs, cs
 	if c.maxStale == 0 {
 		m.exactReads = c
 	}

@@ -1474,3 +1474,15 @@ func (s *failingStore) SetAdminHome(ctx context.Context, id tenancy.AdminID, org
 func (s *failingStore) DeleteInvitation(ctx context.Context, id string) error {
 	return s.call("DeleteInvitation", func() error { return s.testStore.DeleteInvitation(ctx, id) })
 }
+
+func (s *failingStore) CreateInvitation(ctx context.Context, inv *tenancy.Invitation) error {
+	return s.call("CreateInvitation", func() error { return s.testStore.CreateInvitation(ctx, inv) })
+}
+
+func (s *failingStore) AppendEvent(ctx context.Context, ev *tenancy.Event, pending bool) error {
+	return s.call("AppendEvent", func() error { return s.testStore.AppendEvent(ctx, ev, pending) })
+}
+
+func (s *failingStore) DeleteEvents(ctx context.Context, org tenancy.OrgID) error {
+	return s.call("DeleteEvents", func() error { return s.testStore.DeleteEvents(ctx, org) })
+}

@@ -132,9 +132,18 @@ func (m *Manager) ChangeRole(ctx context.Context, claims *Claims, admin AdminID,
 		}
 	}
 	if target.Role != role {
+		ev := m.newEvent(EventMemberRoleChanged, org.ID, claims.AdminID, map[string]any{
+			"admin_id": string(admin), "email": target.Email, "previous_role": string(target.Role), "role": string(role),
+		})
+		if err := m.journal.PutOperation(ctx, &Operation{OrgID: org.ID, Kind: OpChangeRole, AdminID: admin, Started: m.stamp(), Event: ev}); err != nil {
+			return nil, fmt.Errorf("record role change in the journal: %w", err)
+		}
 		if err := m.members.SetMemberRole(ctx, org.ID, admin, role); err != nil {
+			// The entry stays: recovery records the event if the role
+			// changed after all.
 			return nil, fmt.Errorf("set role: %w", err)
 		}
+		m.finishOperation(ctx, org.ID, ev)
 		target.Role = role
 	}
 	m.log.InfoContext(ctx, "member role changed", "org_id", org.ID, "admin_id", admin, "role", role, "by", claims.AdminID)
@@ -252,13 +261,16 @@ func (m *Manager) RemoveMember(ctx context.Context, claims *Claims, admin AdminI
 	}
 	defer unlockAccount()
 	ctx = actx
-	if err := m.journal.PutOperation(ctx, &Operation{OrgID: org.ID, Kind: OpRemoveMember, AdminID: admin, Started: m.stamp()}); err != nil {
+	ev := m.newEvent(EventMemberRemoved, org.ID, claims.AdminID, map[string]any{
+		"admin_id": string(admin), "email": target.Email, "role": string(target.Role),
+	})
+	if err := m.journal.PutOperation(ctx, &Operation{OrgID: org.ID, Kind: OpRemoveMember, AdminID: admin, Started: m.stamp(), Event: ev}); err != nil {
 		return fmt.Errorf("record removal in the journal: %w", err)
 	}
 	if err := m.leaveLocked(ctx, org.ID, admin); err != nil {
 		return err
 	}
-	m.endOperation(ctx, org.ID)
+	m.finishOperation(ctx, org.ID, ev)
 	m.log.InfoContext(ctx, "member removed", "org_id", org.ID, "admin_id", admin, "by", claims.AdminID)
 	return nil
 }
@@ -371,19 +383,24 @@ func (m *Manager) TransferOwnership(ctx context.Context, claims *Claims, admin A
 	if org.State != OrgActive {
 		return nil, fmt.Errorf("organization %s is %s: %w", org.ID, org.State, ErrConflict)
 	}
-	if _, err := m.membership(ctx, org, admin); err != nil {
+	target, err := m.membership(ctx, org, admin)
+	if err != nil {
 		return nil, fmt.Errorf("member %s: %w", admin, err)
 	}
 	if admin == org.AdminID {
 		return org, nil
 	}
-	if err := m.journal.PutOperation(ctx, &Operation{OrgID: org.ID, Kind: OpTransfer, AdminID: admin, Started: m.stamp()}); err != nil {
+	ev := m.newEvent(EventOwnershipTransferred, org.ID, claims.AdminID, map[string]any{
+		"previous_admin_id": string(org.AdminID), "previous_admin_email": org.AdminEmail,
+		"admin_id": string(admin), "admin_email": target.Email,
+	})
+	if err := m.journal.PutOperation(ctx, &Operation{OrgID: org.ID, Kind: OpTransfer, AdminID: admin, Started: m.stamp(), Event: ev}); err != nil {
 		return nil, fmt.Errorf("record transfer in the journal: %w", err)
 	}
 	if org, err = m.transfer(ctx, org, admin); err != nil {
 		return nil, err
 	}
-	m.endOperation(ctx, org.ID)
+	m.finishOperation(ctx, org.ID, ev)
 	m.log.InfoContext(ctx, "primary ownership transferred", "org_id", org.ID, "admin_id", admin, "by", claims.AdminID)
 	return org, nil
 }

@@ -127,7 +127,7 @@ func (m *Manager) DeleteOrgAs(ctx context.Context, claims *Claims) error {
 	if claims == nil {
 		return fmt.Errorf("no claims: %w", ErrUnauthenticated)
 	}
-	return m.deleteOrg(ctx, claims.OrgID, m.permitted(claims, PermDeleteOrg))
+	return m.deleteOrg(withActor(ctx, claims), claims.OrgID, m.permitted(claims, PermDeleteOrg))
 }
 
 func (m *Manager) deleteOrg(ctx context.Context, id OrgID, check func(context.Context) error) (err error) {
@@ -158,13 +158,18 @@ func (m *Manager) deleteOrg(ctx context.Context, id OrgID, check func(context.Co
 	if err != nil {
 		return fmt.Errorf("organization %s: %w", id, err)
 	}
-	return m.deleteLocked(ctx, org)
+	return m.deleteLocked(ctx, org, nil)
 }
 
 // deleteLocked runs or finishes the deletion of org, whose lock the caller
-// holds.
-func (m *Manager) deleteLocked(ctx context.Context, org *Org) error {
+// holds, and records ev, its event (a new one if nil).
+func (m *Manager) deleteLocked(ctx context.Context, org *Org, ev *Event) error {
 	id := org.ID
+	if ev == nil {
+		ev = m.newEvent(EventOrgDeleted, id, actorOf(ctx), map[string]any{
+			"organization_name": org.Name, "organization_identifier": org.Identifier, "tenant_collection": org.TenantCollection,
+		})
+	}
 	if org.State == OrgRenaming {
 		err := m.settleRename(ctx, org)
 		switch {
@@ -180,7 +185,7 @@ func (m *Manager) deleteLocked(ctx context.Context, org *Org) error {
 	}
 	switch org.State {
 	case OrgActive, OrgRenaming:
-		if err := m.beginOperation(ctx, id, OpDelete, org.Identifier); err != nil {
+		if err := m.beginOperation(ctx, id, OpDelete, ev, org.Identifier); err != nil {
 			return err
 		}
 		org.State = OrgDeleting
@@ -213,7 +218,7 @@ func (m *Manager) deleteLocked(ctx context.Context, org *Org) error {
 	if err := ignoreNotFound(m.orgs.DeleteOrg(ctx, id)); err != nil {
 		return fmt.Errorf("delete organization %s: %w", id, err)
 	}
-	m.endOperation(ctx, id)
+	m.finishOperation(ctx, id, ev)
 	m.log.InfoContext(ctx, "organization deleted", "org_id", id, "identifier", org.Identifier)
 	return nil
 }

@@ -234,9 +234,12 @@ func (m *Manager) settleEntry(ctx context.Context, id OrgID, rep *RecoveryReport
 		}
 		rep.MemberOperationsSettled++
 	}
-	org, err := m.settleOrg(ctx, op.OrgID, rep)
+	org, err := m.settleOrg(ctx, op.OrgID, op.Event, rep)
 	if err != nil {
 		return err
+	}
+	if err := m.settleEvent(ctx, op); err != nil {
+		return fmt.Errorf("recover %s on organization %s: record its event: %w", op.Kind, op.OrgID, err)
 	}
 	for _, name := range op.Names {
 		if org != nil && (org.Identifier == name || org.PendingIdentifier == name) {
@@ -298,14 +301,15 @@ func (m *Manager) lockedRecoverOrg(ctx context.Context, id OrgID, rep *RecoveryR
 		return err
 	}
 	defer unlock()
-	_, err = m.settleOrg(ctx, id, rep)
+	_, err = m.settleOrg(ctx, id, nil, rep)
 	return err
 }
 
 // settleOrg finishes what the state of organization id says was left
 // unfinished, and returns the organization as it is then (nil if it is
-// gone). The caller holds its lock.
-func (m *Manager) settleOrg(ctx context.Context, id OrgID, rep *RecoveryReport) (*Org, error) {
+// gone). ev is the event of its journal entry, if any. The caller holds
+// its lock.
+func (m *Manager) settleOrg(ctx context.Context, id OrgID, ev *Event, rep *RecoveryReport) (*Org, error) {
 	org, err := m.orgs.OrgByID(ctx, id)
 	if errors.Is(err, ErrNotFound) {
 		return nil, nil
@@ -326,7 +330,7 @@ func (m *Manager) settleOrg(ctx context.Context, id OrgID, rep *RecoveryReport) 
 		}
 		rep.RenamesSettled++
 	case OrgDeleting:
-		if err := m.deleteLocked(ctx, org); err != nil {
+		if err := m.deleteLocked(ctx, org, ev); err != nil {
 			return nil, err
 		}
 		rep.DeletesCompleted++
@@ -364,13 +368,25 @@ func (m *Manager) releaseUnused(ctx context.Context, r Reservation) (bool, error
 }
 
 // beginOperation records in the journal that an operation of kind starts
-// on org id, which may reserve names. The caller holds the org's lock.
-func (m *Manager) beginOperation(ctx context.Context, id OrgID, kind string, names ...string) error {
-	op := &Operation{OrgID: id, Kind: kind, Names: slices.Clone(names), Started: m.now().UTC()}
+// on org id, which may reserve names and records ev once it took effect.
+// The caller holds the org's lock.
+func (m *Manager) beginOperation(ctx context.Context, id OrgID, kind string, ev *Event, names ...string) error {
+	op := &Operation{OrgID: id, Kind: kind, Names: slices.Clone(names), Started: m.now().UTC(), Event: ev}
 	if err := m.journal.PutOperation(ctx, op); err != nil {
 		return fmt.Errorf("record %s of organization %s in the journal: %w", kind, id, err)
 	}
 	return nil
+}
+
+// finishOperation records ev, the event of org id's operation, which
+// took effect, and then removes the operation's journal entry. Failures
+// are logged: the entry stays, and recovery records the event from it.
+func (m *Manager) finishOperation(ctx context.Context, id OrgID, ev *Event) {
+	if err := m.record(ctx, ev); err != nil {
+		m.log.WarnContext(ctx, "record an operation's event; recovery records it later", "org_id", id, "err", err)
+		return
+	}
+	m.endOperation(ctx, id)
 }
 
 // endOperation removes org id's journal entry once its operation is

@@ -52,7 +52,7 @@ func (m *Manager) RenameOrgAs(ctx context.Context, claims *Claims, newName strin
 	if claims == nil {
 		return nil, fmt.Errorf("no claims: %w", ErrUnauthenticated)
 	}
-	return m.renameOrg(ctx, claims.OrgID, newName, m.permitted(claims, PermRenameOrg))
+	return m.renameOrg(withActor(ctx, claims), claims.OrgID, newName, m.permitted(claims, PermRenameOrg))
 }
 
 // permitted returns a check, run under the organization's lock, that the
@@ -100,17 +100,24 @@ func (m *Manager) renameOrg(ctx context.Context, id OrgID, newName string, check
 	if err != nil {
 		return nil, err
 	}
+	ev := m.newEvent(EventOrgRenamed, id, actorOf(ctx), map[string]any{
+		"previous_name": org.Name, "organization_name": name,
+		"previous_identifier": org.Identifier, "organization_identifier": newID,
+		"previous_collection": org.TenantCollection, "tenant_collection": TenantCollection(newID),
+		"documents_migrated": int64(0),
+	})
 	if newID == org.Identifier {
-		return m.renameDisplay(ctx, org, name)
+		return m.renameDisplay(ctx, org, name, ev)
 	}
-	r := &renaming{m: m, org: org, old: *org, name: name, newID: newID, from: org.TenantCollection, to: TenantCollection(newID), moved: true}
+	r := &renaming{m: m, org: org, old: *org, name: name, newID: newID, from: org.TenantCollection, to: TenantCollection(newID), moved: true, event: ev}
 	var undo undoList
 	r.undo = &undo
 	if err := m.runSteps(ctx, "rename", id, &undo, r.steps()...); err != nil {
 		return nil, err
 	}
+	ev.Data["documents_migrated"] = r.n
 	if m.finishRename(ctx, id, r.from, r.old.Identifier) {
-		m.endOperation(ctx, id)
+		m.finishOperation(ctx, id, ev)
 	}
 	m.log.InfoContext(ctx, "organization renamed", "org_id", id, "from", r.old.Identifier, "to", newID, "documents", r.n, "copied", org.PendingCopy)
 	org.PendingCopy = false
@@ -141,16 +148,23 @@ func (m *Manager) renamableOrg(ctx context.Context, id OrgID, newName, newID str
 
 // renameDisplay is the rename of org to name, which has org's identifier:
 // only the display name changes.
-func (m *Manager) renameDisplay(ctx context.Context, org *Org, name string) (*RenameResult, error) {
-	org.Name = name
-	org.ModifiedAt = m.now().UTC()
-	if err := m.orgs.UpdateOrg(ctx, org); err != nil {
-		return nil, fmt.Errorf("rename organization %s: %w", org.ID, err)
-	}
+func (m *Manager) renameDisplay(ctx context.Context, org *Org, name string, ev *Event) (*RenameResult, error) {
 	n, err := m.collections.CountTenantDocuments(ctx, org.TenantCollection)
 	if err != nil {
 		return nil, fmt.Errorf("count tenant documents: %w", err)
 	}
+	ev.Data["documents_migrated"] = n
+	if err := m.beginOperation(ctx, org.ID, OpRename, ev); err != nil {
+		return nil, err
+	}
+	org.Name = name
+	org.ModifiedAt = m.now().UTC()
+	if err := m.orgs.UpdateOrg(ctx, org); err != nil {
+		// The entry stays: recovery records the event if the name
+		// changed after all.
+		return nil, fmt.Errorf("rename organization %s: %w", org.ID, err)
+	}
+	m.finishOperation(ctx, org.ID, ev)
 	return &RenameResult{Org: org, PreviousCollection: org.TenantCollection, CurrentCollection: org.TenantCollection, DocumentsMigrated: n}, nil
 }
 
@@ -169,6 +183,7 @@ type renaming struct {
 	moved bool
 	n     int64     // documents migrated
 	undo  *undoList // the operation's, which a copying move empties
+	event *Event
 }
 
 // steps are a rename's steps (see the top of this file); completion
@@ -185,7 +200,7 @@ func (r *renaming) steps() []step {
 }
 
 func (r *renaming) begin(ctx context.Context) error {
-	return r.m.beginOperation(ctx, r.org.ID, OpRename, r.newID, r.old.Identifier)
+	return r.m.beginOperation(ctx, r.org.ID, OpRename, r.event, r.newID, r.old.Identifier)
 }
 
 func (r *renaming) endOperation(ctx context.Context) error {

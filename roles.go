@@ -31,6 +31,9 @@ const (
 	PermTransferOwnership Permission = "org.transfer"
 	// PermTenantDocuments: every role.
 	PermTenantDocuments Permission = "tenant.documents"
+	// PermReadEvents is reading the organization's events (the audit
+	// log): owner, admin.
+	PermReadEvents Permission = "events.read"
 )
 
 // permissions is the permission table: the roles that hold each.
@@ -43,6 +46,7 @@ var permissions = map[Permission][]Role{
 	PermRemoveMembers:     {RoleOwner, RoleAdmin},
 	PermTransferOwnership: {RoleOwner},
 	PermTenantDocuments:   {RoleOwner, RoleAdmin, RoleMember},
+	PermReadEvents:        {RoleOwner, RoleAdmin},
 }
 
 // Can reports whether role r has permission p. An unknown role or

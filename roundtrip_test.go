@@ -177,6 +177,10 @@ func TestDatabaseRoundTrips(t *testing.T) {
 		checked = func(cmd string) []string { return []string{"find", cmd} }
 	}
 
+	// An event: its organization's last number (a hint), the event at the
+	// next, the hint moved.
+	event := []string{"find", "insert", "update"}
+
 	// By name: on MongoDB one read by the unique identifier index; on
 	// FerretDB two by _id, the name's reservation and the organization.
 	byName, ferret := []string{"find"}, isFerretDB(t, db)
@@ -226,7 +230,7 @@ func TestDatabaseRoundTrips(t *testing.T) {
 		tok, err = m.Login(ctx, "admin@acme.com", "MySecurePassword123")
 		require.NoError(t, err)
 	})
-	assert.Equal(t, concat(byEmail, "find", "find"), names(login), "Login: the admin, then its organization, which must not be being deleted, and the membership, which gives the role")
+	assert.Equal(t, concat(byEmail, "find", "find", event), names(login), "Login: the admin, then its organization, which must not be being deleted, and the membership, which gives the role; then its event")
 	checkByID("Login", login)
 	assert.Equal(t, int64(1), stop(), "Login does one bcrypt comparison")
 
@@ -244,13 +248,23 @@ func TestDatabaseRoundTrips(t *testing.T) {
 		_, err := m.Login(ctx, "admin@acme.com", "WrongPassword123")
 		require.ErrorIs(t, err, tenancy.ErrUnauthenticated)
 	})
+	// The event of the failure is recorded aside, perhaps after the
+	// answer: wait for it, and leave it out.
+	require.Eventually(t, func() bool {
+		evs, err := store.Events(ctx, org.ID, 0, 100)
+		require.NoError(t, err)
+		return slices.ContainsFunc(evs, func(ev *tenancy.Event) bool { return ev.Type == tenancy.EventAdminLoginFailed })
+	}, 5*time.Second, 5*time.Millisecond)
+	login = slices.DeleteFunc(login, func(c command) bool {
+		return c.collection == mongostore.EventsCollection || c.collection == mongostore.EventHeadsCollection
+	})
 	assert.Equal(t, concat(byEmail, byEmail[1:], "update"), names(login), "Login with a wrong password: the admin, then its failure count")
 	checkByID("Login with a wrong password", login)
 	login = log.commandsDuring(func() {
 		_, err := m.Login(ctx, "admin@acme.com", "MySecurePassword123")
 		require.NoError(t, err)
 	})
-	assert.Equal(t, concat(byEmail, byEmail[1:], "update", "delete", "find", "find"), names(login), "Login after a failure resets the count")
+	assert.Equal(t, concat(byEmail, byEmail[1:], "update", "delete", "find", "find", event), names(login), "Login after a failure resets the count")
 	checkByID("Login after a failure", login)
 
 	var cmds []string
@@ -319,6 +333,7 @@ func TestDatabaseRoundTrips(t *testing.T) {
 		"update",           // its email's pointer
 		"update", "insert", // its membership as owner: on the account's list, then the record
 		checked("update"), // activate
+		event,             // organization.created
 		"delete",          // clear the journal entry
 		"find", "update",  // release the lock
 	), names(createCmds), "CreateOrg")
@@ -340,6 +355,7 @@ func TestDatabaseRoundTrips(t *testing.T) {
 		checked("update"),  // record completion
 		exists,             // no stray collection under the old name
 		checked("delete"),  // release the old name
+		event,              // organization.renamed
 		"delete",           // clear the journal entry
 		"find", "update",   // release the lock
 	), names(renameCmds), "RenameOrg")
@@ -353,16 +369,26 @@ func TestDatabaseRoundTrips(t *testing.T) {
 		next, err = m.ChangePassword(ctx, claims, "MySecurePassword123", "MyNewSecurePassword456")
 		require.NoError(t, err)
 	})
-	assert.Equal(t, []string{"find", "findAndModify"}, names(pwCmds), "ChangePassword: the admin, then its hash and token generation")
+	assert.Equal(t, concat("find", "findAndModify", event), names(pwCmds), "ChangePassword: the admin, then its hash and token generation, then its event")
 	checkByID("ChangePassword", pwCmds)
 	claims, err = m.VerifyToken(next.AccessToken)
 	require.NoError(t, err)
 	logoutCmds := log.commandsDuring(func() { require.NoError(t, m.Logout(ctx, claims)) })
-	assert.Equal(t, []string{"insert"}, names(logoutCmds), "Logout: the token's revocation, keyed by its id")
+	assert.Equal(t, concat("insert", event), names(logoutCmds), "Logout: the token's revocation, keyed by its id, then its event")
 	checkByID("Logout", logoutCmds)
+	evs, err := store.Events(ctx, org.ID, 0, 100)
+	require.NoError(t, err)
 	deleteCmds := log.commandsDuring(func() { require.NoError(t, m.DeleteOrg(ctx, org.ID)) })
 	if ferret {
-		assert.Equal(t, []string{
+		// Without delivery, the events go with the organization: by
+		// _id, each, and one past the last, then the hint, the cursor
+		// and the mark.
+		purge := []string{"find"}
+		for range len(evs) + 2 {
+			purge = append(purge, "delete")
+		}
+		purge = append(purge, "delete", "delete", "delete")
+		assert.Equal(t, concat(
 			"find", "insert", "find", "update", "delete", // the lock, pruning the previous claim
 			"find",           // the journal: nothing a dead process left
 			"find",           // the org record
@@ -378,10 +404,12 @@ func TestDatabaseRoundTrips(t *testing.T) {
 			"find",         // the invitations: none
 			"find", "drop", // the tenant collection, after reading its owner's stamp
 			"find", "delete", // release the name
-			"delete",         // the org record
+			"delete", // the org record
+			event,    // organization.deleted
+			purge,
 			"delete",         // clear the journal entry
 			"find", "update", // release the lock
-		}, names(deleteCmds), "DeleteOrg")
+		), names(deleteCmds), "DeleteOrg")
 	}
 	// Listing the members and the invitations of the organization reads
 	// every membership and invitation on FerretDB: a cost of deletions

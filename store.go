@@ -25,6 +25,7 @@ type Store interface {
 	DocumentStore
 	MemberStore
 	InvitationStore
+	EventStore
 }
 
 // OrgStore keeps the organization records and the reservations of their
@@ -392,8 +393,7 @@ type Document struct {
 // unfinished operation by reading the journal alone.
 type Operation struct {
 	OrgID OrgID
-	// Kind is OpCreate, OpRename, OpDelete, OpAccept, OpRemoveMember or
-	// OpTransfer.
+	// Kind is one of the Op constants.
 	Kind string
 	// AdminID is the account a member operation is about: the one
 	// joining, leaving, or becoming primary owner.
@@ -404,6 +404,11 @@ type Operation struct {
 	// releases those the organization does not use once it is settled.
 	Names   []string
 	Started time.Time
+	// Event is the event the operation records once it has taken
+	// effect, with its id fixed before the first step: recovery records
+	// it (once: AppendEvent is idempotent by id) for an operation it
+	// completes, and never for one it rolls back.
+	Event *Event
 }
 
 // Kinds of Operation.
@@ -419,6 +424,11 @@ const (
 	OpRemoveMember = "remove_member"
 	// OpTransfer makes a member the primary owner.
 	OpTransfer = "transfer"
+	// OpInvite, OpChangeRole and OpRevoke are one write each: their
+	// entry holds their event until it is recorded.
+	OpInvite     = "invite"
+	OpChangeRole = "change_role"
+	OpRevoke     = "revoke_invitation"
 )
 
 // Reservation is a reserved identifier.

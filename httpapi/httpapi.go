@@ -157,6 +157,7 @@ func New(m *tenancy.Manager, opts ...Option) (http.Handler, error) {
 		{http.MethodDelete, "/org/invitations/{id}", a.requireAuth(http.HandlerFunc(a.revokeInvitation))},
 		{http.MethodPost, "/invitations/accept", a.limit(http.HandlerFunc(a.acceptInvitation))},
 		{http.MethodGet, "/org/members", a.requireAuth(http.HandlerFunc(a.listMembers))},
+		{http.MethodGet, "/org/events", a.requireAuth(http.HandlerFunc(a.listEvents))},
 		{http.MethodPut, "/org/members/{admin_id}", a.requireAuth(http.HandlerFunc(a.changeRole))},
 		{http.MethodDelete, "/org/members/{admin_id}", a.requireAuth(http.HandlerFunc(a.removeMember))},
 		{http.MethodPost, "/org/transfer", a.requireAuth(http.HandlerFunc(a.transfer))},

@@ -57,6 +57,7 @@ func (s *Store) PutOperation(ctx context.Context, op *tenancy.Operation) error {
 	defer s.mu.Unlock()
 	c := *op
 	c.Names = slices.Clone(op.Names)
+	c.Event = copyEvent(op.Event)
 	s.journal[op.OrgID] = &c
 	return nil
 }
@@ -81,6 +82,7 @@ func (s *Store) Operations(ctx context.Context) ([]*tenancy.Operation, error) {
 	for _, op := range s.journal {
 		c := *op
 		c.Names = slices.Clone(op.Names)
+		c.Event = copyEvent(op.Event)
 		out = append(out, &c)
 	}
 	slices.SortFunc(out, func(a, b *tenancy.Operation) int { return strings.Compare(string(a.OrgID), string(b.OrgID)) })

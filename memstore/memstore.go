@@ -29,6 +29,7 @@ type Store struct {
 
 	members     map[memberKey]*tenancy.Membership
 	invitations map[string]*tenancy.Invitation
+	events      map[tenancy.OrgID]*orgEvents
 }
 
 type attempt struct {
@@ -55,6 +56,7 @@ func New() *Store {
 
 		members:     make(map[memberKey]*tenancy.Membership),
 		invitations: make(map[string]*tenancy.Invitation),
+		events:      make(map[tenancy.OrgID]*orgEvents),
 	}
 }
 

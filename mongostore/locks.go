@@ -199,6 +199,8 @@ type operationDoc struct {
 	// AdminID and Invitation are set by member operations.
 	AdminID    string `bson:"admin_id,omitempty"`
 	Invitation string `bson:"invitation,omitempty"`
+	// Event is the operation's event, recorded once it took effect.
+	Event *eventDoc `bson:"event,omitempty"`
 }
 
 // PutOperation implements tenancy.Store.
@@ -208,6 +210,9 @@ func (s *Store) PutOperation(ctx context.Context, op *tenancy.Operation) error {
 		return err
 	}
 	d := operationDoc{OrgID: id, Kind: op.Kind, Names: op.Names, Started: op.Started, AdminID: string(op.AdminID), Invitation: op.Invitation}
+	if op.Event != nil {
+		d.Event = toEventDoc(op.Event, "")
+	}
 	_, err = s.journal.ReplaceOne(ctx, bson.D{{Key: "_id", Value: id}}, d, options.Replace().SetUpsert(true))
 	return translate(err, "record operation on organization %s", op.OrgID)
 }
@@ -237,6 +242,9 @@ func (s *Store) Operations(ctx context.Context) ([]*tenancy.Operation, error) {
 		out[i] = &tenancy.Operation{
 			OrgID: tenancy.OrgID(d.OrgID.Hex()), Kind: d.Kind, Names: d.Names, Started: d.Started.UTC(),
 			AdminID: tenancy.AdminID(d.AdminID), Invitation: d.Invitation,
+		}
+		if d.Event != nil {
+			out[i].Event = d.Event.event()
 		}
 	}
 	return out, nil

@@ -61,6 +61,18 @@ const (
 	MembersCollection = "org_members"
 	// InvitationsCollection holds the pending invitations.
 	InvitationsCollection = "org_invitations"
+	// EventsCollection holds each organization's events, _id
+	// "<org id>:<number>".
+	EventsCollection = "org_events"
+	// EventHeadsCollection holds, by organization id, the number of its
+	// last event (a hint: the events decide).
+	EventHeadsCollection = "org_event_heads"
+	// EventCursorsCollection holds, by organization id, the number of its
+	// last delivered event.
+	EventCursorsCollection = "org_event_cursors"
+	// EventMarksCollection holds the ids of the organizations that have
+	// events to deliver: empty when delivery is caught up.
+	EventMarksCollection = "org_event_marks"
 )
 
 // Server error codes the store translates.
@@ -111,6 +123,11 @@ type Store struct {
 
 	members     *mongo.Collection
 	invitations *mongo.Collection
+
+	events       *mongo.Collection
+	eventHeads   *mongo.Collection
+	eventCursors *mongo.Collection
+	eventMarks   *mongo.Collection
 }
 
 // Option configures a Store. New returns the error of the first option
@@ -225,6 +242,11 @@ func New(db *mongo.Database, opts ...Option) (*Store, error) {
 
 		members:     db.Collection(MembersCollection),
 		invitations: db.Collection(InvitationsCollection),
+
+		events:       db.Collection(EventsCollection),
+		eventHeads:   db.Collection(EventHeadsCollection),
+		eventCursors: db.Collection(EventCursorsCollection),
+		eventMarks:   db.Collection(EventMarksCollection),
 	}
 	for _, opt := range opts {
 		if err := opt(s); err != nil {
@@ -305,6 +327,7 @@ func (s *Store) memberIndexes(ctx context.Context) error {
 		{s.invitations, mongo.IndexModel{Keys: bson.D{{Key: "org_id", Value: 1}}, Options: options.Index().SetName("org_id")}},
 		{s.invitations, mongo.IndexModel{Keys: bson.D{{Key: "expires_at", Value: 1}}, Options: options.Index().SetName("expires_at")}},
 		{s.members, mongo.IndexModel{Keys: bson.D{{Key: "org_id", Value: 1}, {Key: "admin_id", Value: 1}}, Options: options.Index().SetName("org_admin")}},
+		{s.events, mongo.IndexModel{Keys: bson.D{{Key: "eid", Value: 1}}, Options: options.Index().SetUnique(true).SetName("eid_unique")}},
 	} {
 		if _, err := ix.coll.Indexes().CreateOne(ctx, ix.model); err != nil {
 			return fmt.Errorf("mongostore: create index on %s: %w", ix.coll.Name(), err)

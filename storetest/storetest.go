@@ -40,6 +40,7 @@ var suites = []struct {
 	{"Documents", documentTests},
 	{"Members", memberTests},
 	{"Invitations", invitationTests},
+	{"Events", eventTests},
 	{"Contexts", contextTests},
 }
 
@@ -88,13 +89,19 @@ var (
 		{"Invitations", testInvitations},
 		{"ConcurrentCreateInvitation", testConcurrentCreateInvitation},
 	}
+	eventTests = []test{
+		{"AppendAndPage", testAppendAndPage},
+		{"ConcurrentAppendEvent", testConcurrentAppendEvent},
+		{"EventDelivery", testEventDelivery},
+		{"JournalEvent", testJournalEvent},
+	}
 	contextTests = []test{{"CanceledContext", testCanceledContext}}
 )
 
 // Run runs the suite of every role of tenancy.Store, each as a subtest
 // named after the role ("Orgs", "Journal", "Admins", "LoginFailures",
 // "Revocations", "Collections", "Documents", "Members", "Invitations",
-// and "Contexts" for what every
+// "Events", and "Contexts" for what every
 // method owes a done context). newStore must return an empty store that no
 // other test uses. A role's suite runs alone with -run, as in
 // -run 'TestConformance/Journal', or through its own Run function.
@@ -133,6 +140,11 @@ func RunCollections(t *testing.T, newStore func(t *testing.T) tenancy.Store) {
 // RunDocuments runs the suite of tenancy.DocumentStore.
 func RunDocuments(t *testing.T, newStore func(t *testing.T) tenancy.Store) {
 	run(t, documentTests, newStore)
+}
+
+// RunEvents runs the suite of tenancy.EventStore.
+func RunEvents(t *testing.T, newStore func(t *testing.T) tenancy.Store) {
+	run(t, eventTests, newStore)
 }
 
 // RunMembers runs the suite of tenancy.MemberStore.

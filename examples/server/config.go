@@ -16,6 +16,7 @@ import (
 
 	"github.com/tenancy/tenancy"
 	"github.com/tenancy/tenancy/httpapi"
+	"github.com/tenancy/tenancy/webhook"
 )
 
 // embeddedTenantSuffix follows PRIMARY_DB in TENANT_DB's default on the
@@ -46,6 +47,10 @@ type config struct {
 	cacheSize     int
 	cacheStale    time.Duration // with MONGO_URI; 0: no cache there
 	metricsAddr   string        // "": no metrics served
+	webhookURL    string        // "": no webhooks
+	webhookSecret string
+	webhookFirst  time.Duration // the first retry's wait
+	webhookMax    time.Duration // the longest wait between retries
 }
 
 func loadConfig(getenv func(string) string) (*config, error) {
@@ -70,6 +75,9 @@ func loadConfig(getenv func(string) string) (*config, error) {
 		} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
 			return nil, fmt.Errorf("METRICS_ADDR %q: port must be a number from 0 to 65535", c.metricsAddr)
 		}
+	}
+	if err := c.loadWebhook(getenv); err != nil {
+		return nil, err
 	}
 	if !databaseName.MatchString(c.database) {
 		return nil, fmt.Errorf("PRIMARY_DB %q must be 1 to 63 letters, digits, _ or -", c.database)
@@ -241,6 +249,44 @@ func (c *config) loadCache(getenv func(string) string) (err error) {
 	}
 	if c.cacheStale, err = time.ParseDuration(staleText); err != nil || c.cacheStale <= 0 || c.cacheStale > time.Hour {
 		return fmt.Errorf("CACHE_MAX_STALE %q must be a duration from 1ms to 1h, such as 2s: how late this server may see another process's rename, delete, password change or logout", staleText)
+	}
+	return nil
+}
+
+// loadWebhook reads WEBHOOK_URL, WEBHOOK_SECRET, WEBHOOK_RETRY_FIRST and
+// WEBHOOK_RETRY_MAX.
+func (c *config) loadWebhook(getenv func(string) string) error {
+	c.webhookURL, c.webhookSecret = getenv("WEBHOOK_URL"), getenv("WEBHOOK_SECRET")
+	switch {
+	case c.webhookURL == "" && c.webhookSecret != "":
+		return errors.New("WEBHOOK_SECRET is set without WEBHOOK_URL")
+	case c.webhookURL == "":
+		return nil
+	case c.webhookSecret == "":
+		return errors.New("WEBHOOK_URL needs WEBHOOK_SECRET: whsec_ and the base64 of 24 to 64 random bytes")
+	}
+	if _, err := webhook.NewSender(c.webhookURL, c.webhookSecret); err != nil {
+		return fmt.Errorf("WEBHOOK_URL, WEBHOOK_SECRET: %w", err)
+	}
+	for _, d := range []struct {
+		name string
+		to   *time.Duration
+		def  time.Duration
+	}{
+		{"WEBHOOK_RETRY_FIRST", &c.webhookFirst, tenancy.DefaultEventFirstRetry},
+		{"WEBHOOK_RETRY_MAX", &c.webhookMax, tenancy.DefaultEventMaxRetry},
+	} {
+		*d.to = d.def
+		if s := getenv(d.name); s != "" {
+			v, err := time.ParseDuration(s)
+			if err != nil || v < 10*time.Millisecond || v > 24*time.Hour {
+				return fmt.Errorf("%s %q must be a duration from 10ms to 24h, such as 1s or 10m", d.name, s)
+			}
+			*d.to = v
+		}
+	}
+	if c.webhookMax < c.webhookFirst {
+		return fmt.Errorf("WEBHOOK_RETRY_MAX %v is shorter than WEBHOOK_RETRY_FIRST %v", c.webhookMax, c.webhookFirst)
 	}
 	return nil
 }

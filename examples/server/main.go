@@ -20,6 +20,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -36,6 +37,7 @@ import (
 	"github.com/tenancy/tenancy/httpapi"
 	"github.com/tenancy/tenancy/internal/embeddb"
 	"github.com/tenancy/tenancy/mongostore"
+	"github.com/tenancy/tenancy/webhook"
 )
 
 func main() {
@@ -113,6 +115,17 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer) erro
 		_ = m.RunRecovery(recoveryCtx, recoveryInterval)
 	}()
 	defer func() { stopRecovery(); <-recovered }()
+	if cfg.webhookURL != "" {
+		// One serving process at a time delivers (a lease); the others
+		// stand by.
+		delivered := make(chan struct{})
+		go func() {
+			defer close(delivered)
+			_ = m.DeliverEvents(recoveryCtx)
+		}()
+		defer func() { stopRecovery(); <-delivered }()
+		log.Info("delivering events to the webhook", "url", redactURL(cfg.webhookURL))
+	}
 	return serve(ctx, cfg, m, log, x, tr)
 }
 
@@ -157,6 +170,15 @@ func newManager(cfg *config, store tenancy.Store, log *slog.Logger, x *metrics, 
 		hooks = tr.hooks(hooks)
 	}
 	opts = append(opts, tenancy.WithHooks(hooks))
+	if cfg.webhookURL != "" {
+		sender, err := webhook.NewSender(cfg.webhookURL, cfg.webhookSecret)
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, tenancy.WithEventDelivery(tenancy.EventDelivery{
+			Sink: sender, FirstRetry: cfg.webhookFirst, MaxRetry: cfg.webhookMax,
+		}))
+	}
 	switch {
 	case cfg.cacheSize == 0:
 	case cfg.mongoURI == "":
@@ -456,4 +478,15 @@ func (c *config) cacheMode() string {
 		return fmt.Sprintf("%d records, stale for at most %v", c.cacheSize, c.cacheStale)
 	}
 	return "off (set CACHE_MAX_STALE to turn it on with MONGO_URI)"
+}
+
+// redactURL returns rawURL without its user information and query, which
+// may hold credentials, for the log.
+func redactURL(rawURL string) string {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return "(unparsable)"
+	}
+	u.User, u.RawQuery = nil, ""
+	return u.String()
 }

@@ -28,6 +28,8 @@ type metrics struct {
 	hashWait   prometheus.Histogram
 	operations *prometheus.CounterVec
 	recovery   *prometheus.CounterVec
+	webhooks   *prometheus.CounterVec
+	webhookLag prometheus.Gauge
 }
 
 func newMetrics() *metrics {
@@ -53,13 +55,22 @@ func newMetrics() *metrics {
 		recovery: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tenancy_recovery_settled_total", Help: "What recovery settled, by kind.",
 		}, []string{"kind"}),
+		webhooks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tenancy_webhook_deliveries_total", Help: "Webhook deliveries of events, by result: success, failure (tried again), dropped (given up).",
+		}, []string{"result"}),
+		webhookLag: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "tenancy_webhook_lag_seconds", Help: "Age of the event of the latest webhook delivery attempt: how far delivery is behind. It grows while a receiver fails.",
+		}),
 	}
 	x.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		x.requests, x.duration, x.logins, x.hashWait, x.operations, x.recovery)
+		x.requests, x.duration, x.logins, x.hashWait, x.operations, x.recovery, x.webhooks, x.webhookLag)
 	// The label values known in advance start at zero, so that a rate
 	// or an alert sees them before their first event.
 	for _, r := range []string{"success", "failure", "throttled", "overloaded"} {
 		x.logins.WithLabelValues(r)
+	}
+	for _, r := range []string{"success", "failure", "dropped"} {
+		x.webhooks.WithLabelValues(r)
 	}
 	for _, k := range []string{"create_rolled_back", "rename", "delete", "member_operation", "name_released", "expired"} {
 		x.recovery.WithLabelValues(k)
@@ -74,6 +85,10 @@ func (x *metrics) hooks() tenancy.Hooks {
 		PasswordHashWait: func(d time.Duration) { x.hashWait.Observe(d.Seconds()) },
 		Operation:        func(op, result string) { x.operations.WithLabelValues(op, result).Inc() },
 		RecoverySettled:  func(kind string, n int) { x.recovery.WithLabelValues(kind).Add(float64(n)) },
+		EventDelivery: func(result string, lag time.Duration) {
+			x.webhooks.WithLabelValues(result).Inc()
+			x.webhookLag.Set(lag.Seconds())
+		},
 	}
 }
 

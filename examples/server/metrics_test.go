@@ -3,13 +3,17 @@ package main
 import (
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/tenancy/tenancy/webhook"
 )
 
 var metricsAddr = regexp.MustCompile(`msg="serving Prometheus metrics" addr=(\S+)`)
@@ -20,7 +24,11 @@ var metricsAddr = regexp.MustCompile(`msg="serving Prometheus metrics" addr=(\S+
 func TestMetrics(t *testing.T) {
 	t.Parallel()
 	bin := buildServer(t)
-	srv := startServer(t, bin, t.TempDir(), "", "METRICS_ADDR=127.0.0.1:0")
+	rc := &receiver{secret: webhook.NewSecret(), failures: 1, attempts: map[string]int{}}
+	hook := httptest.NewServer(rc)
+	defer hook.Close()
+	srv := startServer(t, bin, t.TempDir(), "", "METRICS_ADDR=127.0.0.1:0",
+		"WEBHOOK_URL="+hook.URL, "WEBHOOK_SECRET="+rc.secret, "WEBHOOK_RETRY_FIRST=20ms")
 	m := metricsAddr.FindStringSubmatch(srv.logs.String())
 	require.NotNil(t, m, "the metrics address is logged")
 
@@ -36,13 +44,22 @@ func TestMetrics(t *testing.T) {
 	status, _ = srv.do(t, "GET", "/org/get?organization_name=Metered", "", nil)
 	require.Equal(t, http.StatusOK, status)
 
-	res, err := http.Get("http://" + m[1] + "/metrics")
-	require.NoError(t, err)
-	defer res.Body.Close()
-	require.Equal(t, http.StatusOK, res.StatusCode)
-	raw, err := io.ReadAll(res.Body)
-	require.NoError(t, err)
-	text := string(raw)
+	// Three events (created, logged_in, login_failed), each refused once
+	// by the receiver, then taken.
+	scrape := func() string {
+		res, err := http.Get("http://" + m[1] + "/metrics")
+		require.NoError(t, err)
+		defer res.Body.Close()
+		require.Equal(t, http.StatusOK, res.StatusCode)
+		raw, err := io.ReadAll(res.Body)
+		require.NoError(t, err)
+		return string(raw)
+	}
+	var text string
+	require.Eventually(t, func() bool {
+		text = scrape()
+		return strings.Contains(text, `tenancy_webhook_deliveries_total{result="success"} 3`+"\n")
+	}, 20*time.Second, 20*time.Millisecond, "the three events delivered")
 
 	value := func(series string) float64 {
 		t.Helper()
@@ -69,6 +86,12 @@ func TestMetrics(t *testing.T) {
 	assert.Less(t, value(`tenancy_password_hash_wait_seconds_sum`), (10 * time.Second).Seconds())
 	assert.Equal(t, 1.0, value(`tenancy_operations_total{operation="create",result="success"}`))
 	assert.Equal(t, 0.0, value(`tenancy_recovery_settled_total{kind="delete"}`))
+	assert.Equal(t, 3.0, value(`tenancy_webhook_deliveries_total{result="success"}`))
+	assert.Equal(t, 3.0, value(`tenancy_webhook_deliveries_total{result="failure"}`))
+	assert.Equal(t, 0.0, value(`tenancy_webhook_deliveries_total{result="dropped"}`))
+	lag := value(`tenancy_webhook_lag_seconds`)
+	assert.Positive(t, lag)
+	assert.Less(t, lag, 20.0)
 	assert.Positive(t, value(`go_goroutines`))
 	assert.Positive(t, value(`process_resident_memory_bytes`))
 }

@@ -745,6 +745,7 @@ func memberCalls(bearer string) []call {
 		{method: "DELETE", target: "/org/invitations/" + id, token: bearer},
 		{method: "POST", target: "/invitations/accept", body: map[string]string{"token": id + ".AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "password": "MySecurePassword123"}},
 		{method: "GET", target: "/org/members", token: bearer},
+		{method: "GET", target: "/org/events", token: bearer},
 		{method: "PUT", target: "/org/members/" + id, token: bearer, body: map[string]string{"role": "admin"}},
 		{method: "DELETE", target: "/org/members/" + id, token: bearer},
 		{method: "POST", target: "/org/transfer", token: bearer, body: map[string]string{"admin_id": id}},

@@ -164,6 +164,9 @@ func TestPermissionTable(t *testing.T) {
 			cell{"transfer primary ownership", role, func(tm teamOf) call {
 				return call{method: "POST", target: "/org/transfer", token: tm.token(role), body: map[string]string{"admin_id": tm.adminID}}
 			}, want(200, 403, 403)},
+			cell{"read the events", role, func(tm teamOf) call {
+				return call{method: "GET", target: "/org/events", token: tm.token(role)}
+			}, want(200, 200, 403)},
 			cell{"tenant documents", role, func(tm teamOf) call {
 				return call{method: "POST", target: "/tenant/documents", token: tm.token(role), body: map[string]any{"by": role}}
 			}, want(201, 201, 201)},
