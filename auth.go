@@ -206,10 +206,9 @@ func (m *Manager) authenticate(ctx context.Context, email, password string) (*Ad
 		if admin != nil {
 			// Recorded aside, so that a wrong password for an account
 			// takes as long as any password for an unknown address.
-			ev := m.newEvent(EventAdminLoginFailed, admin.OrgID, admin.ID, map[string]any{
+			m.recordAside(ctx, m.newEvent(EventAdminLoginFailed, admin.OrgID, admin.ID, map[string]any{
 				"admin_id": string(admin.ID), "email": admin.Email, "reason": "wrong_password",
-			})
-			go m.recordOne(context.WithoutCancel(ctx), ev)
+			}))
 		}
 		return nil, nil, errBadCredentials
 	}
@@ -369,9 +368,13 @@ func (m *Manager) issueLogin(ctx context.Context, admin *Admin, mb *Membership, 
 	if err != nil {
 		return nil, err
 	}
-	m.recordOne(ctx, m.newEvent(EventAdminLoggedIn, mb.OrgID, admin.ID, map[string]any{
+	// A login is acknowledged with its event: one that cannot be
+	// recorded fails (the database is failing too).
+	if err := m.record(ctx, m.newEvent(EventAdminLoggedIn, mb.OrgID, admin.ID, map[string]any{
 		"admin_id": string(admin.ID), "email": admin.Email, "role": string(mb.Role), "method": method,
-	}))
+	})); err != nil {
+		return nil, err
+	}
 	return tok, nil
 }
 
@@ -437,8 +440,11 @@ func (m *Manager) Logout(ctx context.Context, claims *Claims) error {
 	if err := m.revocations.RevokeToken(ctx, claims.ID, claims.ExpiresAt.Add(MaxLeeway)); err != nil {
 		return fmt.Errorf("revoke token: %w", err)
 	}
-	m.recordOne(ctx, m.newEvent(EventAdminLoggedOut, claims.OrgID, claims.AdminID, map[string]any{
+	// The event's id comes from the token's, so that a logout tried
+	// again after a failure records it once.
+	ev := m.newEvent(EventAdminLoggedOut, claims.OrgID, claims.AdminID, map[string]any{
 		"admin_id": string(claims.AdminID), "email": claims.Email, "token_id": claims.ID,
-	}))
-	return nil
+	})
+	ev.ID = derivedEventID("logout", claims.ID)
+	return m.record(ctx, ev)
 }

@@ -98,14 +98,16 @@ func (m *Manager) DeliverEvents(ctx context.Context) error {
 	d := &deliverer{m: m, retry: map[OrgID]*retryState{}}
 	for {
 		lctx, unlock, err := m.lockOrg(ctx, deliveryLease)
+		lost := false
 		if err == nil {
 			err = d.run(lctx)
+			lost = errors.Is(context.Cause(lctx), ErrLeaseLost)
 			unlock()
 		}
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		if err != nil && !errors.Is(err, errBusy) && !errors.Is(context.Cause(lctx), ErrLeaseLost) {
+		if err != nil && !errors.Is(err, errBusy) && !lost {
 			m.log.WarnContext(ctx, "event delivery paused", "err", err)
 		}
 		t := time.NewTimer(m.lease / 3)
@@ -224,7 +226,7 @@ func (d *deliverer) deliverOrg(ctx context.Context, org OrgID) error {
 		}
 		if len(page) == 0 {
 			if unmarked {
-				return nil
+				return d.purgeIfGone(ctx, org)
 			}
 			if err := m.events.MarkEventsPending(ctx, org, false); err != nil {
 				return err
@@ -242,18 +244,36 @@ func (d *deliverer) deliverOrg(ctx context.Context, org OrgID) error {
 			if err := d.deliverOne(ctx, ev); err != nil {
 				return err
 			}
-			if err := m.events.SetEventCursor(ctx, org, ev.Seq); err != nil {
-				return fmt.Errorf("store the delivery cursor: %w", err)
-			}
-			cursor = ev.Seq
 			if ev.Type == EventOrgDeleted {
+				// The last: the events go, cursor and mark with them. A
+				// failure leaves the cursor before it, so that it is
+				// delivered again and the deletion tried again.
 				if err := m.events.DeleteEvents(ctx, org); err != nil {
 					return fmt.Errorf("delete the events of deleted organization %s: %w", org, err)
 				}
 				return nil
 			}
+			if err := m.events.SetEventCursor(ctx, org, ev.Seq); err != nil {
+				return fmt.Errorf("store the delivery cursor: %w", err)
+			}
+			cursor = ev.Seq
 		}
 	}
+}
+
+// purgeIfGone deletes the delivered events of org if the organization is
+// gone and no operation on it is in flight: events a login or a logout
+// racing the deletion recorded after its organization.deleted event.
+func (d *deliverer) purgeIfGone(ctx context.Context, org OrgID) error {
+	m := d.m
+	_, err := m.orgs.OrgByID(ctx, org)
+	if !errors.Is(err, ErrNotFound) {
+		return err
+	}
+	if op, err := m.operationOf(ctx, org); err != nil || op != nil {
+		return err
+	}
+	return m.events.DeleteEvents(ctx, org)
 }
 
 // deliverOne sends ev to the sink. A failure sets the organization's

@@ -2,6 +2,8 @@ package tenancy
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -31,19 +33,19 @@ const (
 	EventMemberJoined = "member.joined"
 	// EventMemberRoleChanged: admin_id, email, previous_role, role.
 	EventMemberRoleChanged = "member.role_changed"
-	// EventMemberRemoved: admin_id, email, role, account_deleted is not
-	// told: see the account's own events.
+	// EventMemberRemoved: admin_id, email, role (the role it had).
 	EventMemberRemoved = "member.removed"
 	// EventInvitationRevoked: invitation_id, email, role.
 	EventInvitationRevoked = "invitation.revoked"
-	// EventAdminLoggedIn: admin_id, email, role, token_id.
+	// EventAdminLoggedIn: admin_id, email, role, method ("password", or
+	// "switch" for Manager.SwitchOrg).
 	EventAdminLoggedIn = "admin.logged_in"
-	// EventAdminLoginFailed, for accounts that exist only: admin_id,
-	// email, reason ("wrong_password" or "throttled").
+	// EventAdminLoginFailed, for accounts that exist only, in their home
+	// organization: admin_id, email, reason ("wrong_password").
 	EventAdminLoginFailed = "admin.login_failed"
 	// EventAdminPasswordChanged: admin_id, email.
 	EventAdminPasswordChanged = "admin.password_changed"
-	// EventAdminLoggedOut: admin_id, email, token_id.
+	// EventAdminLoggedOut: admin_id, email, token_id (the jti revoked).
 	EventAdminLoggedOut = "admin.logged_out"
 )
 
@@ -62,8 +64,9 @@ type Event struct {
 	Type string
 	// OrgID is the organization the event belongs to.
 	OrgID OrgID
-	// ActorID is the account that acted; "" when none did (recovery, an
-	// invitation accepted by someone without an account).
+	// ActorID is the account that acted ("" when none did, as for a
+	// deletion by DeleteOrg, which names no caller); the invitee for
+	// member.joined.
 	ActorID AdminID
 	// At is when the event was recorded (milliseconds, UTC).
 	At time.Time
@@ -174,27 +177,93 @@ func (m *Manager) record(ctx context.Context, ev *Event) error {
 	}
 	c := *ev
 	c.At = m.stamp()
-	if err := m.events.AppendEvent(ctx, &c, m.delivery.Sink != nil); err != nil {
+	// Without delivery, only a deletion marks its organization: recovery
+	// then deletes the events (purgeDeleted), away from the request.
+	pending := m.delivery.Sink != nil || ev.Type == EventOrgDeleted
+	if err := m.events.AppendEvent(ctx, &c, pending); err != nil {
 		return fmt.Errorf("record event %s (%s): %w", ev.Type, ev.ID, err)
 	}
 	ev.Seq, ev.At = c.Seq, c.At
-	if ev.Type == EventOrgDeleted && m.delivery.Sink == nil {
-		// Nothing delivers it: the events go with the organization.
-		if err := m.events.DeleteEvents(ctx, ev.OrgID); err != nil {
-			return fmt.Errorf("delete the events of deleted organization %s: %w", ev.OrgID, err)
-		}
-	}
 	m.eventRecorded(ev.OrgID)
 	return nil
 }
 
-// recordOne records an event that is the one write's consequence (a
-// login, a logout, a password change): a failure is logged, not
-// returned, since the change it tells of is made and stays.
+// recordOne records the event of a change already made and answered
+// for (a password change): a failure is logged, not returned, since the
+// change stays.
 func (m *Manager) recordOne(ctx context.Context, ev *Event) {
 	if err := m.record(ctx, ev); err != nil {
 		m.log.ErrorContext(ctx, "event not recorded", "type", ev.Type, "org_id", ev.OrgID, "err", err)
 	}
+}
+
+// purgeDeleted deletes, when nothing delivers events, the events of the
+// marked organizations that are gone (organization.deleted marks its
+// organization), and unmarks the others. It returns how many
+// organizations' events it deleted.
+func (m *Manager) purgeDeleted(ctx context.Context) (int, error) {
+	if m.delivery.Sink != nil {
+		return 0, nil // DeliverEvents deletes them once delivered
+	}
+	orgs, err := m.events.PendingEventOrgs(ctx)
+	if err != nil || len(orgs) == 0 {
+		return 0, err
+	}
+	ops, err := m.journal.Operations(ctx)
+	if err != nil {
+		return 0, err
+	}
+	busy := map[OrgID]bool{}
+	for _, op := range ops {
+		busy[op.OrgID] = true
+	}
+	n := 0
+	for _, org := range orgs {
+		_, err := m.orgs.OrgByID(ctx, org)
+		switch {
+		case errors.Is(err, ErrNotFound) && !busy[org]:
+			if err := m.events.DeleteEvents(ctx, org); err != nil {
+				return n, err
+			}
+			n++
+		case err == nil:
+			if err := m.events.MarkEventsPending(ctx, org, false); err != nil {
+				return n, err
+			}
+		case !errors.Is(err, ErrNotFound):
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+// asideSlots bounds the events recorded aside at once (recordAside).
+const asideSlots = 64
+
+// recordAside records ev in the background, within 10 s, so that the
+// request's time does not tell whether it had an event: failed logins
+// of existing accounts. Past asideSlots at once (a database too slow for
+// an attack's pace), the event is dropped and logged.
+func (m *Manager) recordAside(ctx context.Context, ev *Event) {
+	select {
+	case m.aside <- struct{}{}:
+	default:
+		m.log.WarnContext(ctx, "event dropped: too many recorded aside at once", "type", ev.Type, "org_id", ev.OrgID)
+		return
+	}
+	go func() {
+		defer func() { <-m.aside }()
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		m.recordOne(rctx, ev)
+	}()
+}
+
+// derivedEventID returns the id of the event of what key names, the same
+// every time: "evt_" and 24 hex digits of its SHA-256.
+func derivedEventID(kind, key string) string {
+	sum := sha256.Sum256([]byte(kind + "\x00" + key))
+	return "evt_" + hex.EncodeToString(sum[:12])
 }
 
 // Events returns a page of up to limit events (20 if 0; at most
@@ -289,7 +358,11 @@ func (m *Manager) tookEffect(ctx context.Context, op *Operation) (bool, error) {
 		if err != nil {
 			return false, err
 		}
-		return op.Kind == OpAccept || mb.Role == Role(str("role")), nil
+		if op.Kind == OpAccept {
+			// Joined by this accept, not a membership from before.
+			return mb.JoinedAt.Equal(op.Started), nil
+		}
+		return mb.Role == Role(str("role")), nil
 	case OpRemoveMember:
 		_, err := m.members.Membership(ctx, op.OrgID, op.AdminID)
 		if errors.Is(err, ErrNotFound) {

@@ -438,7 +438,14 @@ func TestEventsOfEachOperation(t *testing.T) {
 
 		// Without delivery, the events go with their organization.
 		require.NoError(t, m.DeleteOrgAs(ctx, xc))
+		assert.NotEmpty(t, allEvents(t, store), "deleted by recovery, not by the request")
+		rep, err := m.RecoverPending(ctx)
+		require.NoError(t, err)
+		assert.Equal(t, 1, rep.EventsDeleted)
 		assert.Empty(t, allEvents(t, store))
+		pending, err := store.PendingEventOrgs(ctx)
+		require.NoError(t, err)
+		assert.Empty(t, pending)
 	})
 }
 
@@ -572,4 +579,67 @@ func TestDeliverEventsGivesUp(t *testing.T) {
 	n := 0
 	dropped.Range(func(any, any) bool { n++; return true })
 	assert.Equal(t, 1, n, "Hooks.EventDelivery was told it was dropped")
+}
+
+// TestDeliverEventsSurvivesLockFailures: a failure to take the delivery
+// lease that is not another holder (the database failing) pauses
+// delivery, which then goes on.
+func TestDeliverEventsSurvivesLockFailures(t *testing.T) {
+	store := memstore.New()
+	sink := &recordingSink{attempts: map[string]int{}}
+	delivery := tenancy.WithEventDelivery(tenancy.EventDelivery{Sink: sink, FirstRetry: 5 * time.Millisecond})
+	m := newManager(t, store, cheap, delivery)
+	org := createOrg(t, m, "Org A", "owner@a.test")
+	failing := &failingStore{testStore: store, method: "LockOrg", nth: 1}
+	ctx, stop := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() {
+		done <- newManager(t, failing, cheap, delivery, tenancy.WithOperationLease(tenancy.MinOperationLease)).DeliverEvents(ctx)
+	}()
+	require.Eventually(t, func() bool { return len(sink.takenOf(org.ID)) == 1 }, 10*time.Second, 10*time.Millisecond)
+	assert.True(t, failing.hasFailed())
+	stop()
+	assert.ErrorIs(t, <-done, context.Canceled)
+}
+
+// TestDeletedOrgEventsGoWhenTheirDeletionFailsOnce: the deletion of a
+// deleted organization's events after its last delivery is tried again
+// until it succeeds.
+func TestDeletedOrgEventsGoWhenTheirDeletionFailsOnce(t *testing.T) {
+	store := memstore.New()
+	sink := &recordingSink{attempts: map[string]int{}}
+	delivery := tenancy.WithEventDelivery(tenancy.EventDelivery{Sink: sink, FirstRetry: 5 * time.Millisecond, MaxRetry: 10 * time.Millisecond})
+	m := newManager(t, store, cheap, delivery)
+	createOrg(t, m, "Org A", "owner@a.test")
+	_, owner := authed(t, m, "owner@a.test", pw, "")
+	require.NoError(t, m.DeleteOrgAs(t.Context(), owner))
+	failing := &failingStore{testStore: store, method: "DeleteEvents", nth: 1}
+	ctx, stop := context.WithCancel(t.Context())
+	defer stop()
+	go func() { _ = newManager(t, failing, cheap, delivery).DeliverEvents(ctx) }()
+	require.Eventually(t, func() bool {
+		evs, err := store.Events(t.Context(), owner.OrgID, 0, 10)
+		require.NoError(t, err)
+		return failing.hasFailed() && len(evs) == 0
+	}, 10*time.Second, 10*time.Millisecond, "the events go after all")
+	taken := sink.takenOf(owner.OrgID)
+	require.NotEmpty(t, taken)
+	assert.Equal(t, tenancy.EventOrgDeleted, taken[len(taken)-1].Type, "organization.deleted last (delivered again: at least once)")
+}
+
+// TestLogoutAndLoginEvents: a logout tried again records its event once,
+// and a login whose event cannot be recorded fails.
+func TestLogoutAndLoginEvents(t *testing.T) {
+	store := memstore.New()
+	m := newManager(t, store, cheap)
+	createOrg(t, m, "Org A", "owner@a.test")
+	_, owner := authed(t, m, "owner@a.test", pw, "")
+	require.NoError(t, m.Logout(t.Context(), owner))
+	require.NoError(t, m.Logout(t.Context(), owner), "again, as a client whose answer was lost")
+	assert.Equal(t, 1, countEvents(t, store, tenancy.EventAdminLoggedOut))
+
+	failing := &failingStore{testStore: store, method: "AppendEvent", nth: 1}
+	_, err := newManager(t, failing, cheap).LoginTo(t.Context(), "owner@a.test", pw, "")
+	assert.ErrorIs(t, err, errInjected, "no login without its event")
+	assert.Equal(t, 1, countEvents(t, store, tenancy.EventAdminLoggedIn), "the first login's only")
 }

@@ -76,6 +76,7 @@ type Manager struct {
 	delivery EventDelivery
 	// recorded wakes DeliverEvents when this process records an event.
 	recorded chan struct{}
+	aside    chan struct{} // see recordAside
 
 	// dummyHash is what a login for an unknown email is compared with;
 	// see newDummyHash.
@@ -231,6 +232,7 @@ func New(store Store, opts ...Option) (*Manager, error) {
 		hooks:          c.hooks,
 		delivery:       c.delivery.withDefaults(),
 		recorded:       make(chan struct{}, 1),
+		aside:          make(chan struct{}, asideSlots),
 	}
 	if c.cacheSize > 0 {
 		m.useCache(newCache(store, c.cacheSize, c.cacheStale, c.now))

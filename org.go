@@ -162,9 +162,13 @@ func (m *Manager) deleteOrg(ctx context.Context, id OrgID, check func(context.Co
 }
 
 // deleteLocked runs or finishes the deletion of org, whose lock the caller
-// holds, and records ev, its event (a new one if nil).
+// holds. A deletion it begins, or one without a journal entry (ev nil),
+// it ends by recording its event; the deletion of a journal entry, whose
+// event is ev, is left for the caller (settleEntry) to record and end, so
+// that the entry holds the event until it is recorded.
 func (m *Manager) deleteLocked(ctx context.Context, org *Org, ev *Event) error {
 	id := org.ID
+	finish := ev == nil
 	if ev == nil {
 		ev = m.newEvent(EventOrgDeleted, id, actorOf(ctx), map[string]any{
 			"organization_name": org.Name, "organization_identifier": org.Identifier, "tenant_collection": org.TenantCollection,
@@ -185,6 +189,7 @@ func (m *Manager) deleteLocked(ctx context.Context, org *Org, ev *Event) error {
 	}
 	switch org.State {
 	case OrgActive, OrgRenaming:
+		finish = true
 		if err := m.beginOperation(ctx, id, OpDelete, ev, org.Identifier); err != nil {
 			return err
 		}
@@ -218,7 +223,9 @@ func (m *Manager) deleteLocked(ctx context.Context, org *Org, ev *Event) error {
 	if err := ignoreNotFound(m.orgs.DeleteOrg(ctx, id)); err != nil {
 		return fmt.Errorf("delete organization %s: %w", id, err)
 	}
-	m.finishOperation(ctx, id, ev)
+	if finish {
+		m.finishOperation(ctx, id, ev)
+	}
 	m.log.InfoContext(ctx, "organization deleted", "org_id", id, "identifier", org.Identifier)
 	return nil
 }

@@ -27,6 +27,9 @@ type RecoveryReport struct {
 	// Expired counts expired revocations, login-failure records and
 	// invitations removed.
 	Expired int64
+	// EventsDeleted counts deleted organizations whose events were
+	// deleted (without event delivery; with it, DeliverEvents does).
+	EventsDeleted int
 }
 
 func (r *RecoveryReport) add(o RecoveryReport) {
@@ -37,6 +40,7 @@ func (r *RecoveryReport) add(o RecoveryReport) {
 	r.NamesReleased += o.NamesReleased
 	r.Busy += o.Busy
 	r.Expired += o.Expired
+	r.EventsDeleted += o.EventsDeleted
 }
 
 // settled reports whether r counts anything settled or removed.
@@ -130,6 +134,11 @@ func (m *Manager) RecoverPending(ctx context.Context) (RecoveryReport, error) {
 		})
 	}
 	wg.Wait()
+	purged, err := m.purgeDeleted(ctx)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("recover: delete the events of deleted organizations: %w", err))
+	}
+	rep.EventsDeleted += purged
 	m.logRecovery(ctx, rep)
 	return rep, errors.Join(errs...)
 }
@@ -203,7 +212,7 @@ func (m *Manager) logRecovery(ctx context.Context, rep RecoveryReport) {
 	if rep.settled() {
 		m.log.InfoContext(ctx, "recovered unfinished operations", "creates_rolled_back", rep.CreatesRolledBack,
 			"renames_settled", rep.RenamesSettled, "deletes_completed", rep.DeletesCompleted, "member_operations_settled", rep.MemberOperationsSettled,
-			"names_released", rep.NamesReleased, "busy", rep.Busy, "expired_records", rep.Expired)
+			"names_released", rep.NamesReleased, "busy", rep.Busy, "expired_records", rep.Expired, "events_deleted", rep.EventsDeleted)
 	}
 }
 
@@ -234,7 +243,11 @@ func (m *Manager) settleEntry(ctx context.Context, id OrgID, rep *RecoveryReport
 		}
 		rep.MemberOperationsSettled++
 	}
-	org, err := m.settleOrg(ctx, op.OrgID, op.Event, rep)
+	var ev *Event
+	if op.Kind == OpDelete {
+		ev = op.Event
+	}
+	org, err := m.settleOrg(ctx, op.OrgID, ev, rep)
 	if err != nil {
 		return err
 	}
@@ -301,6 +314,11 @@ func (m *Manager) lockedRecoverOrg(ctx context.Context, id OrgID, rep *RecoveryR
 		return err
 	}
 	defer unlock()
+	// Its journal entry first, if it has one: it holds the event of
+	// the operation to settle.
+	if err := m.settleEntry(ctx, id, rep); err != nil {
+		return err
+	}
 	_, err = m.settleOrg(ctx, id, nil, rep)
 	return err
 }

@@ -64,9 +64,15 @@ const maxAppendTries = 10_000
 
 // AppendEvent implements tenancy.Store: it reads the head hint, inserts
 // at the next number (the next again while the number is another
-// event's), moves the hint, and marks the organization if pending.
+// event's), and moves the hint. With pending it marks the organization
+// before and after: a process that dies between the insert and the
+// second mark leaves the first, unless a delivery removed it in
+// between (the deliverer's sweep then finds the event).
 func (s *Store) AppendEvent(ctx context.Context, ev *tenancy.Event, pending bool) error {
 	org := string(ev.OrgID)
+	if err := s.markAfterAppend(ctx, org, pending); err != nil {
+		return err
+	}
 	var head eventPos
 	err := s.eventHeads.FindOne(ctx, bson.D{{Key: "_id", Value: org}}).Decode(&head)
 	if err != nil && !errors.Is(err, mongo.ErrNoDocuments) {
@@ -93,19 +99,26 @@ func (s *Store) AppendEvent(ctx context.Context, ev *tenancy.Event, pending bool
 		err = s.events.FindOne(ctx, bson.D{{Key: "_id", Value: key}}).Decode(&there)
 		switch {
 		case errors.Is(err, mongo.ErrNoDocuments):
-			// Not the number: the id, recorded already elsewhere.
-			return s.markAfterAppend(ctx, org, pending)
+			// Not the number: the id, recorded already elsewhere (its
+			// number is unknown: the hint moves to this one's last).
+			seq--
 		case err != nil:
 			return translate(err, "read event %s", key)
 		case there.EID == ev.ID:
 			ev.Seq = seq
-			return s.markAfterAppend(ctx, org, pending)
+		default:
+			continue // another event's number
 		}
+		break
 	}
-	_, err = s.eventHeads.UpdateOne(ctx, bson.D{{Key: "_id", Value: org}},
-		bson.D{{Key: "$max", Value: bson.D{{Key: "seq", Value: ev.Seq}}}}, options.UpdateOne().SetUpsert(true))
-	if err != nil && !mongo.IsDuplicateKeyError(err) {
-		return translate(err, "move the last event of %s", org)
+	// Moved also when the event was there already: its first append
+	// may have died before this.
+	if seq > head.Seq {
+		_, err = s.eventHeads.UpdateOne(ctx, bson.D{{Key: "_id", Value: org}},
+			bson.D{{Key: "$max", Value: bson.D{{Key: "seq", Value: seq}}}}, options.UpdateOne().SetUpsert(true))
+		if err != nil && !mongo.IsDuplicateKeyError(err) {
+			return translate(err, "move the last event of %s", org)
+		}
 	}
 	return s.markAfterAppend(ctx, org, pending)
 }

@@ -186,6 +186,12 @@ func (s *Sender) Deliver(ctx context.Context, ev *tenancy.Event) error {
 	req.Header.Set(HeaderSignature, Sign(s.key, ev.ID, now, body))
 	resp, err := s.client.Do(req)
 	if err != nil {
+		// Not the *url.Error itself: it names the URL, whose query or
+		// user information may hold credentials, and errors get logged.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
 		return fmt.Errorf("webhook: deliver event %s: %w", ev.ID, err)
 	}
 	// Drain a little, so that the connection can be reused.

@@ -139,3 +139,14 @@ func TestNewSenderRefusesBadInput(t *testing.T) {
 	_, err = webhook.NewSender("http://127.0.0.1/hook", "whsec_short")
 	assert.Error(t, err)
 }
+
+func TestDeliverErrorsHideTheURL(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	url := srv.URL + "/hook?token=s3cret"
+	srv.Close() // nothing listens any more
+	s, err := webhook.NewSender(url, webhook.NewSecret())
+	require.NoError(t, err)
+	err = s.Deliver(t.Context(), &tenancy.Event{ID: "evt_3"})
+	require.Error(t, err)
+	assert.NotContains(t, err.Error(), "s3cret", "the error, which gets logged, does not carry the URL's query")
+}
