@@ -172,11 +172,16 @@ func (m *Manager) newEvent(typ string, org OrgID, actor AdminID, data map[string
 // holds ev is still in the journal, so that recovery records ev if this
 // fails.
 func (m *Manager) record(ctx context.Context, ev *Event) error {
+	return m.recordAt(ctx, ev, m.stamp())
+}
+
+// recordAt is record, stamping ev with at.
+func (m *Manager) recordAt(ctx context.Context, ev *Event, at time.Time) error {
 	if ev == nil {
 		return nil
 	}
 	c := *ev
-	c.At = m.stamp()
+	c.At = at
 	// Without delivery, only a deletion marks its organization: recovery
 	// then deletes the events (purgeDeleted), away from the request.
 	pending := m.delivery.Sink != nil || ev.Type == EventOrgDeleted
@@ -251,11 +256,14 @@ func (m *Manager) recordAside(ctx context.Context, ev *Event) {
 		m.log.WarnContext(ctx, "event dropped: too many recorded aside at once", "type", ev.Type, "org_id", ev.OrgID)
 		return
 	}
+	at := m.stamp() // the clock is read on the request's goroutine
 	go func() {
 		defer func() { <-m.aside }()
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		defer cancel()
-		m.recordOne(rctx, ev)
+		if err := m.recordAt(rctx, ev, at); err != nil {
+			m.log.ErrorContext(rctx, "event not recorded", "type", ev.Type, "org_id", ev.OrgID, "err", err)
+		}
 	}()
 }
 
