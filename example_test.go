@@ -239,7 +239,7 @@ func ExampleManager_RecoverPending() {
 	}
 	fmt.Printf("%+v\n", rep)
 	// Output:
-	// {CreatesRolledBack:0 RenamesSettled:0 DeletesCompleted:0 MemberOperationsSettled:0 NamesReleased:0 Busy:0 Expired:0}
+	// {CreatesRolledBack:0 RenamesSettled:0 DeletesCompleted:0 MemberOperationsSettled:0 NamesReleased:0 Busy:0 Expired:0 EventsDeleted:0}
 }
 
 func ExampleManager_Invite() {
