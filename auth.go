@@ -164,10 +164,12 @@ func (m *Manager) admit(ctx context.Context, email string, known bool, failures 
 // runs in a bounded pool (WithHashConcurrency); a try that waits too long
 // for it gets a *RetryError of ErrOverloaded.
 //
-// A successful login of an account without failures takes two database
+// A successful check of an account without failures takes two database
 // round trips (the admin, then its organization, which must not be being
 // deleted) and one bcrypt comparison; a failure takes the admin and one
-// write, and an unknown email one read more.
+// write (and, for an existing account, its admin.login_failed event,
+// written aside), and an unknown email one read more. Login and LoginTo
+// also read the membership and record the admin.logged_in event.
 func (m *Manager) AuthenticatePassword(ctx context.Context, email, password string) (*Admin, error) {
 	admin, _, err := m.authenticate(ctx, email, password)
 	return admin, err
@@ -370,7 +372,7 @@ func (m *Manager) issueLogin(ctx context.Context, admin *Admin, mb *Membership, 
 	}
 	// A login is acknowledged with its event: one that cannot be
 	// recorded fails (the database is failing too).
-	if err := m.record(ctx, m.newEvent(EventAdminLoggedIn, mb.OrgID, admin.ID, map[string]any{
+	if err := m.recordUnlocked(ctx, m.newEvent(EventAdminLoggedIn, mb.OrgID, admin.ID, map[string]any{
 		"admin_id": string(admin.ID), "email": admin.Email, "role": string(mb.Role), "method": method,
 	})); err != nil {
 		return nil, err
@@ -435,16 +437,21 @@ func (m *Manager) ChangePassword(ctx context.Context, claims *Claims, current, n
 // Logout revokes the token of claims until it expires: AuthenticateToken rejects
 // it from then on.
 func (m *Manager) Logout(ctx context.Context, claims *Claims) error {
+	// The event first, with an id that comes from the token's: a logout
+	// that fails after it leaves the token valid, so the client can try
+	// again (once revoked, the token would no longer reach Logout), and
+	// the event is recorded once.
+	ev := m.newEvent(EventAdminLoggedOut, claims.OrgID, claims.AdminID, map[string]any{
+		"admin_id": string(claims.AdminID), "email": claims.Email, "token_id": claims.ID,
+	})
+	ev.ID = derivedEventID("logout", claims.ID)
+	if err := m.recordUnlocked(ctx, ev); err != nil {
+		return err
+	}
 	// Kept past expiry by the largest leeway, while the token could
 	// still verify.
 	if err := m.revocations.RevokeToken(ctx, claims.ID, claims.ExpiresAt.Add(MaxLeeway)); err != nil {
 		return fmt.Errorf("revoke token: %w", err)
 	}
-	// The event's id comes from the token's, so that a logout tried
-	// again after a failure records it once.
-	ev := m.newEvent(EventAdminLoggedOut, claims.OrgID, claims.AdminID, map[string]any{
-		"admin_id": string(claims.AdminID), "email": claims.Email, "token_id": claims.ID,
-	})
-	ev.ID = derivedEventID("logout", claims.ID)
-	return m.record(ctx, ev)
+	return nil
 }

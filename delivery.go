@@ -59,9 +59,12 @@ func (d EventDelivery) withDefaults() EventDelivery {
 // delivery to d.Sink, which DeliverEvents does. Every process that
 // shares a database should be given the same: events recorded by a
 // process without it are delivered only once a later event of the same
-// organization is, or after the next sweep (see DeliverEvents).
-// Without it, an organization's events are deleted with it; with it,
-// once its organization.deleted event was delivered.
+// organization is, or after the next sweep (see DeliverEvents), and its
+// recovery loop may unmark organizations that delivery has not reached
+// yet (it leaves alone those with a delivery cursor). Without it, the
+// recovery loop (RunRecovery, RecoverPending) deletes a deleted
+// organization's events; with it, DeliverEvents does, once the
+// organization.deleted event was delivered.
 func WithEventDelivery(d EventDelivery) Option {
 	return func(c *config) error {
 		if d.Sink == nil {
@@ -249,6 +252,7 @@ func (d *deliverer) deliverOrg(ctx context.Context, org OrgID) error {
 				// failure leaves the cursor before it, so that it is
 				// delivered again and the deletion tried again.
 				if err := m.events.DeleteEvents(ctx, org); err != nil {
+					d.failed(ev)
 					return fmt.Errorf("delete the events of deleted organization %s: %w", org, err)
 				}
 				return nil
@@ -291,12 +295,7 @@ func (d *deliverer) deliverOne(ctx context.Context, ev *Event) error {
 	if ctx.Err() != nil {
 		return context.Cause(ctx)
 	}
-	r := d.retry[ev.OrgID]
-	if r == nil || r.event != ev.ID {
-		r = &retryState{event: ev.ID, first: time.Now()}
-		d.retry[ev.OrgID] = r
-	}
-	r.failures++
+	r := d.failed(ev)
 	if time.Since(r.first) >= m.delivery.GiveUpAfter {
 		delete(d.retry, ev.OrgID)
 		m.log.ErrorContext(ctx, "event dropped: its deliveries failed for too long", "event", ev.ID, "type", ev.Type,
@@ -304,13 +303,26 @@ func (d *deliverer) deliverOne(ctx context.Context, ev *Event) error {
 		m.eventDelivered("dropped", ev)
 		return nil
 	}
-	wait := m.delivery.FirstRetry << min(r.failures-1, 30)
-	if wait <= 0 || wait > m.delivery.MaxRetry {
-		wait = m.delivery.MaxRetry
+	m.eventDelivered("failure", ev)
+	return fmt.Errorf("event %s: attempt %d failed, next in %v: %w", ev.ID, r.failures, time.Until(r.next).Round(time.Millisecond), err)
+}
+
+// failed counts a failure on ev's organization, at ev, and sets when to
+// try it again: after FirstRetry, doubled with each failure, up to
+// MaxRetry.
+func (d *deliverer) failed(ev *Event) *retryState {
+	r := d.retry[ev.OrgID]
+	if r == nil || r.event != ev.ID {
+		r = &retryState{event: ev.ID, first: time.Now()}
+		d.retry[ev.OrgID] = r
+	}
+	r.failures++
+	wait := d.m.delivery.FirstRetry << min(r.failures-1, 30)
+	if wait <= 0 || wait > d.m.delivery.MaxRetry {
+		wait = d.m.delivery.MaxRetry
 	}
 	r.next = time.Now().Add(wait)
-	m.eventDelivered("failure", ev)
-	return fmt.Errorf("event %s: attempt %d failed, next in %v: %w", ev.ID, r.failures, wait, err)
+	return r
 }
 
 // eventRecorded wakes DeliverEvents, if this process runs it.

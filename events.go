@@ -197,9 +197,30 @@ func (m *Manager) recordAt(ctx context.Context, ev *Event, at time.Time) error {
 // for (a password change): a failure is logged, not returned, since the
 // change stays.
 func (m *Manager) recordOne(ctx context.Context, ev *Event) {
-	if err := m.record(ctx, ev); err != nil {
+	if err := m.recordUnlocked(ctx, ev); err != nil {
 		m.log.ErrorContext(ctx, "event not recorded", "type", ev.Type, "org_id", ev.OrgID, "err", err)
 	}
+}
+
+// recordUnlocked records ev, an event not written under its
+// organization's lock (a login, a logout, a password change), which may
+// land after the organization's deletion deleted its events: then it
+// marks the organization, so that they are deleted again.
+func (m *Manager) recordUnlocked(ctx context.Context, ev *Event) error {
+	return m.recordUnlockedAt(ctx, ev, m.stamp())
+}
+
+// recordUnlockedAt is recordUnlocked, stamping ev with at.
+func (m *Manager) recordUnlockedAt(ctx context.Context, ev *Event, at time.Time) error {
+	if err := m.recordAt(ctx, ev, at); err != nil {
+		return err
+	}
+	if _, err := m.orgs.OrgByID(ctx, ev.OrgID); errors.Is(err, ErrNotFound) {
+		if err := m.events.MarkEventsPending(ctx, ev.OrgID, true); err != nil {
+			return fmt.Errorf("mark the events of deleted organization %s: %w", ev.OrgID, err)
+		}
+	}
+	return nil
 }
 
 // purgeDeleted deletes, when nothing delivers events, the events of the
@@ -224,6 +245,14 @@ func (m *Manager) purgeDeleted(ctx context.Context) (int, error) {
 	}
 	n := 0
 	for _, org := range orgs {
+		if cursor, err := m.events.EventCursor(ctx, org); err != nil || cursor > 0 {
+			// A process with delivery delivers them (processes are
+			// configured apart): its mark, its purge.
+			if err != nil {
+				return n, err
+			}
+			continue
+		}
 		_, err := m.orgs.OrgByID(ctx, org)
 		switch {
 		case errors.Is(err, ErrNotFound) && !busy[org]:
@@ -261,7 +290,7 @@ func (m *Manager) recordAside(ctx context.Context, ev *Event) {
 		defer func() { <-m.aside }()
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		defer cancel()
-		if err := m.recordAt(rctx, ev, at); err != nil {
+		if err := m.recordUnlockedAt(rctx, ev, at); err != nil {
 			m.log.ErrorContext(rctx, "event not recorded", "type", ev.Type, "org_id", ev.OrgID, "err", err)
 		}
 	}()

@@ -638,8 +638,45 @@ func TestLogoutAndLoginEvents(t *testing.T) {
 	require.NoError(t, m.Logout(t.Context(), owner), "again, as a client whose answer was lost")
 	assert.Equal(t, 1, countEvents(t, store, tenancy.EventAdminLoggedOut))
 
+	// A logout that fails after its event leaves the token working, so
+	// that the client can try again; the event stays one.
+	tok, _ := authed(t, m, "owner@a.test", pw, "")
+	claims, err := m.AuthenticateToken(t.Context(), tok.AccessToken)
+	require.NoError(t, err)
+	failingRevoke := &failingStore{testStore: store, method: "RevokeToken", nth: 1}
+	require.ErrorIs(t, newManager(t, failingRevoke, cheap).Logout(t.Context(), claims), errInjected)
+	claims, err = m.AuthenticateToken(t.Context(), tok.AccessToken)
+	require.NoError(t, err, "the token still works, and reaches Logout again")
+	require.NoError(t, m.Logout(t.Context(), claims))
+	_, err = m.AuthenticateToken(t.Context(), tok.AccessToken)
+	require.ErrorIs(t, err, tenancy.ErrUnauthenticated)
+	assert.Equal(t, 2, countEvents(t, store, tenancy.EventAdminLoggedOut), "one per token")
+
 	failing := &failingStore{testStore: store, method: "AppendEvent", nth: 1}
-	_, err := newManager(t, failing, cheap).LoginTo(t.Context(), "owner@a.test", pw, "")
+	_, err = newManager(t, failing, cheap).LoginTo(t.Context(), "owner@a.test", pw, "")
 	assert.ErrorIs(t, err, errInjected, "no login without its event")
-	assert.Equal(t, 1, countEvents(t, store, tenancy.EventAdminLoggedIn), "the first login's only")
+	assert.Equal(t, 2, countEvents(t, store, tenancy.EventAdminLoggedIn), "the two logins before only")
+}
+
+// TestEventsAfterDeletionGoToo: without delivery, an event that lands on
+// an organization after its deletion (a logout with a token only
+// verified, as RequireValidToken does) is deleted by recovery too.
+func TestEventsAfterDeletionGoToo(t *testing.T) {
+	store := memstore.New()
+	m := newManager(t, store, cheap)
+	createOrg(t, m, "Org A", "owner@a.test")
+	tok, owner := authed(t, m, "owner@a.test", pw, "")
+	require.NoError(t, m.DeleteOrgAs(t.Context(), owner))
+	_, err := m.RecoverPending(t.Context())
+	require.NoError(t, err)
+	require.Empty(t, allEvents(t, store))
+
+	claims, err := m.VerifyToken(tok.AccessToken)
+	require.NoError(t, err)
+	require.NoError(t, m.Logout(t.Context(), claims))
+	require.Len(t, allEvents(t, store), 1, "the logout's event landed on the gone organization")
+	rep, err := m.RecoverPending(t.Context())
+	require.NoError(t, err)
+	assert.Equal(t, 1, rep.EventsDeleted)
+	assert.Empty(t, allEvents(t, store))
 }

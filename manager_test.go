@@ -1486,3 +1486,7 @@ func (s *failingStore) AppendEvent(ctx context.Context, ev *tenancy.Event, pendi
 func (s *failingStore) DeleteEvents(ctx context.Context, org tenancy.OrgID) error {
 	return s.call("DeleteEvents", func() error { return s.testStore.DeleteEvents(ctx, org) })
 }
+
+func (s *failingStore) RevokeToken(ctx context.Context, jti string, expires time.Time) error {
+	return s.call("RevokeToken", func() error { return s.testStore.RevokeToken(ctx, jti, expires) })
+}
