@@ -59,10 +59,7 @@ func TestKillAndRestart(t *testing.T) {
 	bin := buildServer(t)
 	uri := startDatabase(t)
 	const dbName = "killtest"
-	mc, err := mongo.Connect(options.Client().ApplyURI(uri))
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = mc.Disconnect(context.Background()) })
-	db := mc.Database(dbName)
+	db := connectDatabase(t, uri, dbName)
 
 	secret := make([]byte, 32)
 	_, _ = rand.Read(secret)
@@ -207,6 +204,16 @@ func startDatabase(t *testing.T) string {
 	line, err := bufio.NewReader(stdout).ReadString('\n')
 	require.NoError(t, err, "the database's connection string")
 	return strings.TrimSpace(line)
+}
+
+// connectDatabase returns the database name on uri, through a client
+// the test closes at its end: to look at what the server left.
+func connectDatabase(t *testing.T, uri, name string) *mongo.Database {
+	t.Helper()
+	mc, err := mongo.Connect(options.Client().ApplyURI(uri))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = mc.Disconnect(context.Background()) })
+	return mc.Database(name)
 }
 
 func count(s []string, v string) (n int) {

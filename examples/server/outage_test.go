@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +15,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/tenancy/tenancy/webhook"
 )
 
 // database is a FerretDB process of its own, serving one directory, that
@@ -104,7 +107,11 @@ func (d *database) stop() {
 func TestDatabaseOutage(t *testing.T) {
 	db := newDatabase(t)
 	bin := buildServer(t)
-	srv := startServer(t, bin, t.TempDir(), "", "MONGO_URI="+db.uri)
+	// With webhooks on, so that delivery meets the outage too.
+	rc := &receiver{secret: webhook.NewSecret(), attempts: map[string]int{}}
+	hook := httptest.NewServer(rc)
+	defer hook.Close()
+	srv := startServer(t, bin, t.TempDir(), "", "MONGO_URI="+db.uri, "WEBHOOK_URL="+hook.URL, "WEBHOOK_SECRET="+rc.secret)
 	status, _ := srv.do(t, "POST", "/org/create", "", map[string]string{"organization_name": "Acme", "email": "a@acme.com", "password": "SecurePass123"})
 	require.Equal(t, http.StatusCreated, status)
 	status, tok := srv.do(t, "POST", "/admin/login", "", map[string]string{"email": "a@acme.com", "password": "SecurePass123"})
@@ -133,6 +140,16 @@ func TestDatabaseOutage(t *testing.T) {
 	assert.Equal(t, http.StatusOK, res.StatusCode, "/health does not need the database")
 	res = srv.raw(t, "GET", "/ready", "", nil)
 	assert.Equal(t, http.StatusServiceUnavailable, res.StatusCode, "/ready says the database is down")
+	// Delivery fails, then cannot take its lease again: it pauses each
+	// time, and the server stays up.
+	require.Eventually(t, func() bool { return strings.Count(srv.logs.String(), `msg="event delivery paused"`) >= 2 }, 40*time.Second, 100*time.Millisecond,
+		"delivery meets the outage, and tries its lease again")
+	select {
+	case err := <-srv.done:
+		srv.done <- err
+		t.Fatalf("the server exited with the database down: %v\n%s", err, srv.logs)
+	default:
+	}
 
 	db.start(t)
 	deadline := time.Now().Add(30 * time.Second)
@@ -147,6 +164,8 @@ func TestDatabaseOutage(t *testing.T) {
 	}
 	status, _ = srv.do(t, "POST", "/admin/login", "", map[string]string{"email": "a@acme.com", "password": "SecurePass123"})
 	assert.Equal(t, http.StatusOK, status, "login works again")
+	// created, two logins: delivered once the database is back.
+	require.Eventually(t, func() bool { return rc.distinct() == 3 }, 60*time.Second, 100*time.Millisecond, "delivery resumes")
 }
 
 // slowClient waits long enough to see a hang for what it is.

@@ -16,8 +16,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/tenancy/tenancy"
 	"github.com/tenancy/tenancy/mongostore"
@@ -86,10 +84,7 @@ func TestWebhookDeliveryAcrossKills(t *testing.T) {
 	bin := buildServer(t)
 	uri := startDatabase(t)
 	const dbName = "webhooktest"
-	mc, err := mongo.Connect(options.Client().ApplyURI(uri))
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = mc.Disconnect(context.Background()) })
-	db := mc.Database(dbName)
+	db := connectDatabase(t, uri, dbName)
 
 	rc := &receiver{secret: webhook.NewSecret(), failures: 2, attempts: map[string]int{}}
 	hook := httptest.NewServer(rc)
